@@ -1,0 +1,77 @@
+"""The contract every kernel backend fulfils: read this before writing a new one.
+
+A backend is a module that defines the functions of :class:`Backend` below, with the same names and
+signatures, and registers itself in ``kernels/__init__.py``. The network (``network.MLP``) calls nothing
+else for its numeric work, so a new backend is held to account by the existing tests
+(``tests/test_kernels.py`` op by op, ``tests/test_network.py`` for whole gradients) without editing them.
+
+Conventions that hold for every operation:
+
+* Arrays are NumPy arrays of one floating dtype, ``float32`` or ``float64``; all float arguments of a call
+  share it and the result has it too. A backend must not compute in a wider type and hand back a narrower
+  one silently *unless it says so* (the pure-Python backend computes in Python floats, i.e. double, and
+  rounds when it stores; that is its nature, and the float32 tolerances in the tests allow for it).
+* Labels are integer arrays of shape ``(batch,)`` with values in ``0 .. classes-1``; backends trust the
+  network to have checked them.
+* Inputs may be any memory layout (C, Fortran, strided views); outputs are C-contiguous.
+* ``out``: when given, the result is written into it and ``out`` is returned; it must have the result's
+  shape and dtype and be C-contiguous. When omitted, a new array is returned. Element-wise and row-wise
+  operations (``add_bias``, ``relu``, ``relu_backward``, ``softmax``, ``softmax_xent_backward``) allow
+  ``out`` to be the same array as their first argument (in place); the matrix products do not allow
+  ``out`` to overlap an input.
+* Nothing else is written: inputs are never modified except through ``out``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+
+class Backend(Protocol):
+    """The operations of one backend. Shapes: ``m`` = batch, ``k`` = fan-in, ``n`` = fan-out."""
+
+    name: str
+
+    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``a @ b``: a ``(m, k)``, b ``(k, n)`` -> ``(m, n)``. Forward product ``X @ W``."""
+
+    def matmul_tn(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``a.T @ b`` without forming ``a.T``: a ``(k, m)``, b ``(k, n)`` -> ``(m, n)``.
+
+        Weight gradient ``X.T @ dZ``."""
+
+    def matmul_nt(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``a @ b.T`` without forming ``b.T``: a ``(m, k)``, b ``(n, k)`` -> ``(m, n)``.
+
+        Input gradient ``dZ @ W.T``."""
+
+    def add_bias(self, z: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``z + b`` with ``b`` ``(n,)`` added to every row of ``z`` ``(m, n)``."""
+
+    def relu(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``max(z, 0)`` element-wise. NaN stays NaN, so that divergence shows in the loss."""
+
+    def relu_backward(self, grad: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``grad * (a > 0)``: the upstream gradient masked where the ReLU was active.
+
+        ``a`` may be the ReLU's input or its output (they are positive at the same places)."""
+
+    def softmax(self, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Row-wise softmax, computed as ``exp(z - max(z))`` so that large logits cannot overflow."""
+
+    def cross_entropy(self, logits: np.ndarray, labels: np.ndarray) -> float:
+        """Mean over rows of ``-log softmax(logits)[label]``.
+
+        Computed as ``log(sum(exp(z - max))) - (z[label] - max)``: stable for large logits.
+
+        Returns a Python float; NaN or inf in the logits give a non-finite loss."""
+
+    def softmax_xent_backward(
+        self, probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Gradient of the mean cross-entropy with respect to the logits: ``(probs - onehot(labels)) / m``."""
+
+    def column_sums(self, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Sum over rows: g ``(m, n)`` -> ``(n,)``. Bias gradient ``dZ.sum(axis=0)``."""

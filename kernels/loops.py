@@ -1,0 +1,118 @@
+"""The ``loops`` backend: the maths as it reads on paper, in plain Python loops over Python floats.
+
+This is the honest baseline of what the arithmetic costs when every multiply-add goes through the
+interpreter. Arrays are turned into nested lists (``tolist``) on the way in and back into arrays of the
+input's dtype on the way out; in between there is no NumPy. Python floats are doubles, so in float32
+this backend computes in double and rounds once when it stores the result.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+name = "loops"
+
+
+def _store(rows: list, like: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """Hand a list (of rows) back as an array of ``like``'s dtype, in ``out`` if given."""
+    if out is None:
+        return np.array(rows, dtype=like.dtype)
+    out[...] = rows
+    return out
+
+
+def _row_dots(rows: list, cols: list) -> list:
+    """``C[i][j] = sum_p rows[i][p] * cols[j][p]``: the one loop nest behind all three products."""
+    result = []
+    for r in rows:
+        c_row = []
+        for c in cols:
+            s = 0.0
+            for x, y in zip(r, c):
+                s += x * y
+            c_row.append(s)
+        result.append(c_row)
+    return result
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return _store(_row_dots(a.tolist(), b.T.tolist()), a, out)
+
+
+def matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return _store(_row_dots(a.T.tolist(), b.T.tolist()), a, out)
+
+
+def matmul_nt(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return _store(_row_dots(a.tolist(), b.tolist()), a, out)
+
+
+def add_bias(z: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    bias = b.tolist()
+    return _store([[x + bj for x, bj in zip(row, bias)] for row in z.tolist()], z, out)
+
+
+def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    # written as "0 if x < 0" (not "x if x > 0") so that NaN passes through
+    return _store([[0.0 if x < 0.0 else x for x in row] for row in z.tolist()], z, out)
+
+
+def relu_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    rows = [
+        [g if x > 0.0 else 0.0 for g, x in zip(g_row, a_row)]
+        for g_row, a_row in zip(grad.tolist(), a.tolist())
+    ]
+    return _store(rows, grad, out)
+
+
+def _row_max(row: list) -> float:
+    largest = row[0]
+    for x in row:
+        if x > largest or x != x:  # x != x: NaN wins, as in NumPy
+            largest = x
+    return largest
+
+
+def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    rows = []
+    for row in logits.tolist():
+        largest = _row_max(row)
+        exps = [math.exp(x - largest) for x in row]
+        total = 0.0
+        for e in exps:
+            total += e
+        rows.append([e / total for e in exps])
+    return _store(rows, logits, out)
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    total = 0.0
+    for row, label in zip(logits.tolist(), labels.tolist()):
+        largest = _row_max(row)
+        sum_exp = 0.0
+        for x in row:
+            sum_exp += math.exp(x - largest)
+        total += math.log(sum_exp) - (row[label] - largest)  # max first: large logits stay exact
+    return total / len(labels)
+
+
+def softmax_xent_backward(
+    probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    batch = len(labels)
+    rows = [
+        [(p - (1.0 if j == label else 0.0)) / batch for j, p in enumerate(row)]
+        for row, label in zip(probs.tolist(), labels.tolist())
+    ]
+    return _store(rows, probs, out)
+
+
+def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    rows = g.tolist()
+    sums = [0.0] * g.shape[1]
+    for row in rows:
+        for j, x in enumerate(row):
+            sums[j] += x
+    return _store(sums, g, out)

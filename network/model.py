@@ -1,0 +1,172 @@
+"""One multi-layer perceptron for every backend.
+
+The network knows only the operations of :class:`kernels.interface.Backend`; which module computes them
+is chosen by name. Every array a step needs is allocated once per batch size and reused, so that a
+training step costs the kernels and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kernels import get_backend
+
+DTYPES = ("float32", "float64")
+
+
+def parse_dtype(dtype: object) -> np.dtype:
+    """``np.dtype`` for ``"float32"``/``"float64"`` (or the types themselves); ``ValueError`` otherwise."""
+    try:
+        parsed = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        parsed = None
+    if parsed is None or parsed.name not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    return parsed
+
+
+class _Workspace:
+    """The buffers of one batch size: pre-activations (ReLU'd in place), logits, probabilities/deltas."""
+
+    def __init__(self, batch: int, layer_sizes: Sequence[int], dtype: np.dtype):
+        self.hidden = [np.empty((batch, n), dtype) for n in layer_sizes[1:-1]]
+        self.hidden_grads = [np.empty((batch, n), dtype) for n in layer_sizes[1:-1]]
+        self.logits = np.empty((batch, layer_sizes[-1]), dtype)
+        self.probs = np.empty((batch, layer_sizes[-1]), dtype)  # becomes d(loss)/d(logits) in backward
+
+
+class MLP:
+    """A ReLU multi-layer perceptron with a softmax output, trained by cross-entropy.
+
+    ``layer_sizes`` lists the widths from input to output, e.g. ``[784, 128, 10]``. Weights are
+    He-initialised from ``numpy.random.default_rng(seed)`` in float64 and then cast, so the same seed
+    gives the same initial weights on every backend. ``params`` is a list of ``(W, b)`` per layer,
+    ``W`` shaped ``(fan_in, fan_out)``; optimizers update these arrays in place.
+    """
+
+    _MAX_WORKSPACES = 4  # batch sizes kept (training batch, last partial batch, evaluation chunk, ...)
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        backend: str = "numpy",
+        dtype: str | np.dtype = "float32",
+        seed: int = 0,
+    ):
+        sizes = list(layer_sizes)
+        if len(sizes) < 2 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in sizes):
+            raise ValueError(
+                "layer_sizes must be two or more positive integers (input, hidden..., output), "
+                f"got {layer_sizes!r}"
+            )
+        sizes = [int(n) for n in sizes]
+        self.layer_sizes = tuple(sizes)
+        self.dtype = parse_dtype(dtype)
+        self.backend = get_backend(backend)
+        rng = np.random.default_rng(seed)
+        self.params: list[tuple[np.ndarray, np.ndarray]] = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            W = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+            self.params.append((W.astype(self.dtype), np.zeros(fan_out, self.dtype)))
+        self.grads = [(np.empty_like(W), np.empty_like(b)) for W, b in self.params]
+        self._workspaces: dict[int, _Workspace] = {}
+
+    def __repr__(self) -> str:
+        return f"MLP({list(self.layer_sizes)}, backend={self.backend.name!r}, dtype={self.dtype.name!r})"
+
+    @property
+    def n_classes(self) -> int:
+        return self.layer_sizes[-1]
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities, ``(batch, classes)``, for the rows of ``X``."""
+        X = self.check_inputs(X)
+        return self._forward(X).probs.copy()
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """The most probable class of each row of ``X``."""
+        X = self.check_inputs(X)
+        return self._forward(X).probs.argmax(axis=1)
+
+    def loss_and_grads(
+        self, X: np.ndarray, y: np.ndarray, *, check: bool = True
+    ) -> tuple[float, list[tuple[np.ndarray, np.ndarray]]]:
+        """Mean cross-entropy of the batch and its gradient with respect to every ``(W, b)``.
+
+        ``grads`` has the order and shapes of ``params``; its arrays belong to the network and are
+        overwritten by the next call. ``check=False`` skips input validation, for a trainer that has
+        checked the whole data set once.
+        """
+        if check:
+            X = self.check_inputs(X)
+            y = self.check_labels(y, len(X))
+        bk = self.backend
+        ws = self._forward(X)
+        loss = bk.cross_entropy(ws.logits, y)
+        delta = bk.softmax_xent_backward(ws.probs, y, out=ws.probs)
+        activations = [X, *ws.hidden]
+        for layer in reversed(range(len(self.params))):
+            W, _ = self.params[layer]
+            dW, db = self.grads[layer]
+            bk.matmul_tn(activations[layer], delta, out=dW)
+            bk.column_sums(delta, out=db)
+            if layer > 0:
+                upstream = bk.matmul_nt(delta, W, out=ws.hidden_grads[layer - 1])
+                delta = bk.relu_backward(upstream, activations[layer], out=upstream)
+        return loss, self.grads
+
+    def _forward(self, X: np.ndarray) -> _Workspace:
+        bk = self.backend
+        ws = self._workspace(len(X))
+        a = X
+        for (W, b), h in zip(self.params[:-1], ws.hidden):
+            bk.matmul(a, W, out=h)
+            bk.add_bias(h, b, out=h)
+            a = bk.relu(h, out=h)
+        W, b = self.params[-1]
+        bk.matmul(a, W, out=ws.logits)
+        bk.add_bias(ws.logits, b, out=ws.logits)
+        bk.softmax(ws.logits, out=ws.probs)
+        return ws
+
+    def _workspace(self, batch: int) -> _Workspace:
+        ws = self._workspaces.get(batch)
+        if ws is None:
+            if len(self._workspaces) >= self._MAX_WORKSPACES:
+                self._workspaces.clear()
+            ws = self._workspaces[batch] = _Workspace(batch, self.layer_sizes, self.dtype)
+        return ws
+
+    def check_inputs(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as an array of the network's dtype, or a ``ValueError`` that names what is wrong."""
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (batch, features), got shape {X.shape}")
+        if X.shape[0] == 0:
+            raise ValueError("empty batch: X has no rows")
+        if X.shape[1] != self.layer_sizes[0]:
+            raise ValueError(
+                f"X has {X.shape[1]} features per row, the network expects {self.layer_sizes[0]}"
+            )
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_):
+            raise ValueError(f"X must be numeric, got dtype {X.dtype}")
+        X = X.astype(self.dtype, copy=False)
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinite values")
+        return X
+
+    def check_labels(self, y: np.ndarray, batch: int) -> np.ndarray:
+        """``y`` as integer labels for ``batch`` rows, or a ``ValueError`` that names what is wrong."""
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"y must be 1-D (batch,), got shape {y.shape}")
+        if len(y) != batch:
+            raise ValueError(f"X has {batch} rows but y has {len(y)} labels")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"labels must be integers, got dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= self.n_classes:
+            bad = y[(y < 0) | (y >= self.n_classes)][0]
+            raise ValueError(f"labels must be in 0..{self.n_classes - 1}, got {bad}")
+        return y.astype(np.int64, copy=False)

@@ -1,0 +1,231 @@
+"""The whole network: every backend's loss, probabilities and gradients against the float64 reference,
+and the reference against central finite differences."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import relative_error
+from hypothesis import given
+from hypothesis import strategies as st
+
+import kernels
+from network import MLP
+
+# Architectures: the usual one, a hidden layer of width 1, three hidden layers, odd widths everywhere.
+ARCHITECTURES = [[12, 8, 3], [5, 1, 4], [9, 7, 6, 5, 3], [30, 17, 10]]
+
+# Whole-gradient tolerances, relative to each gradient's norm. float64: all backends do the same sums
+# in (nearly) the same order, so they agree to a few ulps; 1e-9 leaves room for the different
+# summation orders of blocked products. float32: each layer adds relative errors of ~sqrt(k) * 6e-8
+# and backprop compounds them over the layers; 1e-4 is well above that and far below a real bug
+# (a wrong gradient is off by order 1).
+GRAD_TOLERANCE = {np.dtype("float64"): 1e-9, np.dtype("float32"): 1e-4}
+
+
+def batch(rng, n_rows, layer_sizes):
+    X = rng.standard_normal((n_rows, layer_sizes[0]))
+    y = rng.integers(0, layer_sizes[-1], size=n_rows)
+    return X, y
+
+
+def reference_for(net: MLP) -> MLP:
+    """A float64 numpy network holding exactly ``net``'s weights (already rounded to its dtype)."""
+    ref = MLP(net.layer_sizes, backend="numpy", dtype="float64")
+    for (W_ref, b_ref), (W, b) in zip(ref.params, net.params):
+        W_ref[...] = W
+        b_ref[...] = b
+    return ref
+
+
+def assert_agrees_with_reference(net: MLP, X: np.ndarray, y: np.ndarray) -> None:
+    ref = reference_for(net)
+    X_ref = np.asarray(X, dtype=net.dtype).astype(np.float64)  # the same inputs, rounded alike
+    tolerance = GRAD_TOLERANCE[net.dtype]
+
+    ref_loss, ref_grads = ref.loss_and_grads(X_ref, y)
+    loss, grads = net.loss_and_grads(X, y)
+    assert abs(loss - ref_loss) <= tolerance * max(1.0, abs(ref_loss))
+    for layer, ((dW, db), (dW_ref, db_ref)) in enumerate(zip(grads, ref_grads)):
+        assert dW.dtype == net.dtype and db.dtype == net.dtype
+        assert relative_error(dW, dW_ref) <= tolerance, f"dW of layer {layer}"
+        assert relative_error(db, db_ref) <= tolerance, f"db of layer {layer}"
+    assert relative_error(net.forward(X), ref.forward(X_ref)) <= tolerance
+
+
+@pytest.mark.parametrize("layer_sizes", ARCHITECTURES, ids=str)
+@pytest.mark.parametrize("n_rows", [1, 13])
+def test_gradients_agree_with_reference(backend, dtype, rng, layer_sizes, n_rows):
+    net = MLP(layer_sizes, backend=backend.name, dtype=dtype, seed=3)
+    X, y = batch(rng, n_rows, layer_sizes)
+    assert_agrees_with_reference(net, X, y)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "numba"])
+def test_gradients_agree_at_mnist_shape(backend_name, dtype, rng):
+    """The real network's shape (784-128-10, batch 64); the loops backend is too slow for it."""
+    try:
+        net = MLP([784, 128, 10], backend=backend_name, dtype=dtype)
+    except ImportError as err:
+        pytest.skip(str(err))
+    X = rng.random((64, 784))
+    y = rng.integers(0, 10, size=64)
+    assert_agrees_with_reference(net, X, y)
+
+
+def test_loops_at_mnist_input_width(dtype, rng):
+    net = MLP([784, 6, 10], backend="loops", dtype=dtype)
+    X, y = rng.random((3, 784)), rng.integers(0, 10, size=3)
+    assert_agrees_with_reference(net, X, y)
+
+
+@given(
+    widths=st.lists(st.integers(1, 9), min_size=1, max_size=4),
+    n_rows=st.integers(1, 9),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_gradients_agree_any_architecture(backend, dtype, widths, n_rows, seed):
+    rng = np.random.default_rng(seed)
+    layer_sizes = [int(rng.integers(1, 12)), *widths, int(rng.integers(2, 6))]
+    net = MLP(layer_sizes, backend=backend.name, dtype=dtype, seed=seed)
+    assert_agrees_with_reference(net, *batch(rng, n_rows, layer_sizes))
+
+
+@pytest.mark.parametrize("layout", ["F", "strided"])
+def test_input_layout_does_not_matter(backend, dtype, rng, layout):
+    net = MLP([10, 6, 4], backend=backend.name, dtype=dtype)
+    X, y = batch(rng, 7, net.layer_sizes)
+    X = X.astype(dtype)
+    expected_loss, expected = net.loss_and_grads(X, y)
+    expected = [(dW.copy(), db.copy()) for dW, db in expected]
+    odd = np.asfortranarray(X) if layout == "F" else np.repeat(X, 2, axis=1)[:, ::2]
+    loss, grads = net.loss_and_grads(odd, y)
+    assert loss == expected_loss
+    for (dW, db), (dW_e, db_e) in zip(grads, expected):
+        np.testing.assert_array_equal(dW, dW_e)
+        np.testing.assert_array_equal(db, db_e)
+
+
+def flat_params(net: MLP) -> list[np.ndarray]:
+    return [p for pair in net.params for p in pair]
+
+
+@pytest.mark.parametrize("layer_sizes", [[4, 5, 3], [3, 4, 4, 2], [6, 1, 3], [5, 7, 6, 5, 4]], ids=str)
+def test_reference_gradients_match_finite_differences(layer_sizes):
+    """Central differences, (L(w + h) - L(w - h)) / 2h with h = 1e-6, in float64: truncation error
+    ~h^2 and rounding ~eps/h ~ 1e-10, so the analytic gradient must agree to well below 1e-6."""
+    rng = np.random.default_rng(7)
+    net = MLP(layer_sizes, backend="numpy", dtype="float64", seed=11)
+    X, y = batch(rng, 6, layer_sizes)
+    _, grads = net.loss_and_grads(X, y)
+    analytic = [g.copy() for pair in grads for g in pair]
+    h = 1e-6
+    for param, grad in zip(flat_params(net), analytic):
+        numeric = np.zeros_like(param)
+        for idx in np.ndindex(param.shape):
+            saved = param[idx]
+            param[idx] = saved + h
+            loss_plus, _ = net.loss_and_grads(X, y)
+            param[idx] = saved - h
+            loss_minus, _ = net.loss_and_grads(X, y)
+            param[idx] = saved
+            numeric[idx] = (loss_plus - loss_minus) / (2 * h)
+        assert relative_error(grad, numeric) < 1e-6
+
+
+def test_forward_and_predict(backend, dtype, rng):
+    net = MLP([8, 5, 4], backend=backend.name, dtype=dtype)
+    X = rng.standard_normal((9, 8))
+    probs = net.forward(X)
+    assert probs.shape == (9, 4) and probs.dtype == dtype
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(net.predict(X), probs.argmax(axis=1))
+
+
+def test_forward_returns_a_copy(rng):
+    net = MLP([4, 3, 2])
+    first = net.forward(rng.standard_normal((5, 4)))
+    kept = first.copy()
+    net.forward(rng.standard_normal((5, 4)))
+    np.testing.assert_array_equal(first, kept)
+
+
+def test_same_seed_same_weights_on_every_backend(dtype):
+    nets = [MLP([784, 128, 64, 10], backend=name, dtype=dtype, seed=5) for name in ("numpy", "loops")]
+    for (W1, b1), (W2, b2) in zip(nets[0].params, nets[1].params):
+        np.testing.assert_array_equal(W1, W2)
+        np.testing.assert_array_equal(b1, b2)
+    other = MLP([784, 128, 64, 10], dtype=dtype, seed=6)
+    assert not np.array_equal(other.params[0][0], nets[0].params[0][0])
+
+
+def test_he_initialisation():
+    net = MLP([784, 256, 10], dtype="float64", seed=0)
+    W, b = net.params[0]
+    assert W.shape == (784, 256) and b.shape == (256,)
+    assert W.std() == pytest.approx(np.sqrt(2 / 784), rel=0.02)
+    assert not b.any()
+
+
+@pytest.mark.parametrize(
+    ("X_shape", "y", "message"),
+    [
+        ((4, 7), [0, 1, 2, 0], "X has 7 features per row, the network expects 6"),
+        ((0, 6), [], "empty batch"),
+        ((4, 6), [0, 1, 2], "X has 4 rows but y has 3 labels"),
+        ((4, 6), [0, 1, 2, 3], r"labels must be in 0\.\.2, got 3"),
+        ((4, 6), [0, -1, 2, 1], r"labels must be in 0\.\.2, got -1"),
+        ((4, 6), [0.0, 1.0, 2.0, 1.0], "labels must be integers"),
+        ((6,), [0], "X must be 2-D"),
+    ],
+)
+def test_bad_input_is_named(X_shape, y, message):
+    net = MLP([6, 4, 3])
+    with pytest.raises(ValueError, match=message):
+        net.loss_and_grads(np.zeros(X_shape), np.array(y))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_refused(bad):
+    net = MLP([3, 2, 2])
+    X = np.zeros((2, 3))
+    X[1, 2] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        net.forward(X)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"dtype": "float16"}, "unknown dtype 'float16': choose one of float32, float64"),
+        ({"dtype": "int32"}, "unknown dtype"),
+        ({"backend": "cuda"}, "unknown backend 'cuda': choose one of loops, numpy, numba"),
+        ({"layer_sizes": [784]}, "two or more positive integers"),
+        ({"layer_sizes": [784, 0, 10]}, "two or more positive integers"),
+        ({"layer_sizes": [784, 2.5, 10]}, "two or more positive integers"),
+    ],
+)
+def test_bad_construction_is_named(kwargs, message):
+    args = {"layer_sizes": [784, 16, 10], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        MLP(**args)
+
+
+def test_backend_registry():
+    assert kernels.available_backends() == ["loops", "numpy", "numba"]
+    for name in kernels.available_backends():
+        assert kernels.get_backend(name).name == name
+
+
+def test_missing_numba_leaves_other_backends_working(monkeypatch):
+    """Without numba, asking for it is a clear ImportError and the others still work."""
+    monkeypatch.setitem(sys.modules, "numba", None)  # makes "import numba" fail
+    for module in ("kernels.jit", "kernels.jit_matmul"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    with pytest.raises(ImportError, match="backend 'numba' needs a library that is not installed"):
+        kernels.get_backend("numba")
+    net = MLP([4, 3, 2], backend="numpy")
+    assert net.predict(np.ones((1, 4))).shape == (1,)
+    assert kernels.get_backend("loops").name == "loops"
