@@ -145,9 +145,7 @@ def _softmax_xent_backward(probs, labels, out):
             out[i, j] = (probs[i, j] - target) / batch
 
 
-def softmax_xent_backward(
-    probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
+def softmax_xent_backward(probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, probs.shape, probs)
     _softmax_xent_backward(_c(probs), _c(labels), out)
     return out

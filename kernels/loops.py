@@ -98,9 +98,7 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return total / len(labels)
 
 
-def softmax_xent_backward(
-    probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
+def softmax_xent_backward(probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     batch = len(labels)
     rows = [
         [(p - (1.0 if j == label else 0.0)) / batch for j, p in enumerate(row)]

@@ -50,9 +50,7 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(log_sum_exp - shifted[np.arange(len(labels)), labels]))
 
 
-def softmax_xent_backward(
-    probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
-) -> np.ndarray:
+def softmax_xent_backward(probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is None:
         out = probs.copy(order="C")
     elif out is not probs:

@@ -1,12 +1,22 @@
-"""Shared fixtures: every registered backend, both dtypes, and the float64 reference they answer to."""
+"""Shared fixtures: every registered backend, both dtypes, the float64 reference they answer to, IDX files
+made on the spot, and the isolation that keeps every test away from the real cache and the internet."""
 
 from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import struct
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 from hypothesis import settings
 
 import kernels
+from network.data import DATASETS, FILE_NAMES
 
 # Numba compiles on first use (and may, in a fresh clone, for every dtype and layout): no deadlines.
 settings.register_profile("scratchnet", deadline=None, max_examples=40, print_blob=True)
@@ -50,3 +60,103 @@ def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
 # is 6e-8 per operation and a sum of k terms grows like sqrt(k) * eps (k = 784: ~2e-6); the loops
 # backend rounds only once (it computes in double), so 1e-5 per operation is safe for every backend.
 OP_TOLERANCE = {np.dtype("float64"): 1e-12, np.dtype("float32"): 1e-5}
+
+
+# --- data: IDX files made by the tests, and isolation from the real cache and network ---------------------
+
+# Captured before the isolation fixture removes it from the environment of every test.
+REAL_DATA = os.environ.get("SCRATCHNET_DATA")
+
+
+# --- helpers ------------------------------------------------------------------------------------------------
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray, gz: bool = True) -> Path:
+    raw = idx_bytes(array)
+    path.write_bytes(gzip.compress(raw, mtime=0) if gz else raw)
+    return path
+
+
+def make_dataset(
+    folder: Path,
+    n_train: int = 20,
+    n_test: int = 10,
+    rows: int = 4,
+    cols: int = 3,
+    gz: bool = True,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Write the four IDX files of a small random dataset into `folder`; return the arrays by role."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, rows, cols), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, rows, cols), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    for role in ("train_images", "test_images"):
+        arrays[role][0, 0, 0] = 255  # so the scaling is seen to reach exactly 1
+    folder.mkdir(parents=True, exist_ok=True)
+    for role, array in arrays.items():
+        write_idx(gz_file(folder, role) if gz else folder / FILE_NAMES[role], array, gz=gz)
+    return arrays
+
+
+def gz_name(role: str) -> str:
+    return f"{FILE_NAMES[role]}.gz"
+
+
+def gz_file(folder: Path, role: str) -> Path:
+    return folder / gz_name(role)
+
+
+def change_spec(monkeypatch, name: str, **changes) -> None:
+    """Replace fields of DATASETS[name] for the duration of one test."""
+    monkeypatch.setitem(DATASETS, name, dataclasses.replace(DATASETS[name], **changes))
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Keep every test away from the real cache, the environment, /usr/share and the internet."""
+    monkeypatch.delenv("SCRATCHNET_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    for name in DATASETS:
+        change_spec(monkeypatch, name, mirrors=(), system_dirs=())
+    real_urlopen = urllib.request.urlopen
+
+    def local_only(request, *args, **kwargs):
+        url = request.full_url if isinstance(request, urllib.request.Request) else request
+        assert urlsplit(url).hostname == "127.0.0.1", f"a test tried to reach {url}"
+        return real_urlopen(request, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", local_only)
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist(tmp_path_factory) -> Path:
+    """A learnable MNIST-shaped dataset (28 x 28, 10 classes): each class is a noisy copy of its own
+    random prototype. 600 training and 200 test images; a folder laid out like the real one."""
+    rng = np.random.default_rng(2024)
+    prototypes = rng.integers(0, 256, (10, 28, 28))
+    folder = tmp_path_factory.mktemp("data") / "mnist"
+    folder.mkdir()
+    for split, n in (("train", 600), ("test", 200)):
+        labels = rng.integers(0, 10, n)
+        images = np.clip(prototypes[labels] + rng.normal(0, 60, (n, 28, 28)), 0, 255).astype(np.uint8)
+        write_idx(gz_file(folder, f"{split}_images"), images)
+        write_idx(gz_file(folder, f"{split}_labels"), labels)
+    return folder
+
+
+@pytest.fixture
+def real_data() -> str:
+    """The folder of the real datasets (``SCRATCHNET_DATA``), or a printed skip when it is not set."""
+    if not REAL_DATA:
+        pytest.skip("set SCRATCHNET_DATA to a folder holding mnist/ (e.g. ../shared/data) to run this test")
+    return REAL_DATA

@@ -1,0 +1,179 @@
+"""The training loop: shuffled mini-batches, a learning-rate schedule, per-epoch metrics, and a state
+that a checkpoint can capture at any step and resume exactly."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from network.model import MLP
+from network.optim import Optimizer, cosine_lr
+
+EVAL_CHUNK = 2048  # rows per forward pass when measuring accuracy: bounds the workspace's memory
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+    def __init__(self, epoch: int, step: int, loss: float, lr: float):
+        super().__init__(
+            f"training diverged in epoch {epoch} (step {step}): the loss became {loss}; "
+            f"try a lower --lr (this run used {lr:g})"
+        )
+        self.epoch = epoch
+
+
+@dataclass
+class EpochMetrics:
+    epoch: int
+    train_loss: float  # mean of the mini-batch losses seen during the epoch
+    train_accuracy: float  # on the whole training set, after the epoch
+    test_accuracy: float
+    seconds: float  # training only: the shuffle copy and the steps; evaluation is timed apart
+    samples_per_second: float
+    eval_seconds: float
+    lr: float  # the learning rate of the epoch's last step
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def accuracy(net: MLP, X: np.ndarray, y: np.ndarray) -> float:
+    """Fraction of rows of ``X`` whose predicted class is ``y``, in chunks of ``EVAL_CHUNK`` rows."""
+    correct = 0
+    for start in range(0, len(X), EVAL_CHUNK):
+        stop = start + EVAL_CHUNK
+        correct += int((net.predict(X[start:stop]) == y[start:stop]).sum())
+    return correct / len(X)
+
+
+class Trainer:
+    """Mini-batch training of ``net`` by ``optimizer`` with a cosine learning-rate schedule.
+
+    Each epoch draws a permutation from ``rng`` and copies the training set once, in that order, into
+    a contiguous buffer; the batches are then slices of it (views, no per-batch gather). Everything
+    needed to continue from any step is in :meth:`state` and restored by :meth:`load_state`, so that
+    a resumed run computes exactly what an uninterrupted one would.
+    """
+
+    def __init__(
+        self,
+        net: MLP,
+        optimizer: Optimizer,
+        train: tuple[np.ndarray, np.ndarray],
+        test: tuple[np.ndarray, np.ndarray],
+        *,
+        epochs: int,
+        batch_size: int,
+        lr: float,
+        seed: int,
+        warmup_epochs: float = 0.0,
+    ):
+        self.net, self.optimizer = net, optimizer
+        self.X_train, self.y_train = train
+        self.X_test, self.y_test = test
+        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
+        self.steps_per_epoch = math.ceil(len(self.X_train) / batch_size)
+        self.total_steps = epochs * self.steps_per_epoch
+        self.warmup_steps = round(warmup_epochs * self.steps_per_epoch)
+        self.rng = np.random.default_rng((seed, 1))  # its own stream: the weights use default_rng(seed)
+        self.epoch = 0  # epochs completed
+        self.step_in_epoch = 0  # steps of the current epoch completed
+        self.order: np.ndarray | None = None  # the current epoch's permutation, while it is under way
+        self.loss_sum = 0.0  # sum of batch loss * batch rows over the current epoch's steps
+        self.history: list[EpochMetrics] = []
+        self.stop_requested = False  # set from a signal handler; checked between steps
+        self._X_shuffled = np.empty_like(self.X_train)
+        self._y_shuffled = np.empty_like(self.y_train)
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.epochs
+
+    def lr_at(self, step: int) -> float:
+        return cosine_lr(self.lr, step, self.total_steps, self.warmup_steps)
+
+    def run_epoch(self, on_batch: Callable[[int], None] | None = None) -> tuple[float, int] | None:
+        """Train (the rest of) the current epoch: one shuffled copy, then the steps.
+
+        Returns ``(seconds, samples)`` of the work done, or None if stopped early on request. Raises
+        :class:`Diverged` at the first non-finite loss, before that step updates any weight.
+        """
+        start = time.perf_counter()
+        if self.order is None:
+            self.order = self.rng.permutation(len(self.X_train))
+            self.step_in_epoch, self.loss_sum = 0, 0.0
+        np.take(self.X_train, self.order, axis=0, out=self._X_shuffled)
+        np.take(self.y_train, self.order, out=self._y_shuffled)
+        first_step = self.step_in_epoch
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # the loss check reports those
+            self._steps(first_step, on_batch)
+        if self.stop_requested:
+            return None
+        self.epoch += 1
+        self.order = None
+        return time.perf_counter() - start, len(self.X_train) - first_step * self.batch_size
+
+    def train_epoch(self, on_batch: Callable[[int], None] | None = None) -> EpochMetrics | None:
+        """:meth:`run_epoch`, then measure the accuracies and record the epoch's metrics."""
+        done = self.run_epoch(on_batch)
+        if done is None:
+            return None
+        seconds, samples = done
+        start = time.perf_counter()
+        metrics = EpochMetrics(
+            epoch=self.epoch,
+            train_loss=self.loss_sum / len(self.X_train),
+            train_accuracy=accuracy(self.net, self.X_train, self.y_train),
+            test_accuracy=accuracy(self.net, self.X_test, self.y_test),
+            seconds=seconds,
+            samples_per_second=samples / seconds,
+            eval_seconds=time.perf_counter() - start,
+            lr=self.lr_at(self.epoch * self.steps_per_epoch - 1),
+        )
+        self.history.append(metrics)
+        return metrics
+
+    def _steps(self, first_step: int, on_batch: Callable[[int], None] | None) -> None:
+        for step in range(first_step, self.steps_per_epoch):
+            rows = slice(step * self.batch_size, (step + 1) * self.batch_size)
+            X, y = self._X_shuffled[rows], self._y_shuffled[rows]
+            loss, grads = self.net.loss_and_grads(X, y, check=False)
+            if not math.isfinite(loss):
+                raise Diverged(self.epoch + 1, step + 1, loss, self.lr)
+            self.optimizer.step(grads, self.lr_at(self.epoch * self.steps_per_epoch + step))
+            self.loss_sum += loss * len(y)
+            self.step_in_epoch = step + 1
+            if on_batch is not None:
+                on_batch(len(y))
+            if self.stop_requested:
+                return
+
+    def state(self) -> dict:
+        """Everything besides the weights and the optimizer's arrays that resuming needs."""
+        return {
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch if self.order is not None else 0,
+            "order": self.order,
+            "loss_sum": self.loss_sum,
+            "rng": self.rng.bit_generator.state,
+            "history": [m.as_dict() for m in self.history],
+        }
+
+    def load_state(self, state: dict) -> None:
+        order = state["order"]
+        if order is not None and len(order) != len(self.X_train):
+            raise ValueError(
+                f"the checkpoint was saved mid-epoch on {len(order)} training samples, "
+                f"this run has {len(self.X_train)}"
+            )
+        self.epoch = state["epoch"]
+        self.step_in_epoch = state["step_in_epoch"]
+        self.order = order
+        self.loss_sum = state["loss_sum"]
+        self.rng.bit_generator.state = state["rng"]
+        self.history = [EpochMetrics(**m) for m in state["history"]]

@@ -1,0 +1,382 @@
+"""The trainer and its command line: real learning, reproducibility, checkpoints and resume,
+divergence, Ctrl-C, and one-line errors for every user mistake."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import change_spec
+
+from network import MLP
+from network.checkpoint import load_checkpoint, save_checkpoint
+from network.data import load_dataset
+from network.evaluate import main as evaluate_main
+from network.files import atomic_write
+from network.optim import make_optimizer
+from network.train import main as train_main
+from network.trainer import Trainer
+
+EPOCH_LINE = re.compile(
+    r"^epoch +(\d+)/(\d+)  loss (\S+)  train acc (\S+)%  test acc (\S+)%  (\S+) s  ([\d,]+) samples/s$", re.M
+)
+FAST = ["--hidden", "32", "--batch-size", "32", "--threads", "1"]
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = train_main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def epoch_lines(out: str) -> list[tuple[str, ...]]:
+    return EPOCH_LINE.findall(out)
+
+
+def temp_files(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+
+
+# --- learning on real data ------------------------------------------------------------------------------
+
+# (backend, training samples, test samples, epochs, accuracy it must reach). The loops backend gets a
+# few hundred samples: it does ~10 million multiply-adds a second.
+REAL_RUNS = [("numpy", 3000, 2000, 2, 0.88), ("numba", 3000, 2000, 2, 0.88), ("loops", 320, 100, 2, 0.55)]
+
+
+@pytest.mark.parametrize(("backend", "n_train", "n_test", "epochs", "bar"), REAL_RUNS, ids=lambda v: str(v))
+def test_short_real_run_learns(capsys, real_data, backend, n_train, n_test, epochs, bar):
+    code, out, err = run_cli(
+        capsys,
+        "--backend",
+        backend,
+        "--data-dir",
+        real_data,
+        "--limit",
+        str(n_train),
+        "--test-limit",
+        str(n_test),
+        "--epochs",
+        str(epochs),
+        "--hidden",
+        "32",
+        "--batch-size",
+        "32",
+    )
+    assert code == 0, err
+    header = out.splitlines()[0]
+    assert f"backend {backend}, float32" in header and f"mnist ({n_train:,} train / {n_test:,} test" in header
+    lines = epoch_lines(out)
+    assert [int(line[0]) for line in lines] == list(range(1, epochs + 1))
+    final_test_accuracy = float(lines[-1][4]) / 100
+    assert final_test_accuracy >= bar, out
+
+
+def test_numba_compile_time_is_reported_apart(capsys, tiny_mnist):
+    code, out, _ = run_cli(
+        capsys, "--backend", "numba", "--data-dir", str(tiny_mnist), "--epochs", "1", *FAST
+    )
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[1].startswith("numba: kernels compiled or loaded from cache in ")
+    assert "(not counted in any epoch)" in lines[1]
+    assert EPOCH_LINE.match(lines[2])
+
+
+def test_learns_the_tiny_dataset(capsys, tiny_mnist, backend):
+    args = ["--backend", backend.name, "--data-dir", str(tiny_mnist), "--epochs", "3", *FAST]
+    if backend.name == "loops":
+        args += ["--limit", "200", "--test-limit", "50"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 0, err
+    assert float(epoch_lines(out)[-1][4]) > 80
+
+
+# --- reproducibility, metrics, checkpoints ----------------------------------------------------------------
+
+
+def metrics_without_times(path: Path) -> list[dict]:
+    return [
+        {k: v for k, v in row.items() if k not in ("seconds", "samples_per_second", "eval_seconds")}
+        for row in json.loads(path.read_text())
+    ]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_same_seed_same_metrics(capsys, tiny_mnist, tmp_path, backend):
+    for name in ("a.json", "b.json"):
+        args = ["--backend", backend, "--data-dir", str(tiny_mnist), "--epochs", "2", "--seed", "7", *FAST]
+        assert run_cli(capsys, *args, "--metrics", str(tmp_path / name))[0] == 0
+    a, b = metrics_without_times(tmp_path / "a.json"), metrics_without_times(tmp_path / "b.json")
+    assert len(a) == 2 and a == b
+    args = [
+        "--data-dir",
+        str(tiny_mnist),
+        "--epochs",
+        "2",
+        "--seed",
+        "8",
+        "--metrics",
+        str(tmp_path / "c.json"),
+    ]
+    run_cli(capsys, *args, *FAST)
+    assert metrics_without_times(tmp_path / "c.json") != a
+
+
+def test_metrics_csv(capsys, tiny_mnist, tmp_path):
+    path = tmp_path / "m.csv"
+    assert (
+        run_cli(capsys, "--data-dir", str(tiny_mnist), "--epochs", "2", "--metrics", str(path), *FAST)[0] == 0
+    )
+    lines = path.read_text().splitlines()
+    assert (
+        lines[0] == "epoch,train_loss,train_accuracy,test_accuracy,seconds,samples_per_second,eval_seconds,lr"
+    )
+    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2"]
+    assert temp_files(tmp_path) == []
+
+
+def make_trainer(tiny, epochs=3, seed=0, optimizer="momentum"):
+    data = load_dataset("mnist", tiny)
+    net = MLP([784, 24, 10], seed=seed)
+    opt = make_optimizer(optimizer, net.params)
+    return Trainer(
+        net,
+        opt,
+        (data.train_images, data.train_labels),
+        (data.test_images, data.test_labels),
+        epochs=epochs,
+        batch_size=32,
+        lr=0.05,
+        seed=seed,
+        warmup_epochs=0.5,
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+# 600 samples in batches of 32: 19 steps an epoch. Stop inside epoch 1, right after its last step, and
+# inside epoch 2.
+@pytest.mark.parametrize("stop_after_steps", [7, 19, 30])
+def test_resume_mid_epoch_equals_uninterrupted(tiny_mnist, tmp_path, optimizer, stop_after_steps):
+    straight = make_trainer(tiny_mnist, optimizer=optimizer)
+    while not straight.finished:
+        straight.train_epoch()
+
+    interrupted = make_trainer(tiny_mnist, optimizer=optimizer)
+    steps = 0
+
+    def stop_at(rows):
+        nonlocal steps
+        steps += 1
+        interrupted.stop_requested = steps == stop_after_steps
+
+    while interrupted.train_epoch(on_batch=stop_at) is not None:
+        pass
+    path = tmp_path / "ckpt.npz"
+    save_checkpoint(path, interrupted.net, interrupted.optimizer, interrupted.state(), {})
+
+    resumed = make_trainer(tiny_mnist, optimizer=optimizer, seed=99)  # everything must come from the file
+    checkpoint = load_checkpoint(path)
+    for (W, b), (W_saved, b_saved) in zip(resumed.net.params, checkpoint.params):
+        W[...], b[...] = W_saved, b_saved
+    resumed.optimizer.load_state(checkpoint.optimizer_state)
+    resumed.load_state(checkpoint.trainer_state)
+    while not resumed.finished:
+        resumed.train_epoch()
+
+    for (W, b), (W2, b2) in zip(straight.net.params, resumed.net.params):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
+    assert [m.train_loss for m in straight.history] == [m.train_loss for m in resumed.history]
+    assert [m.test_accuracy for m in straight.history] == [m.test_accuracy for m in resumed.history]
+
+
+def test_interrupted_run_saves_and_resumes(tiny_mnist, tmp_path):
+    """Ctrl-C (SIGINT) in the middle of an epoch: a checkpoint, a clean exit, and a run that resumes
+    from it and ends with the weights of a run that was never interrupted."""
+    ckpt = tmp_path / "ckpt.npz"
+    common = [
+        "--data-dir",
+        str(tiny_mnist),
+        "--epochs",
+        "2",
+        "--hidden",
+        "32",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--backend",
+        "loops",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "network.train", *common, "--save", str(ckpt)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout.readline().startswith("scratchnet: backend loops")
+    time.sleep(1.0)  # well inside epoch 1 (the loops backend takes seconds per epoch here)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted in epoch" in out and f"--resume {ckpt}" in out
+    assert "Traceback" not in err
+    state = load_checkpoint(ckpt).trainer_state
+    assert state["order"] is not None and state["step_in_epoch"] > 0
+    assert temp_files(tmp_path) == []
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "network.train", *common, "--resume", str(ckpt), "--save", str(ckpt)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    straight_path = tmp_path / "straight.npz"
+    straight = subprocess.run(
+        [sys.executable, "-m", "network.train", *common, "--save", str(straight_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert straight.returncode == 0
+    for (W, b), (W2, b2) in zip(load_checkpoint(ckpt).params, load_checkpoint(straight_path).params):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)
+
+
+def test_divergence_stops_with_advice_and_keeps_the_last_good_checkpoint(capsys, tiny_mnist, tmp_path):
+    ckpt = tmp_path / "ckpt.npz"
+    common = ["--data-dir", str(tiny_mnist), *FAST]
+    assert run_cli(capsys, *common, "--epochs", "1", "--save", str(ckpt))[0] == 0
+    good = load_checkpoint(ckpt)
+    code, out, err = run_cli(
+        capsys, *common, "--epochs", "3", "--lr", "1e30", "--resume", str(ckpt), "--save", str(ckpt)
+    )
+    assert code == 1
+    assert re.search(r"training diverged in epoch 2 \(step \d+\): the loss became (nan|inf)", err)
+    assert "try a lower --lr (this run used 1e+30)" in err and f"last good checkpoint is {ckpt}" in err
+    assert len(err.strip().splitlines()) == 1
+    kept = load_checkpoint(ckpt)
+    assert kept.trainer_state["epoch"] == 1
+    np.testing.assert_array_equal(kept.params[0][0], good.params[0][0])
+    assert temp_files(tmp_path) == []
+
+
+def test_checkpoint_of_another_architecture_is_refused(capsys, tiny_mnist, tmp_path):
+    ckpt = tmp_path / "ckpt.npz"
+    assert run_cli(capsys, "--data-dir", str(tiny_mnist), "--epochs", "1", "--save", str(ckpt), *FAST)[0] == 0
+    code, _, err = run_cli(
+        capsys, "--data-dir", str(tiny_mnist), "--epochs", "2", "--resume", str(ckpt), "--hidden", "16"
+    )
+    assert code == 1
+    assert err == f"error: {ckpt}: the checkpoint is a 784-32-10 network, this run asks for 784-16-10\n"
+    code, _, err = run_cli(
+        capsys, "--data-dir", str(tiny_mnist), "--resume", str(ckpt), "--optimizer", "adam", *FAST
+    )
+    assert code == 1 and "trained with --optimizer momentum, this run asks for adam" in err
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip file at all", b"PK\x03\x04broken"])
+def test_bad_checkpoint_file(capsys, tiny_mnist, tmp_path, content):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(content)
+    code, _, err = run_cli(capsys, "--data-dir", str(tiny_mnist), "--resume", str(bad), *FAST)
+    assert code == 1
+    assert err.startswith(f"error: {bad}: not a scratchnet checkpoint") and err.count("\n") == 1
+
+
+def test_checkpoint_needs_no_pickle(tmp_path):
+    net = MLP([4, 3, 2])
+    trainer_state = {
+        "epoch": 1,
+        "step_in_epoch": 0,
+        "order": None,
+        "loss_sum": 0.0,
+        "rng": np.random.default_rng(0).bit_generator.state,
+        "history": [],
+    }
+    save_checkpoint(tmp_path / "c.npz", net, make_optimizer("adam", net.params), trainer_state, {"x": 1})
+    with np.load(tmp_path / "c.npz", allow_pickle=False) as npz:
+        assert all(npz[key].dtype != object for key in npz.files)
+    assert load_checkpoint(tmp_path / "c.npz").trainer_state["rng"] == trainer_state["rng"]
+
+
+def test_atomic_write_leaves_nothing_half_written(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target, "w") as f:
+        f.write("half of the new")
+        raise RuntimeError("disk on fire")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["file.txt"]
+
+
+def test_evaluate_reports_accuracy_and_confusion(capsys, tiny_mnist, tmp_path):
+    ckpt = tmp_path / "ckpt.npz"
+    assert run_cli(capsys, "--data-dir", str(tiny_mnist), "--epochs", "2", "--save", str(ckpt), *FAST)[0] == 0
+    capsys.readouterr()
+    assert evaluate_main([str(ckpt), "--data-dir", str(tiny_mnist)]) == 0
+    out = capsys.readouterr().out
+    match = re.search(r"test accuracy on mnist: (\S+)% \(([\d,]+) / 200\)", out)
+    assert match
+    rows = [line.split() for line in out.splitlines() if re.match(r"^ +\d ", line)]
+    counts = np.array([[int(c) for c in row[1:11]] for row in rows])
+    assert counts.shape == (10, 10) and counts.sum() == 200
+    assert np.trace(counts) == int(match.group(2).replace(",", ""))
+
+
+# --- user mistakes: one line, the right exit status, nothing written --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+        (["--epochs", "two"], "argument --epochs: expected a positive whole number, got 'two'"),
+        (["--batch-size", "-4"], "argument --batch-size: must be at least 1, got -4"),
+        (["--lr", "0"], "argument --lr: must be a positive finite number, got 0"),
+        (["--lr", "nan"], "argument --lr: must be a positive finite number, got nan"),
+        (["--backend", "gpu"], "argument --backend: invalid choice: 'gpu'"),
+        (["--hidden", "128,"], "argument --hidden: expected comma-separated positive layer widths"),
+        (["--hidden", "0"], "argument --hidden: expected comma-separated positive layer widths"),
+        (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
+        (["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
+        (["--metrics", "m.txt"], "--metrics: m.txt must end in .csv or .json"),
+    ],
+)
+def test_invalid_options_exit_2_in_one_line(capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith("python -m network.train: error: ")
+
+
+def test_missing_data_without_network_is_one_clear_line(capsys, tmp_path, monkeypatch):
+    # a mirror on a closed local port stands for "no internet"
+    change_spec(monkeypatch, "mnist", mirrors=("http://127.0.0.1:9/",))
+    code, out, err = run_cli(capsys, "--epochs", "1")
+    assert code == 1 and out == ""
+    assert err.startswith("error: could not download mnist") and err.count("\n") == 1
+    assert "SCRATCHNET_DATA" in err and "--data-dir" in err
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "scratchnet" / "mnist"
+    assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_data_dir_without_the_files(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "--data-dir", str(tmp_path / "nowhere"))
+    assert code == 1 and "nowhere" in err and err.count("\n") == 1
