@@ -75,3 +75,33 @@ class Backend(Protocol):
 
     def column_sums(self, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Sum over rows: g ``(m, n)`` -> ``(n,)``. Bias gradient ``dZ.sum(axis=0)``."""
+
+
+class FusedTrainingStep(Protocol):
+    """Optional: a backend may also offer the whole step of SGD with momentum as one operation, which
+    ``network.MLP.train_step`` uses instead of composing the operations above. It must compute what the
+    composition computes (``tests/test_network.py`` holds it to that); it may skip storing intermediates.
+    """
+
+    def momentum_step(
+        self,
+        activations: tuple[np.ndarray, ...],
+        deltas: tuple[np.ndarray, ...],
+        params: list[tuple[np.ndarray, np.ndarray]],
+        grads: list[tuple[np.ndarray, np.ndarray]],
+        velocities: list[tuple[np.ndarray, np.ndarray]],
+        labels: np.ndarray,
+        lr: float,
+        momentum: float,
+        weight_decay: float,
+    ) -> float:
+        """One training step on a batch; returns its mean loss, computed before the update.
+
+        ``activations`` is ``(X, h_1, ..., h_L-1)``: the input, then a ``(m, width)`` scratch buffer per
+        hidden layer. ``deltas`` has a ``(m, width)`` scratch buffer per layer after the input (the
+        hidden widths, then the classes). ``params`` are updated in place as ``network.optim.Momentum``
+        does: ``v = momentum * v + g; w -= lr * v``, where ``g`` has ``weight_decay * W`` added for the
+        weights (not the biases), with ``velocities`` (pairs like ``params``) updated too. ``grads``
+        are scratch buffers of the parameters' shapes, which may go unused. If the loss is not finite,
+        nothing is updated.
+        """

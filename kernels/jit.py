@@ -15,7 +15,7 @@ it keeps Numba to one compiled layout per dtype) and allocate ``out`` when the c
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from kernels import jit_matmul
 
@@ -163,3 +163,163 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (g.shape[1],), g)
     _column_sums(_c(g), out)
     return out
+
+
+# --- optional: the whole training step in one compiled call -----------------------------------------------
+# At small batches the per-operation path spends its time in Python dispatch and in passes over
+# weight-sized arrays (the gradient, then each term of the update). One compiled step does neither: it
+# runs forward, loss and backward without returning to Python, and for small batches it folds the
+# momentum update into the weight-gradient product, so each weight row is read and written once.
+
+SMALL_BATCH = 16  # up to this many rows, the gradient is never stored: each row updates its weights at once
+
+
+@njit(cache=True)
+def _bias_relu(z, b):
+    zero = z.dtype.type(0)
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            x = z[i, j] + b[j]
+            z[i, j] = zero if x < zero else x
+
+
+@njit(cache=True)
+def _softmax_xent_in_place(z, b, labels):
+    """Add the bias, then turn each row of logits into ``(softmax - onehot) / m``; return the mean loss."""
+    one = z.dtype.type(1)
+    batch = z.dtype.type(z.shape[0])
+    loss = z.dtype.type(0)
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[i, j] += b[j]
+        largest = _row_max(z, i)
+        label = labels[i]
+        label_logit = z[i, label] - largest
+        total = z.dtype.type(0)
+        for j in range(z.shape[1]):
+            e = np.exp(z[i, j] - largest)
+            total += e
+            z[i, j] = e
+        loss += np.log(total) - label_logit
+        for j in range(z.shape[1]):
+            p = z[i, j] / total
+            z[i, j] = (p - one if j == label else p) / batch
+    return loss / batch
+
+
+@njit(cache=True)
+def _mask_inactive(grad, a):
+    zero = grad.dtype.type(0)
+    for i in range(grad.shape[0]):
+        for j in range(grad.shape[1]):
+            if not a[i, j] > zero:
+                grad[i, j] = zero
+
+
+@njit(cache=True)
+def _momentum_update(w, grad, velocity, lr, momentum, weight_decay):
+    """``v = momentum * v + (g + weight_decay * w); w -= lr * v`` in one pass, in the order of
+    ``network.optim.Momentum``."""
+    w, grad, velocity = w.reshape(-1), grad.reshape(-1), velocity.reshape(-1)
+    for i in range(w.size):
+        v = momentum * velocity[i] + (grad[i] + w[i] * weight_decay)
+        velocity[i] = v
+        w[i] -= lr * v
+
+
+@njit(cache=True)
+def _column_sums_momentum_update(delta, b, velocity, grad, lr, momentum, weight_decay):
+    _column_sums(delta, grad)
+    _momentum_update(b, grad, velocity, lr, momentum, weight_decay * 0)  # biases are not decayed
+
+
+@njit(cache=True, parallel=True)
+def _tn_momentum_update(a, delta, w, velocity, lr, momentum, weight_decay):
+    """The update of ``_momentum_update`` with ``g = a.T @ delta``, one row of ``g`` at a time, held in a
+    row buffer while it updates its row of ``w``: the gradient is never stored."""
+    m, k = a.shape
+    n = delta.shape[1]
+    chunks = min(k, 64)  # enough to balance any thread count; each chunk allocates one row buffer
+    for c in prange(chunks):
+        grad_row = np.empty(n, dtype=w.dtype)
+        for i in range(c * k // chunks, (c + 1) * k // chunks):
+            grad_row[:] = 0
+            for r in range(m):
+                a_ri = a[r, i]
+                for j in range(n):
+                    grad_row[j] += a_ri * delta[r, j]
+            for j in range(n):
+                v = momentum * velocity[i, j] + (grad_row[j] + w[i, j] * weight_decay)
+                velocity[i, j] = v
+                w[i, j] -= lr * v
+
+
+@njit(cache=True)
+def _momentum_step(
+    activations,
+    deltas,
+    weights,
+    biases,
+    weight_grads,
+    bias_grads,
+    weight_velocities,
+    bias_velocities,
+    labels,
+    lr,
+    momentum,
+    weight_decay,
+):
+    layers = len(weights)
+    for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
+        last = layer == layers - 1
+        z = deltas[layer] if last else activations[layer + 1]
+        jit_matmul.matmul_nn(activations[layer], weights[layer], z)
+        if not last:
+            _bias_relu(z, biases[layer])
+    loss = _softmax_xent_in_place(deltas[layers - 1], biases[layers - 1], labels)
+    if not np.isfinite(loss):
+        return loss  # diverged: leave every weight as it was
+    for layer in range(layers - 1, -1, -1):
+        delta = deltas[layer]
+        if layer > 0:  # the input gradient needs this layer's weights before they are updated
+            jit_matmul.matmul_nt(delta, weights[layer], deltas[layer - 1])
+            _mask_inactive(deltas[layer - 1], activations[layer])
+        W, vW = weights[layer], weight_velocities[layer]
+        if delta.shape[0] <= SMALL_BATCH:
+            _tn_momentum_update(activations[layer], delta, W, vW, lr, momentum, weight_decay)
+        else:
+            jit_matmul.matmul_tn(activations[layer], delta, weight_grads[layer])
+            _momentum_update(W, weight_grads[layer], vW, lr, momentum, weight_decay)
+        _column_sums_momentum_update(
+            delta, biases[layer], bias_velocities[layer], bias_grads[layer], lr, momentum, weight_decay
+        )
+    return loss
+
+
+def momentum_step(
+    activations: tuple[np.ndarray, ...],
+    deltas: tuple[np.ndarray, ...],
+    params: list[tuple[np.ndarray, np.ndarray]],
+    grads: list[tuple[np.ndarray, np.ndarray]],
+    velocities: list[tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+) -> float:
+    dtype = params[0][0].dtype.type
+    loss = _momentum_step(
+        tuple(_c(a) for a in activations),
+        tuple(deltas),
+        tuple(W for W, _ in params),
+        tuple(b for _, b in params),
+        tuple(dW for dW, _ in grads),
+        tuple(db for _, db in grads),
+        tuple(vW for vW, _ in velocities),
+        tuple(vb for _, vb in velocities),
+        _c(labels),
+        dtype(lr),
+        dtype(momentum),
+        dtype(weight_decay),
+    )
+    return float(loss)

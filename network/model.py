@@ -7,11 +7,13 @@ training step costs the kernels and nothing else.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from kernels import get_backend
+from network.optim import Momentum, Optimizer
 
 DTYPES = ("float32", "float64")
 
@@ -116,6 +118,32 @@ class MLP:
                 upstream = bk.matmul_nt(delta, W, out=ws.hidden_grads[layer - 1])
                 delta = bk.relu_backward(upstream, activations[layer], out=upstream)
         return loss, self.grads
+
+    def train_step(self, X: np.ndarray, y: np.ndarray, optimizer: Optimizer, lr: float) -> float:
+        """One optimisation step on a batch; returns its mean loss, computed before the update.
+
+        Uses the backend's fused ``momentum_step`` when it has one and the optimizer is momentum SGD,
+        and otherwise :meth:`loss_and_grads` followed by ``optimizer.step``. Inputs are not checked (a
+        trainer checks the data set once). If the loss is not finite, no weight is updated.
+        """
+        fused = getattr(self.backend, "momentum_step", None)
+        if fused is not None and isinstance(optimizer, Momentum):
+            ws = self._workspace(len(X))
+            return fused(
+                (X, *ws.hidden),
+                (*ws.hidden_grads, ws.probs),
+                self.params,
+                self.grads,
+                optimizer.velocities,
+                y,
+                lr,
+                optimizer.momentum,
+                optimizer.weight_decay,
+            )
+        loss, grads = self.loss_and_grads(X, y, check=False)
+        if math.isfinite(loss):
+            optimizer.step(grads, lr)
+        return loss
 
     def _forward(self, X: np.ndarray) -> _Workspace:
         bk = self.backend

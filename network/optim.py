@@ -28,13 +28,21 @@ class Optimizer:
 
     name = ""
 
-    def __init__(self, params: list[tuple[np.ndarray, np.ndarray]]):
+    def __init__(self, params: list[tuple[np.ndarray, np.ndarray]], weight_decay: float = 0.0):
         self.params = [p for pair in params for p in pair]
+        self.weight_decay = weight_decay
         self._scratch = [np.empty_like(p) for p in self.params]
 
     def step(self, grads: list[tuple[np.ndarray, np.ndarray]], lr: float) -> None:
-        """Update every parameter in place from ``grads`` (same structure as the params)."""
+        """Update every parameter in place from ``grads`` (same structure as the params).
+
+        With weight decay, ``weight_decay * W`` is first added to each weight's gradient (the gradient
+        of an L2 penalty ``weight_decay / 2 * ||W||^2``; biases are not decayed). ``grads`` are scratch:
+        they may be modified.
+        """
         for i, (param, grad) in enumerate(zip(self.params, (g for pair in grads for g in pair))):
+            if self.weight_decay and param.ndim == 2:
+                grad += np.multiply(param, param.dtype.type(self.weight_decay), out=self._scratch[i])
             self._update(i, param, grad, param.dtype.type(lr))
 
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
@@ -66,8 +74,8 @@ class Momentum(Optimizer):
 
     name = "momentum"
 
-    def __init__(self, params, momentum: float = 0.9):
-        super().__init__(params)
+    def __init__(self, params, weight_decay: float = 0.0, momentum: float = 0.9):
+        super().__init__(params, weight_decay)
         self.momentum = momentum
         self.velocity = [np.zeros_like(p) for p in self.params]
 
@@ -76,6 +84,11 @@ class Momentum(Optimizer):
         v *= param.dtype.type(self.momentum)
         v += grad
         param -= np.multiply(v, lr, out=self._scratch[i])
+
+    @property
+    def velocities(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The velocities in ``(vW, vb)`` pairs, like the network's ``params``."""
+        return list(zip(self.velocity[0::2], self.velocity[1::2]))
 
     def state(self):
         return {f"velocity_{i}": v for i, v in enumerate(self.velocity)}
@@ -86,8 +99,10 @@ class Adam(Optimizer):
 
     name = "adam"
 
-    def __init__(self, params, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        super().__init__(params)
+    def __init__(
+        self, params, weight_decay: float = 0.0, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8
+    ):
+        super().__init__(params, weight_decay)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m = [np.zeros_like(p) for p in self.params]
         self.v = [np.zeros_like(p) for p in self.params]
@@ -119,9 +134,11 @@ class Adam(Optimizer):
         return {"t": self.t, **moments}
 
 
-def make_optimizer(name: str, params: list[tuple[np.ndarray, np.ndarray]]) -> Optimizer:
+def make_optimizer(
+    name: str, params: list[tuple[np.ndarray, np.ndarray]], weight_decay: float = 0.0
+) -> Optimizer:
     """The optimizer called ``name`` (one of ``OPTIMIZERS``) over ``params``."""
     classes = {cls.name: cls for cls in (SGD, Momentum, Adam)}
     if name not in classes:
         raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
-    return classes[name](params)
+    return classes[name](params, weight_decay)

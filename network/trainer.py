@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from network.model import MLP
-from network.optim import Optimizer, cosine_lr
+from network.optim import Optimizer, cosine_lr, make_optimizer
 
 EVAL_CHUNK = 2048  # rows per forward pass when measuring accuracy: bounds the workspace's memory
 
@@ -49,6 +49,20 @@ def accuracy(net: MLP, X: np.ndarray, y: np.ndarray) -> float:
         stop = start + EVAL_CHUNK
         correct += int((net.predict(X[start:stop]) == y[start:stop]).sum())
     return correct / len(X)
+
+
+def warm_up(net: MLP, optimizer: Optimizer, X: np.ndarray, y: np.ndarray) -> float:
+    """Run a training step and a prediction on a throwaway copy of ``net``; return the seconds taken.
+
+    For the numba backend this is where its kernels compile (or load from Numba's cache), so that no
+    timed epoch pays for it; ``net`` itself and its optimizer are left untouched.
+    """
+    start = time.perf_counter()
+    scratch = MLP(net.layer_sizes, backend=net.backend.name, dtype=net.dtype)
+    scratch_optimizer = make_optimizer(optimizer.name, scratch.params, optimizer.weight_decay)
+    scratch.train_step(X[:2], y[:2], scratch_optimizer, 0.0)
+    scratch.predict(X[:2])
+    return time.perf_counter() - start
 
 
 class Trainer:
@@ -142,10 +156,10 @@ class Trainer:
         for step in range(first_step, self.steps_per_epoch):
             rows = slice(step * self.batch_size, (step + 1) * self.batch_size)
             X, y = self._X_shuffled[rows], self._y_shuffled[rows]
-            loss, grads = self.net.loss_and_grads(X, y, check=False)
+            lr = self.lr_at(self.epoch * self.steps_per_epoch + step)
+            loss = self.net.train_step(X, y, self.optimizer, lr)
             if not math.isfinite(loss):
                 raise Diverged(self.epoch + 1, step + 1, loss, self.lr)
-            self.optimizer.step(grads, self.lr_at(self.epoch * self.steps_per_epoch + step))
             self.loss_sum += loss * len(y)
             self.step_in_epoch = step + 1
             if on_batch is not None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import kernels
 from network import MLP
+from network.optim import make_optimizer
 
 # Architectures: the usual one, a hidden layer of width 1, three hidden layers, odd widths everywhere.
 ARCHITECTURES = [[12, 8, 3], [5, 1, 4], [9, 7, 6, 5, 3], [30, 17, 10]]
@@ -229,3 +230,69 @@ def test_missing_numba_leaves_other_backends_working(monkeypatch):
     net = MLP([4, 3, 2], backend="numpy")
     assert net.predict(np.ones((1, 4))).shape == (1,)
     assert kernels.get_backend("loops").name == "loops"
+
+
+def fused_backends() -> list[str]:
+    return [name for name in kernels.available_backends() if hasattr(_backend_or_none(name), "momentum_step")]
+
+
+def _backend_or_none(name):
+    try:
+        return kernels.get_backend(name)
+    except ImportError:
+        return None
+
+
+@pytest.mark.parametrize("backend_name", fused_backends())
+@pytest.mark.parametrize("layer_sizes", [[12, 8, 3], [5, 1, 4], [9, 7, 6, 5, 3], [784, 33, 10]], ids=str)
+@pytest.mark.parametrize("n_rows", [1, 5, 16, 17, 40])  # both sides of the small-batch path
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_fused_step_equals_composed_step(backend_name, dtype, rng, layer_sizes, n_rows, weight_decay):
+    """A backend's fused momentum step computes what loss_and_grads + optimizer.step compute."""
+    fused_net = MLP(layer_sizes, backend=backend_name, dtype=dtype, seed=4)
+    composed_net = MLP(layer_sizes, backend="numpy", dtype=dtype, seed=4)
+    fused_opt = make_optimizer("momentum", fused_net.params, weight_decay)
+    composed_opt = make_optimizer("momentum", composed_net.params, weight_decay)
+    tolerance = GRAD_TOLERANCE[np.dtype(dtype)]
+    for _ in range(3):  # several steps, so that the velocities matter
+        X, y = batch(rng, n_rows, layer_sizes)
+        X = X.astype(dtype)
+        fused_loss = fused_net.train_step(X, y, fused_opt, 0.05)
+        composed_loss, grads = composed_net.loss_and_grads(X, y)
+        composed_opt.step(grads, 0.05)
+        assert fused_loss == pytest.approx(composed_loss, rel=tolerance, abs=tolerance)
+    for (W, b), (W_ref, b_ref) in zip(fused_net.params, composed_net.params):
+        assert relative_error(W, W_ref) <= tolerance and relative_error(b, b_ref) <= tolerance
+    for v, v_ref in zip(fused_opt.velocity, composed_opt.velocity):
+        assert relative_error(v, v_ref) <= tolerance
+
+
+@pytest.mark.parametrize("backend_name", fused_backends())
+@pytest.mark.parametrize("n_rows", [1, 40])
+def test_fused_step_does_not_update_when_the_loss_is_not_finite(backend_name, rng, n_rows):
+    net = MLP([6, 5, 3], backend=backend_name)
+    optimizer = make_optimizer("momentum", net.params)
+    net.params[1][0][0, 0] = np.inf  # the logits become inf - inf = NaN
+    before = [p.copy() for pair in net.params for p in pair] + [v.copy() for v in optimizer.velocity]
+    X, y = batch(rng, n_rows, net.layer_sizes)
+    loss = net.train_step(X.astype(np.float32), y, optimizer, 0.1)
+    assert not np.isfinite(loss)
+    after = [p for pair in net.params for p in pair] + optimizer.velocity
+    for old, new in zip(before, after):
+        np.testing.assert_array_equal(old, new)
+
+
+@pytest.mark.parametrize("optimizer_name", ["sgd", "momentum", "adam"])
+def test_train_step_composed_path(optimizer_name, rng):
+    """Without a fused step (numpy backend), train_step is loss_and_grads followed by the optimizer."""
+    net, twin = MLP([7, 5, 3], seed=1), MLP([7, 5, 3], seed=1)
+    opt = make_optimizer(optimizer_name, net.params, 0.01)
+    twin_opt = make_optimizer(optimizer_name, twin.params, 0.01)
+    X, y = batch(rng, 4, net.layer_sizes)
+    loss = net.train_step(X.astype(np.float32), y, opt, 0.1)
+    twin_loss, grads = twin.loss_and_grads(X, y)
+    twin_opt.step(grads, 0.1)
+    assert loss == twin_loss
+    for (W, b), (W2, b2) in zip(net.params, twin.params):
+        np.testing.assert_array_equal(W, W2)
+        np.testing.assert_array_equal(b, b2)

@@ -1,0 +1,84 @@
+"""How much a benchmark run measures: the full study for the committed report, or a quick run for CI.
+
+Both modes run every benchmark with the same parametrization; quick mode only shrinks the data and the
+rounds, so that CI exercises every code path in about two minutes and the benchmark code cannot rot.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+QUICK_ENV = "SCRATCHNET_BENCH_QUICK"
+REPORT_DIR_ENV = "SCRATCHNET_REPORT_DIR"
+COMMITTED_REPORT_DIR = Path(__file__).resolve().parents[1] / "reports"
+QUICK_REPORT_DIR = Path(tempfile.gettempdir()) / "scratchnet-bench-quick"
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    quick: bool
+    report_dir: Path
+    epoch_samples: int  # samples per timed epoch for numpy and numba (60,000: a literature epoch)
+    loops_samples: int  # the pure-Python backend trains this many per round; its epoch is scaled
+    sweep_samples: int  # samples per round at every sweep point; reported per sample and scaled
+    epoch_rounds: int
+    sweep_rounds: int
+    kernel_rounds: int
+    loops_kernel_rounds: int  # at the network's shapes a loops product takes about 0.3 s
+    kernel_round_seconds: float  # calls are repeated within a round until it lasts about this long
+    curve_samples: int
+    loops_curve_samples: int
+    curve_test_samples: int  # None of these is the accuracy benchmark: curves show that training works
+    loops_curve_test_samples: int
+    curve_epochs: int
+
+
+FULL = BenchSettings(
+    quick=False,
+    report_dir=COMMITTED_REPORT_DIR,
+    epoch_samples=60_000,
+    loops_samples=512,
+    sweep_samples=16_384,
+    epoch_rounds=5,
+    sweep_rounds=3,
+    kernel_rounds=10,
+    loops_kernel_rounds=3,
+    kernel_round_seconds=0.05,
+    curve_samples=20_000,
+    loops_curve_samples=384,
+    curve_test_samples=10_000,
+    loops_curve_test_samples=384,
+    curve_epochs=5,
+)
+
+QUICK = BenchSettings(
+    quick=True,
+    report_dir=QUICK_REPORT_DIR,
+    epoch_samples=2_048,
+    loops_samples=64,
+    sweep_samples=512,
+    epoch_rounds=1,
+    sweep_rounds=1,
+    kernel_rounds=1,
+    loops_kernel_rounds=1,
+    kernel_round_seconds=0.005,
+    curve_samples=1_024,
+    loops_curve_samples=64,
+    curve_test_samples=1_024,
+    loops_curve_test_samples=64,
+    curve_epochs=2,
+)
+
+
+def resolve_settings(quick_option: bool, report_dir_option: str | None) -> BenchSettings:
+    """The settings chosen by ``--quick`` (or ``$SCRATCHNET_BENCH_QUICK``) and ``--report-dir`` (or
+    ``$SCRATCHNET_REPORT_DIR``)."""
+    quick = quick_option or os.environ.get(QUICK_ENV, "").strip() not in ("", "0")
+    settings = QUICK if quick else FULL
+    report_dir = report_dir_option or os.environ.get(REPORT_DIR_ENV)
+    if report_dir:
+        settings = replace(settings, report_dir=Path(report_dir).expanduser().resolve())
+    return settings

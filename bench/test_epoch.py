@@ -1,0 +1,68 @@
+"""One training epoch per backend, the number the report leads with, and PyTorch's as the reference.
+
+Network [784, 128, 10], float32, batch 128, SGD with momentum, on the data ``choose_data`` found. numpy
+and numba train the whole training set each round; loops trains ``settings.loops_samples`` rows and the
+report scales its time per sample to a full epoch, labelled as scaled.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.harness import (
+    DEFAULT_BATCH,
+    DEFAULT_HIDDEN,
+    SEED,
+    TIMING_LR,
+    bench_epoch,
+    epoch_info,
+    layer_sizes,
+    use_threads,
+)
+
+
+@pytest.mark.benchmark(group="epoch")
+@pytest.mark.parametrize("backend", ["loops", "numpy", "numba"])
+def test_epoch(benchmark, settings, bench_data, backend):
+    samples = settings.loops_samples if backend == "loops" else settings.epoch_samples
+    bench_epoch(
+        benchmark, bench_data, study="epoch", backend=backend, samples=samples, rounds=settings.epoch_rounds
+    )
+
+
+@pytest.mark.benchmark(group="epoch")
+def test_epoch_pytorch(benchmark, settings, bench_data):
+    """The same network, batch size, optimizer and thread count in PyTorch on the CPU."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e '.[torch]')")
+    samples = min(settings.epoch_samples, len(bench_data.X_train))
+    torch.set_num_threads(use_threads(benchmark, None))
+    torch.manual_seed(SEED)
+    sizes = layer_sizes(DEFAULT_HIDDEN)
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])  # no ReLU on the logits
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=TIMING_LR, momentum=0.9)
+    X = torch.from_numpy(bench_data.X_train[:samples])
+    y = torch.from_numpy(bench_data.y_train[:samples])
+    generator = torch.Generator().manual_seed(SEED)
+
+    def epoch() -> None:
+        # as Trainer.run_epoch: one shuffled copy of the training set, then the steps over its slices
+        order = torch.randperm(samples, generator=generator)
+        X_shuffled, y_shuffled = X[order], y[order]
+        for start in range(0, samples, DEFAULT_BATCH):
+            rows = slice(start, start + DEFAULT_BATCH)
+            optimizer.zero_grad()
+            loss_fn(model(X_shuffled[rows]), y_shuffled[rows]).backward()
+            optimizer.step()
+
+    benchmark.extra_info.update(
+        epoch_info(
+            "epoch", "pytorch", bench_data, samples=samples, batch=DEFAULT_BATCH, hidden=DEFAULT_HIDDEN
+        ),
+        torch_version=torch.__version__,
+        torch_threads=torch.get_num_threads(),
+    )
+    benchmark.pedantic(epoch, rounds=settings.epoch_rounds, iterations=1, warmup_rounds=1)

@@ -1,0 +1,97 @@
+"""Kernel micro-benchmarks at the shapes of a [784, 128, 10] step at batch 128, and the machine's sgemm rate.
+
+Each row of ``KERNELS`` is one operation; ``test_kernel`` times it in every backend, and its group puts the
+three side by side. Products report GFLOP/s, element-wise operations GB/s (every array read or written,
+counted once). All arrays are float32 and preallocated, as the network's workspaces are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from bench.harness import (
+    CLASSES,
+    DEFAULT_BATCH,
+    DEFAULT_HIDDEN,
+    INPUTS,
+    SEED,
+    bench_calls,
+    record_rate,
+    use_threads,
+)
+from kernels import available_backends, get_backend
+
+B, D, H, C = DEFAULT_BATCH, INPUTS, DEFAULT_HIDDEN, CLASSES
+PEAK_SIZE = 2048  # the large square product that shows what the BLAS can do on this machine
+
+
+def _floats(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def _labels(rng: np.random.Generator) -> np.ndarray:
+    return rng.integers(0, C, B)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    name: str  # test id and group
+    op: str  # the Backend function timed
+    shape: str  # in the network's terms, for the report
+    make_args: Callable[[np.random.Generator], tuple[np.ndarray, ...]]  # the inputs, then ``out``
+    flops: int = 0  # products only; element-wise operations are rated by the bytes of their arguments
+
+
+KERNELS = [
+    Kernel("matmul_forward", "matmul", f"X @ W1: ({B}x{D}) @ ({D}x{H})",
+           lambda r: (_floats(r, B, D), _floats(r, D, H), np.empty((B, H), np.float32)), 2 * B * D * H),
+    Kernel("matmul_weight_grad", "matmul_tn", f"X.T @ dZ1: ({D}x{B}) @ ({B}x{H})",
+           lambda r: (_floats(r, B, D), _floats(r, B, H), np.empty((D, H), np.float32)), 2 * B * D * H),
+    Kernel("matmul_input_grad", "matmul_nt", f"dZ2 @ W2.T: ({B}x{C}) @ ({C}x{H})",
+           lambda r: (_floats(r, B, C), _floats(r, H, C), np.empty((B, H), np.float32)), 2 * B * C * H),
+    Kernel("relu", "relu", f"({B}x{H})",
+           lambda r: (_floats(r, B, H), np.empty((B, H), np.float32))),
+    Kernel("relu_backward", "relu_backward", f"({B}x{H})",
+           lambda r: (_floats(r, B, H), _floats(r, B, H), np.empty((B, H), np.float32))),
+    Kernel("softmax", "softmax", f"({B}x{C})",
+           lambda r: (_floats(r, B, C), np.empty((B, C), np.float32))),
+    Kernel("softmax_xent_backward", "softmax_xent_backward", f"({B}x{C}) and {B} labels",
+           lambda r: (np.full((B, C), 1 / C, np.float32), _labels(r), np.empty((B, C), np.float32))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", available_backends())
+@pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.name)
+def test_kernel(benchmark, settings, kernel, backend):
+    benchmark.group = f"kernel {kernel.name} {kernel.shape}"
+    fn = getattr(get_backend(backend), kernel.op)
+    *inputs, out = kernel.make_args(np.random.default_rng(SEED))
+    use_threads(benchmark, None)
+    benchmark.extra_info.update(
+        study="kernel", kernel=kernel.name, op=kernel.op, shape=kernel.shape, backend=backend
+    )
+    rounds = settings.loops_kernel_rounds if backend == "loops" else settings.kernel_rounds
+    bench_calls(
+        benchmark, lambda: fn(*inputs, out=out), rounds=rounds, round_seconds=settings.kernel_round_seconds
+    )
+    if kernel.flops:
+        record_rate(benchmark, flops=kernel.flops)
+    else:
+        record_rate(benchmark, bytes_moved=sum(a.nbytes for a in (*inputs, out)))
+
+
+@pytest.mark.benchmark(group="sgemm peak")
+@pytest.mark.parametrize("threads", [1, None], ids=["1-thread", "all-threads"])
+def test_sgemm_peak(benchmark, settings, threads):
+    """NumPy's BLAS on a large float32 product: the rate the epoch floor is computed from."""
+    rng = np.random.default_rng(SEED)
+    a, b = _floats(rng, PEAK_SIZE, PEAK_SIZE), _floats(rng, PEAK_SIZE, PEAK_SIZE)
+    out = np.empty_like(a)
+    use_threads(benchmark, threads)
+    benchmark.extra_info.update(study="peak", kernel="sgemm", shape=f"{PEAK_SIZE}^3", backend="numpy")
+    bench_calls(benchmark, lambda: np.matmul(a, b, out=out), rounds=settings.kernel_rounds, round_seconds=0.0)
+    record_rate(benchmark, flops=2 * PEAK_SIZE**3)

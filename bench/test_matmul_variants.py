@@ -1,0 +1,50 @@
+"""The Numba matmul variants of ``kernels.jit_matmul.MATMUL_VARIANTS`` (when it exists) at the forward shape.
+
+Each variant computes ``out = a @ b`` for C-contiguous inputs; NumPy's sgemm at the same shape and thread
+count is timed in the same group as the yardstick. A separate module, so that a ``jit_matmul`` under
+construction cannot take the other kernel benchmarks down with it.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+from bench.harness import DEFAULT_BATCH, DEFAULT_HIDDEN, INPUTS, SEED, bench_calls, record_rate, use_threads
+
+
+def _variants() -> dict:
+    try:
+        return dict(getattr(importlib.import_module("kernels.jit_matmul"), "MATMUL_VARIANTS", {}))
+    except ImportError:  # no numba: the numba backend's own benchmarks say so
+        return {}
+
+
+VARIANTS = _variants()
+M, K, N = DEFAULT_BATCH, INPUTS, DEFAULT_HIDDEN
+SHAPE = f"X @ W1: ({M}x{K}) @ ({K}x{N})"
+
+
+@pytest.mark.benchmark(group=f"matmul variants {SHAPE}")
+@pytest.mark.parametrize("variant", ["numpy sgemm", *VARIANTS])
+def test_matmul_variant(benchmark, settings, variant):
+    if not VARIANTS:
+        pytest.skip("kernels.jit_matmul has no MATMUL_VARIANTS: nothing to compare with sgemm")
+    rng = np.random.default_rng(SEED)
+    a = rng.standard_normal((M, K), dtype=np.float32)
+    b = rng.standard_normal((K, N), dtype=np.float32)
+    out = np.empty((M, N), np.float32)
+    matmul = VARIANTS.get(variant, lambda a, b, out: np.matmul(a, b, out=out))
+    use_threads(benchmark, None)
+    benchmark.extra_info.update(
+        study="variant", variant=variant, shape=SHAPE, backend="numba" if variant in VARIANTS else "numpy"
+    )
+    bench_calls(
+        benchmark,
+        lambda: matmul(a, b, out),
+        rounds=settings.kernel_rounds,
+        round_seconds=settings.kernel_round_seconds,
+    )
+    record_rate(benchmark, flops=2 * M * K * N)

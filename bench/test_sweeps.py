@@ -1,0 +1,61 @@
+"""How the epoch's cost grows: against batch size, hidden width and thread count, for numpy and numba.
+
+Every point trains the first ``settings.sweep_samples`` rows per round (a batch-1 epoch of 60,000 steps
+would take minutes per round); the report gives time per sample and the epoch scaled from it. Each point
+is its own group, so pytest-benchmark's table compares the two backends doing the same work.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.harness import bench_epoch
+
+BACKENDS = ["numpy", "numba"]  # loops: its cost per sample is flat and known from the epoch benchmark
+BATCH_SIZES = [1, 8, 16, 32, 128, 512]
+HIDDEN_WIDTHS = [64, 128, 256, 512]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("batch", BATCH_SIZES)
+def test_batch_size(benchmark, settings, bench_data, batch, backend):
+    benchmark.group = f"sweep batch={batch}"
+    bench_epoch(
+        benchmark,
+        bench_data,
+        study="batch",
+        backend=backend,
+        batch=batch,
+        samples=settings.sweep_samples,
+        rounds=settings.sweep_rounds,
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("hidden", HIDDEN_WIDTHS)
+def test_hidden_width(benchmark, settings, bench_data, hidden, backend):
+    benchmark.group = f"sweep hidden={hidden}"
+    bench_epoch(
+        benchmark,
+        bench_data,
+        study="width",
+        backend=backend,
+        hidden=hidden,
+        samples=settings.sweep_samples,
+        rounds=settings.sweep_rounds,
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("threads", [1, None], ids=["1-thread", "all-threads"])
+def test_threads(benchmark, settings, bench_data, threads, backend):
+    benchmark.group = f"sweep threads {backend}"
+    bench_epoch(
+        benchmark,
+        bench_data,
+        study="threads",
+        backend=backend,
+        threads=threads,
+        samples=settings.sweep_samples,
+        rounds=settings.sweep_rounds,
+    )

@@ -1,0 +1,325 @@
+"""The numbers the report states: the limit (sgemm and the epoch floor), the comparison tables, the
+targets, and the findings, every one computed from the results so that no sentence can disagree with them."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from reports.results import Results
+
+BACKEND_ORDER = ["loops", "numpy", "numba", "pytorch"]
+SWEEP_BACKENDS = ["numpy", "numba"]
+PRODUCTS = ["matmul_forward", "matmul_weight_grad", "matmul_input_grad"]
+EPOCH_STUDIES = ["epoch", "batch", "width", "threads"]
+NOISY_SPREAD = 0.10  # an IQR above this fraction of the median means the machine was not quiet
+
+
+def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows in the backends' order of the study: loops, numpy, numba, then anything else."""
+    rank = {name: i for i, name in enumerate(BACKEND_ORDER)}
+    return frame.sort_values("backend", key=lambda s: s.map(lambda b: rank.get(b, len(rank))), kind="stable")
+
+
+def sgemm_rates(results: Results) -> dict[int, float]:
+    """Measured sgemm GFLOP/s by thread count (NumPy's BLAS on the large square product)."""
+    peak = results.study("peak").dropna(subset=["gflops", "threads"])
+    return {int(row.threads): float(row.gflops) for row in peak.itertuples()}
+
+
+def sgemm_rate(results: Results, threads: float | None = None) -> float | None:
+    """The sgemm rate at ``threads`` (default: the most threads measured), None if not measured."""
+    rates = sgemm_rates(results)
+    if not rates:
+        return None
+    if threads is None or pd.isna(threads):
+        return rates[max(rates)]
+    return rates.get(int(threads))
+
+
+def floor_seconds(results: Results, epoch_flops: float) -> float | None:
+    """The least time an epoch of ``epoch_flops`` could take: all of it at the measured sgemm rate."""
+    rate = sgemm_rate(results)
+    return epoch_flops / (rate * 1e9) if rate else None
+
+
+def epoch_table(results: Results) -> pd.DataFrame:
+    """One row per backend of the epoch study, with its speed-ups, rate, and distance from the floor."""
+    epochs = ordered(results.study("epoch")).set_index("backend", drop=False)
+    if epochs.empty:
+        return epochs
+    reference = epochs["epoch_seconds"]
+    epochs["vs_loops"] = reference.get("loops", math.nan) / reference
+    epochs["vs_numpy"] = reference.get("numpy", math.nan) / reference
+    epochs["sgemm_fraction"] = [
+        row.gflops / rate if (rate := sgemm_rate(results, row.threads)) else math.nan
+        for row in epochs.itertuples()
+    ]
+    epochs["floor_seconds"] = [floor_seconds(results, f) or math.nan for f in epochs["epoch_flops"]]
+    epochs["floor_ratio"] = epochs["epoch_seconds"] / epochs["floor_seconds"]
+    return epochs
+
+
+def sweep(results: Results, study: str, key: str) -> pd.DataFrame:
+    """Scaled epoch seconds of a sweep, one row per ``key`` value, one column per backend."""
+    points = results.study(study)
+    if points.empty:
+        return pd.DataFrame()
+    return points.pivot_table(index=key, columns="backend", values="epoch_seconds", aggfunc="first")
+
+
+def threads_table(results: Results) -> pd.DataFrame:
+    """Time with one thread and with all, and the speed-up: each backend's epoch, and NumPy's sgemm."""
+    rows = []
+    studies = [
+        (f"{backend} epoch", points) for backend, points in results.study("threads").groupby("backend")
+    ]
+    studies.append(("sgemm (NumPy's BLAS)", results.study("peak")))
+    for what, points in studies:
+        by_threads = points.set_index("threads")["epoch_seconds" if what.endswith("epoch") else "median"]
+        if len(by_threads) == 2:
+            few, many = by_threads.index.min(), by_threads.index.max()
+            rows.append({"what": what, "one": by_threads[few], "all": by_threads[many], "threads": int(many)})
+    table = pd.DataFrame(rows, columns=["what", "one", "all", "threads"])
+    table["speedup"] = table["one"] / table["all"]
+    return table
+
+
+def kernel_table(results: Results) -> pd.DataFrame:
+    """Median seconds per call and achieved rate per kernel (rows) and backend."""
+    return results.study("kernel")
+
+
+def variant_table(results: Results) -> pd.DataFrame:
+    """Matmul variants with their fraction of NumPy's sgemm at the same shape and threads."""
+    variants = results.study("variant").copy()
+    if variants.empty:
+        return variants
+    sgemm = variants.loc[variants["backend"] == "numpy", "gflops"]
+    variants["sgemm_fraction"] = variants["gflops"] / sgemm.iloc[0] if len(sgemm) else math.nan
+    return variants.sort_values("gflops", ascending=False)
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float:
+    if (
+        numerator is None
+        or denominator is None
+        or pd.isna(numerator)
+        or pd.isna(denominator)
+        or not denominator
+    ):
+        return math.nan
+    return float(numerator) / float(denominator)
+
+
+def targets(results: Results) -> pd.DataFrame:
+    """The ratios the speed-work issue will set targets for, as measured now (NaN: not measured)."""
+    rows = []
+    kernels = results.study("kernel").set_index(["kernel", "backend"])
+    for kernel in PRODUCTS:
+        shape = kernels["shape"].get((kernel, "numpy"), kernel)
+        rows.append(
+            (
+                f"numba / numpy time, {kernel} {shape}",
+                _ratio(kernels["median"].get((kernel, "numba")), kernels["median"].get((kernel, "numpy"))),
+                "< 1: numba's product beats the BLAS",
+            )
+        )
+    epochs = results.study("epoch").set_index("backend")["epoch_seconds"]
+    rows.append(
+        (
+            "numba / numpy epoch, batch 128",
+            _ratio(epochs.get("numba"), epochs.get("numpy")),
+            "< 1: numba trains faster",
+        )
+    )
+    batches = sweep(results, "batch", "batch")
+    for batch in [b for b in batches.index if b <= 16] if set(SWEEP_BACKENDS) <= set(batches.columns) else []:
+        rows.append(
+            (
+                f"numpy / numba epoch, batch {int(batch)}",
+                _ratio(batches.at[batch, "numpy"], batches.at[batch, "numba"]),
+                "> 1: numba trains faster",
+            )
+        )
+    table = epoch_table(results)
+    if not table.empty:
+        rows.append(("numpy epoch / floor", table["floor_ratio"].get("numpy", math.nan), "1 is the limit"))
+        rows.append(("numba epoch / floor", table["floor_ratio"].get("numba", math.nan), "1 is the limit"))
+        rows.append(
+            (
+                "numpy / PyTorch epoch",
+                _ratio(epochs.get("numpy"), epochs.get("pytorch")),
+                "< 1: numpy beats PyTorch",
+            )
+        )
+    for row in threads_table(results).itertuples():
+        rows.append(
+            (
+                f"{row.what}: 1 thread / {row.threads} threads",
+                row.speedup,
+                f"{row.threads} is perfect scaling",
+            )
+        )
+    return pd.DataFrame(rows, columns=["quantity", "measured", "meaning"])
+
+
+# --- findings ---------------------------------------------------------------------------------------------
+
+
+def times(x: float) -> str:
+    """A ratio as the report writes it: 1.3x, 12x, 1,200x."""
+    if pd.isna(x):
+        return "n/a"
+    return f"{x:.2g}x" if x < 10 else f"{x:,.0f}x"
+
+
+def seconds(s: float) -> str:
+    """A duration with a unit a reader takes in at once: 1.23 s, 45.6 ms, 12.3 us."""
+    if pd.isna(s):
+        return "n/a"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def faster(a: float, b: float) -> str:
+    """How time ``a`` compares with time ``b``: "3x faster" or "2x slower"."""
+    return f"{times(b / a)} faster" if a <= b else f"{times(a / b)} slower"
+
+
+def findings(results: Results) -> list[str]:
+    """A few sentences read off the numbers: who wins where, the crossover, the floor, threads, PyTorch."""
+    out = _noise_findings(results)
+    table = epoch_table(results)
+    ours = table[table["backend"].isin(["loops", "numpy", "numba"])] if not table.empty else table
+    if not ours.empty:
+        best = ours.loc[ours["epoch_seconds"].idxmin()]
+        others = [
+            f"{faster(best.epoch_seconds, row.epoch_seconds)} than {row.backend}"
+            + (" (scaled)" if row.scaled else "")
+            for row in ours.itertuples()
+            if row.backend != best.backend
+        ]
+        out.append(
+            f"At batch 128 the fastest backend is **{best.backend}**: an epoch of "
+            f"{int(best.epoch_samples):,} samples takes {seconds(best.epoch_seconds)}, "
+            f"{' and '.join(others)}."
+        )
+        floor = best.floor_seconds
+        if not pd.isna(floor):
+            distances = ", ".join(
+                f"{row.backend} {times(row.floor_ratio)}"
+                for row in table.itertuples()
+                if row.backend != "loops"
+            )
+            out.append(
+                f"The floor for that epoch ({best.epoch_flops / 1e9:.3g} GFLOP of matrix products at the "
+                f"measured sgemm rate of {sgemm_rate(results):.3g} GFLOP/s) is {seconds(floor)}; "
+                f"the epochs take {distances} that."
+            )
+    if "pytorch" in table.index:
+        torch = table.loc["pytorch"]
+        versus = [
+            f"{faster(torch.epoch_seconds, table.at[b, 'epoch_seconds'])} than {b}"
+            for b in ("numpy", "numba")
+            if b in table.index
+        ]
+        out.append(
+            f"PyTorch ({results.run.get('torch') or 'version unknown'}, {int(torch.threads)} threads) trains "
+            f"the same epoch in {seconds(torch.epoch_seconds)}: {' and '.join(versus)}."
+        )
+    elif not table.empty:
+        out.append(
+            "PyTorch was not measured in this run (it is not installed), so there is no reference row."
+        )
+    out += (
+        _batch_findings(results)
+        + _width_findings(results)
+        + _thread_findings(results)
+        + _kernel_findings(results)
+    )
+    return out
+
+
+def _noise_findings(results: Results) -> list[str]:
+    timed = results.table[results.table["study"].isin(EPOCH_STUDIES) & results.table["rounds"].gt(1)]
+    spread = (timed["iqr"] / timed["median"]).dropna()
+    if spread.empty or spread.max() <= NOISY_SPREAD:
+        return []
+    worst = timed.loc[spread.idxmax()]
+    count = f"{(spread > NOISY_SPREAD).sum()} of {len(spread)}"
+    advice = "trust ratios measured side by side more than absolute times, and re-run on a quiet machine"
+    return [
+        f"**The timings are noisy**: {count} epoch measurements have an IQR above {NOISY_SPREAD:.0%} of "
+        f"their median (worst: {worst['name']}, {spread.max():.0%}), so the machine was not quiet; {advice}."
+    ]
+
+
+def _batch_findings(results: Results) -> list[str]:
+    batches = sweep(results, "batch", "batch")
+    if batches.empty or not set(SWEEP_BACKENDS) <= set(batches.columns):
+        return []
+    winners = pd.Series(
+        ["numba" if nb < np_ else "numpy" for np_, nb in zip(batches["numpy"], batches["numba"])],
+        index=batches.index.astype(int),
+    )
+    runs = " and ".join(
+        f"{w} at batch {', '.join(map(str, winners.index[winners == w]))}" for w in winners.unique()
+    )
+    switches = [(a, b) for a, b in zip(winners.index[:-1], winners.index[1:]) if winners[a] != winners[b]]
+    if not switches:
+        crossover = f"there is no crossover: {winners.iloc[0]} is faster at every batch size measured"
+    elif len(switches) == 1:
+        a, b = switches[0]
+        crossover = f"the crossover lies between batch {a} and {b} ({winners[a]} below, {winners[b]} above)"
+    else:
+        crossover = "the winner changes more than once, so there is no single crossover"
+    small, large = batches.index.min(), batches.index.max()
+    shrink = {b: batches.at[small, b] / batches.at[large, b] for b in SWEEP_BACKENDS}
+    change = " and ".join(
+        f"{b}'s epoch gets {times(r)} shorter" if r >= 1 else f"{b}'s epoch gets {times(1 / r)} longer"
+        for b, r in shrink.items()
+    )
+    return [
+        f"Against batch size the faster backend is {runs}: {crossover}. "
+        f"From batch {int(small)} to {int(large)}, {change}."
+    ]
+
+
+def _width_findings(results: Results) -> list[str]:
+    widths = sweep(results, "width", "hidden")
+    if len(widths) < 2:
+        return []
+    flops = results.study("width").groupby("hidden")["flops_per_sample"].first()
+    narrow, wide = widths.index.min(), widths.index.max()
+    growth = " and ".join(f"{times(widths.at[wide, b] / widths.at[narrow, b])} ({b})" for b in widths.columns)
+    return [
+        f"From hidden width {int(narrow)} to {int(wide)} the FLOPs grow {times(flops[wide] / flops[narrow])} "
+        f"and the epoch time grows {growth}."
+    ]
+
+
+def _thread_findings(results: Results) -> list[str]:
+    table = threads_table(results)
+    if table.empty:
+        return []
+    parts = ", ".join(f"{row.what} {faster(row.all, row.one)}" for row in table.itertuples())
+    return [f"With {int(table['threads'].max())} threads instead of 1: {parts}."]
+
+
+def _kernel_findings(results: Results) -> list[str]:
+    kernels = results.study("kernel")
+    if kernels.empty:
+        return []
+    medians = kernels.pivot_table(index="kernel", columns="backend", values="median", aggfunc="first")
+    if not set(SWEEP_BACKENDS) <= set(medians.columns):
+        return []
+    numba_wins = [k for k in medians.index if medians.at[k, "numba"] < medians.at[k, "numpy"]]
+    numpy_wins = [k for k in medians.index if k not in numba_wins]
+    return [
+        f"Kernel by kernel at batch 128, numba is faster on {', '.join(numba_wins) or 'none'}; "
+        f"numpy on {', '.join(numpy_wins) or 'none'}."
+    ]
