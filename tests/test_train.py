@@ -28,7 +28,7 @@ from network.trainer import Trainer
 EPOCH_LINE = re.compile(
     r"^epoch +(\d+)/(\d+)  loss (\S+)  train acc (\S+)%  test acc (\S+)%  (\S+) s  ([\d,]+) samples/s$", re.M
 )
-FAST = ["--hidden", "32", "--batch-size", "32", "--threads", "1"]
+FAST = ["--hidden", "32", "--batch-size", "32", "--lr", "0.1", "--threads", "1"]
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -49,7 +49,7 @@ def temp_files(folder: Path) -> list[str]:
 
 # (backend, training samples, test samples, epochs, accuracy it must reach). The loops backend gets a
 # few hundred samples: it does ~10 million multiply-adds a second.
-REAL_RUNS = [("numpy", 3000, 2000, 2, 0.88), ("numba", 3000, 2000, 2, 0.88), ("loops", 320, 100, 2, 0.55)]
+REAL_RUNS = [("numpy", 6000, 2000, 3, 0.88), ("numba", 6000, 2000, 3, 0.88), ("loops", 320, 100, 2, 0.55)]
 
 
 @pytest.mark.parametrize(("backend", "n_train", "n_test", "epochs", "bar"), REAL_RUNS, ids=lambda v: str(v))
@@ -66,10 +66,7 @@ def test_short_real_run_learns(capsys, real_data, backend, n_train, n_test, epoc
         str(n_test),
         "--epochs",
         str(epochs),
-        "--hidden",
-        "32",
-        "--batch-size",
-        "32",
+        *FAST,
     )
     assert code == 0, err
     header = out.splitlines()[0]
