@@ -1,0 +1,574 @@
+"""Numba matrix products written as compiled loops (no BLAS call inside njit).
+
+Exports ``matmul_nn(a, b, out)`` (out = a @ b), ``matmul_tn`` (out = a.T @ b,
+a is (k, m)) and ``matmul_nt`` (out = a @ b.T, b is (n, k)); all arguments
+C-contiguous float32 or float64 (same dtype, no up-casting), ``out``
+preallocated.  ``MATMUL_VARIANTS`` holds the nn "kernel zoo" for benchmarks.
+
+Technique (BLIS-style, expressed so that LLVM generates it from numba loops)
+---------------------------------------------------------------------------
+* Register tile MR x NR: NR = 2 SIMD registers of columns, MR rows (AVX-512:
+  8 x 32 f32 / 8 x 16 f64 = 16 zmm accumulators; AVX2: 5 x 16 f32, 4 x 16 f64;
+  chosen at import from the host features numba targets, see tile_shape).
+  The accumulators are a *stack* buffer (``_stack`` intrinsic: a static
+  alloca; a numpy array would be a heap object LLVM cannot promote).  The
+  k-step body is ``for c in range(NR): for r in range(MR): acc[r*NR+c] +=
+  A[r, p] * B[p, c]``: the constant r loop is unrolled, the c loop is
+  vectorised by the loop vectoriser, LICM then keeps the whole tile in
+  registers for the k loop.  Inner loop (AVX-512 f32, asm): 2 vmovups of B,
+  8 vbroadcastss of A, 16 vfmadd231ps zmm, 0 stores (~36-41 instructions per
+  16 FMAs).
+  What did NOT work: explicit scalar locals (c00..c7f) and any variant that
+  lets SROA scalarise the tile before vectorisation -- numba runs LLVM with
+  the SLP vectoriser disabled, so scalars stay scalar (vfmadd231ss, spills);
+  tile loops in the "natural" r-outer/c-inner order got vectorised along the
+  wrong axis (gathers/scatters); indexing with a signed runtime offset
+  (``b[p, j0 + c]``) makes numba's negative-index wraparound select per lane
+  and turns loads into gathers (use row-slice views or unsigned indices);
+  6 x 2 ymm on AVX2 spilled (40% of OpenBLAS), 12 x 2 zmm was slower.
+* B packing: per (column tile, k block) the kc x NR slice of op(b) is copied
+  into a stack panel (L1-resident, contiguous); for b.T the copy is a
+  4-rows-at-a-time transpose.  Reading B in place (zoo ``tiled_unpacked``)
+  is ~4x slower at n = 128: rows 512 B apart alias a few L1 sets.
+  op(a) is not packed: its MR rows are broadcast in place (for a.T one
+  contiguous run per k step); only a ragged last row tile of a.T is packed.
+* Blocking: k in blocks of <= KC_MAX = 256 (B panel 32 KiB), rows in blocks
+  whose op(a) slice fits L2_BUDGET; ragged tiles handled by clamping the row
+  / column indices (extra lanes computed, never stored).
+* Parallelism: prange over (column tile x row band) items, column-major so
+  each thread gets a contiguous run of tiles; serial below PAR_MIN_FLOP or
+  with 1 thread (numba's thread count is read through the C symbol, keeping
+  the functions cacheable).  nn with m < 4 (batch 1) uses a row-vector
+  kernel (1 x 8 SIMD registers of accumulators, b streamed once).
+* No workspace/allocation per call: all panels live on the stack (<= ~45 KB
+  per thread), so there is nothing to cache or pass in.
+* fastmath={"contract"} only (mul+add -> FMA); NaN/Inf propagate.
+* The three products share one compiled ``_gemm`` (layout flags passed as
+  runtime bools: literal True/False made numba compile one specialisation
+  of the whole tree per layout, 3x the compile time).
+
+Measured (AMD EPYC Zen 5, 2 vCPUs, OpenBLAS 0.3.31 "Haswell" AVX2 sgemm;
+median GFLOP/s, ratio to np.matmul(out=) at the same thread count, same
+process; t=2 runs in blocks with pauses because per-call alternation of the
+OpenBLAS and numba pools stalls both)
+
+  float32                 t=1 jit / numpy       t=2 jit / numpy
+  128x784 @ 784x128       183 / 119 (154%)      225 / 166 (136%)
+  (784x128).T @ 128x128   206 / 121 (170%)      341 / 235 (145%)
+  128x128 @ (784x128).T   161 / 120 (134%)      286 / 179 (160%)
+  1024^3                  182 / 126 (144%)      364 / 229 (159%)
+  128x128 @ 128x10         48 /  58 ( 83%)      serial, same
+  (128x128).T @ 128x10     48 /  55 ( 87%)      serial, same
+  128x10 @ (128x10).T      45 /  72 ( 63%)      serial, same
+  1x784 @ 784x128          87 /  44 (200%)      serial, same
+  zoo at 128x784x128, t=1: naive 2.2, ikj 42, tiled_unpacked 43, tiled 183.
+  float64 t=1: 143-157% of dgemm on the three training shapes, 106-133% at
+  1024^3.  AVX2-only codegen (NUMBA_CPU_NAME=haswell + AVX2 features, same
+  box): f32 80-84% of OpenBLAS, f64 55-59%.
+Cold compile (both cache misses): ~6 s float32 + ~5.5 s float64 for the
+three products; ~0.2 s when loaded from numba's cache.
+"""
+
+import llvmlite.binding as _llb
+import numpy as np
+from llvmlite import ir
+from numba import carray, njit, prange, types
+from numba.core import cgutils, config, errors
+from numba.extending import intrinsic, overload
+from numba.np.ufunc.parallel import _launch_threads
+
+__all__ = [
+    "matmul_nn",
+    "matmul_tn",
+    "matmul_nt",
+    "MATMUL_VARIANTS",
+    "naive_nn",
+    "ikj_nn",
+    "tiled_unpacked_nn",
+    "tiled_nn",
+]
+
+# ----------------------------------------------------------------------------
+# Host-dependent tile geometry (decided once at import, never hard-coded ISA)
+# ----------------------------------------------------------------------------
+
+
+def _host_vector_bytes():
+    """Widest SIMD register numba will target: 64 (AVX-512), 32 (AVX) or 16."""
+    feats = config.CPU_FEATURES
+    if feats is None:
+        try:
+            feats = _llb.get_host_cpu_features().flatten()
+        except Exception:  # pragma: no cover - exotic hosts
+            feats = ""
+    feats = "," + feats + ","
+    if ",+avx512f," in feats:
+        return 64
+    if ",+avx," in feats or ",+avx2," in feats:
+        return 32
+    return 16
+
+
+VEC_BYTES = _host_vector_bytes()
+
+
+def tile_shape(itemsize, vec_bytes=None):
+    """(MR, NR) register tile for a dtype: NR columns = 2 SIMD registers
+    (AVX2 f64: 4, see below), MR rows.  2*MR accumulator registers + the B
+    vectors + MR broadcasts (LLVM hoists all broadcasts of a k step) must fit
+    the register file:
+      AVX-512 (32 zmm): 8 x 2 regs.  12 x 2 was slower.
+      AVX2 (16 ymm), f32: 5 x 2 (6 x 2 spilled: 40% of OpenBLAS).
+      AVX2 f64: the constant column loop is fully unrolled by LLVM *before*
+        the loop vectoriser runs (numba turns the SLP vectoriser off), which
+        leaves scalar code, unless trip count x body is large: 5x8, 6x8, 3x16,
+        2x16 all came out scalar (~20% of dgemm); 4 x 16 (4 ymm per row, 16
+        accumulators, some spills) vectorises: ~35% of OpenBLAS dgemm.
+      SSE only: 4 x 2 (correct, not tuned).
+    """
+    vb = VEC_BYTES if vec_bytes is None else vec_bytes
+    w = vb // itemsize  # lanes per register
+    if vb >= 64:
+        return 8, 2 * w
+    if vb >= 32:
+        return (5, 2 * w) if itemsize == 4 else (4, 4 * w)
+    return 4, 2 * w
+
+
+KC_MAX = 256  # k-block: KC_MAX x NR panel of B (<= 32 KiB) stays in L1
+PAR_MIN_FLOP = 3_000_000  # below: serial (waking the pool costs ~5-10 us)
+L2_BUDGET = 512 * 1024  # bytes of op(a) per row block (kept in L2)
+SMALL_M = 4  # nn with fewer rows: row-vector kernel, no packing
+
+_FM = {"contract"}  # fuse mul+add into FMA; NaN/Inf semantics untouched
+
+
+def _nr_of(x):
+    pass
+
+
+def _mr_of(x):
+    pass
+
+
+@overload(_nr_of, inline="always")
+def _ov_nr_of(x):
+    """Compile-time constant NR for the dtype of array x."""
+    nr = tile_shape(x.dtype.bitwidth // 8)[1]
+    return lambda x: nr
+
+
+def _rowvec_w_of(x):
+    pass
+
+
+@overload(_rowvec_w_of, inline="always")
+def _ov_rowvec_w_of(x):
+    """Columns per accumulator row of _row_vec: 8 SIMD registers, but at
+    least 64 (a shorter constant loop gets fully unrolled before the loop
+    vectoriser and stays scalar: AVX2 f64 with 32 ran at 41% of numpy),
+    capped by the MR * NR stack tile."""
+    isz = x.dtype.bitwidth // 8
+    mr, nr = tile_shape(isz)
+    w = min(max(8 * (VEC_BYTES // isz), 64), mr * nr)
+    return lambda x: w
+
+
+@overload(_mr_of, inline="always")
+def _ov_mr_of(x):
+    """Compile-time constant MR for the dtype of array x."""
+    mr = tile_shape(x.dtype.bitwidth // 8)[0]
+    return lambda x: mr
+
+
+@intrinsic
+def _stack(typingctx, like, which):
+    """Pointer to an uninitialised fixed-size stack (alloca) buffer.
+
+    which: 0 -> MR*NR accumulator tile, 1 -> KC_MAX*NR B panel,
+           2 -> KC_MAX*MR A panel.  Element type = like.dtype.
+    A static alloca (entry block, constant size) is what lets LLVM keep the
+    accumulator tile in registers (SROA / LICM scalar promotion); a numpy
+    array from np.empty would be a heap object LLVM cannot promote.
+    """
+    if not isinstance(which, types.IntegerLiteral):
+        raise errors.RequireLiteralValue(which)
+    elty = like.dtype
+    mr, nr = tile_shape(elty.bitwidth // 8)
+    n = {0: mr * nr, 1: KC_MAX * nr, 2: mr * KC_MAX}[which.literal_value]
+
+    def codegen(context, builder, sig, args):
+        llty = context.get_value_type(elty)
+        buf = cgutils.alloca_once(builder, ir.ArrayType(llty, n))
+        return builder.bitcast(buf, llty.as_pointer())
+
+    return types.CPointer(elty)(like, which), codegen
+
+
+@intrinsic
+def _num_threads(typingctx):
+    """numba.get_num_threads() without its ctypes global, which would make
+    every caller uncacheable ("uses dynamic globals"): call the threading
+    layer's exported C symbol by name, like numba's own _iget_num_threads."""
+    _launch_threads()
+
+    def codegen(context, builder, sig, args):
+        fnty = ir.FunctionType(cgutils.intp_t, [])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "get_num_threads")
+        return builder.call(fn, [])
+
+    return types.intp(), codegen
+
+
+# ----------------------------------------------------------------------------
+# Zoo variant 1 and 2
+# ----------------------------------------------------------------------------
+
+
+@njit(cache=True, fastmath=_FM)
+def naive_nn(a, b, out):
+    """Textbook i-j-k triple loop; inner loop is a strided dot product (column
+    of b), so it neither vectorises nor uses cache lines well."""
+    m, k = a.shape
+    n = b.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(m):
+        for j in range(n):
+            s = zero
+            for p in range(k):
+                s += a[i, p] * b[p, j]
+            out[i, j] = s
+
+
+@njit(cache=True, parallel=True, fastmath=_FM)
+def ikj_nn(a, b, out):
+    """i-k-j order with prange over rows: the inner j loop is a contiguous
+    axpy (out[i,:] += a[i,p] * b[p,:]) that LLVM vectorises, but every FMA also
+    loads and stores out (2 loads + 1 store per FMA): load/store bound."""
+    m, k = a.shape
+    n = b.shape[1]
+    zero = out.dtype.type(0)
+    for i in prange(m):
+        for j in range(n):
+            out[i, j] = zero
+        for p in range(k):
+            aip = a[i, p]
+            for j in range(n):
+                out[i, j] += aip * b[p, j]
+
+
+# ----------------------------------------------------------------------------
+# Register-tiled micro-kernels
+# ----------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always", fastmath=_FM)
+def _store_tile(acc, out, i0, j0, mr, nr, add):
+    """Write the accumulator tile (full tile: vector stores through C-layout
+    row views; ragged tile: element loops).  NB the variable-index accesses
+    of the ragged path are what keeps SROA from scalarising acc before the
+    loop vectoriser runs (numba disables the SLP vectoriser, so scalarised
+    accumulators would stay scalar); LICM then promotes the already
+    vectorised tile to registers around the k loop."""
+    MR = _mr_of(out)
+    NR = _nr_of(out)
+    if mr == MR and nr == NR:
+        # unsigned column index: numba emits no negative-index wraparound
+        # select for it, so the c loop is contiguous vector stores (a row
+        # view would do too, but costs an NRT incref/decref pair per row)
+        ju = np.uint64(j0)
+        if add:
+            for r in range(MR):
+                for c in range(NR):
+                    out[i0 + r, ju + np.uint64(c)] += acc[r * NR + c]
+        else:
+            for r in range(MR):
+                for c in range(NR):
+                    out[i0 + r, ju + np.uint64(c)] = acc[r * NR + c]
+    elif add:
+        for r in range(mr):
+            for c in range(nr):
+                out[i0 + r, j0 + c] += acc[r * NR + c]
+    else:
+        for r in range(mr):
+            for c in range(nr):
+                out[i0 + r, j0 + c] = acc[r * NR + c]
+
+
+@njit(cache=True, fastmath=_FM)
+def _micro(A, ia, ia_max, pa, B, pb, jb, kc, out, i0, j0, mr, nr, add):
+    """MR x NR register tile, A row-major.
+
+    out[i0:i0+mr, j0:j0+nr] (+)= A[rows, pa:pa+kc] @ B[pb:pb+kc, jb:jb+NR]
+    with rows = min(ia + r, ia_max) (row clamping makes the partial last row
+    tile read valid memory; the extra rows are computed and discarded).
+    The accumulator tile lives in a stack buffer; the c loop (constant NR) is
+    vectorised to 2 SIMD registers per row, the r loop (constant MR) fully
+    unrolled, and LICM promotes the whole tile to registers for the k loop:
+    per k step the inner loop is 2 vector loads of B, MR broadcasts of A and
+    2*MR FMAs, no stores.
+    """
+    MR = _mr_of(out)
+    NR = _nr_of(out)
+    acc = carray(_stack(out, 0), MR * NR)
+    zero = out.dtype.type(0)
+    for t in range(MR * NR):
+        acc[t] = zero
+    for p in range(kc):
+        for c in range(NR):
+            bc = B[pb + p, jb + c]
+            for r in range(MR):
+                acc[r * NR + c] += A[min(ia + r, ia_max), pa + p] * bc
+    _store_tile(acc, out, i0, j0, mr, nr, add)
+
+
+@njit(cache=True, fastmath=_FM)
+def _micro_t(A, ia, ia_max, pa, B, pb, jb, kc, out, i0, j0, mr, nr, add):
+    """Same tile as _micro but A is stored transposed, (k, m): the MR
+    broadcasts of a k step come from one contiguous run A[pa+p, ia:ia+MR]
+    (no clamping: one base pointer + constant offsets keeps the integer
+    register pressure low; the caller packs a ragged last row tile).
+    ia_max is unused (uniform signature)."""
+    MR = _mr_of(out)
+    NR = _nr_of(out)
+    acc = carray(_stack(out, 0), MR * NR)
+    zero = out.dtype.type(0)
+    for t in range(MR * NR):
+        acc[t] = zero
+    for p in range(kc):
+        for c in range(NR):
+            bc = B[pb + p, jb + c]
+            for r in range(MR):
+                acc[r * NR + c] += A[pa + p, ia + r] * bc
+    _store_tile(acc, out, i0, j0, mr, nr, add)
+
+
+@njit(cache=True, fastmath=_FM)
+def _kblocks(k):
+    """Split k into nkb nearly equal blocks of at most KC_MAX."""
+    nkb = max(1, (k + KC_MAX - 1) // KC_MAX)
+    kc = (k + nkb - 1) // nkb
+    return nkb, kc
+
+
+@njit(cache=True, fastmath=_FM)
+def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi):
+    """One NR-wide column tile of out, rows [i_lo, i_hi) (multiples of MR).
+
+    For each k block the kc x NR slice of op(b) is packed into a stack panel
+    (a transposing copy for b.T; clamped at the last column so the ragged
+    tile reads valid memory) that stays in L1 while every row tile of the
+    block streams its rows of op(a) in place (broadcast loads).
+    """
+    MR = _mr_of(out)
+    NR = _nr_of(out)
+    m, n = out.shape
+    k = a.shape[0] if ta else a.shape[1]
+    bpack = carray(_stack(out, 1), (KC_MAX, NR))
+    apack = carray(_stack(out, 2), (KC_MAX, MR))
+    nkb, kcb = _kblocks(k)
+    j0 = tj * NR
+    nr = min(NR, n - j0)
+    for kb in range(nkb):
+        p0 = kb * kcb
+        kc = min(kcb, k - p0)
+        if tb:  # b is (n, k): transpose 4 rows of b at a time (4
+            # contiguous streams, LLVM interleaves them: ~2x faster than one
+            # strided column at a time)
+            for c in range(0, NR, 4):
+                r0 = b[min(j0 + c, n - 1), p0 : p0 + kc]
+                r1 = b[min(j0 + c + 1, n - 1), p0 : p0 + kc]
+                r2 = b[min(j0 + c + 2, n - 1), p0 : p0 + kc]
+                r3 = b[min(j0 + c + 3, n - 1), p0 : p0 + kc]
+                for p in range(kc):
+                    bpack[p, c] = r0[p]
+                    bpack[p, c + 1] = r1[p]
+                    bpack[p, c + 2] = r2[p]
+                    bpack[p, c + 3] = r3[p]
+        elif nr == NR:  # b is (k, n): contiguous NR-wide row segments
+            for p in range(kc):
+                brow = b[p0 + p, j0 : j0 + NR]
+                for c in range(NR):
+                    bpack[p, c] = brow[c]
+        else:
+            for p in range(kc):
+                for c in range(NR):
+                    bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
+        for i0 in range(i_lo, i_hi, MR):
+            mr = min(MR, m - i0)
+            if ta:
+                asrc, ia, pa = a, i0, p0
+                if mr < MR:  # ragged last row tile of a.T: pack, clamped
+                    for p in range(kc):
+                        for r in range(MR):
+                            apack[p, r] = a[p0 + p, min(i0 + r, m - 1)]
+                    asrc, ia, pa = apack, 0, 0
+                _micro_t(asrc, ia, m - 1, pa, bpack, 0, 0, kc, out, i0, j0, mr, nr, kb > 0)
+            else:
+                _micro(a, i0, m - 1, p0, bpack, 0, 0, kc, out, i0, j0, mr, nr, kb > 0)
+
+
+@njit(cache=True, fastmath=_FM)
+def _row_vec(a, b, out):
+    """Few-row nn product (batch 1): one row x 8 SIMD registers of
+    accumulators, b streamed once per row with no packing (it is used once
+    anyway); see _rowvec_w_of for the width."""
+    MR = _mr_of(out)
+    NR = _nr_of(out)
+    W = _rowvec_w_of(out)  # ~8 SIMD registers of columns
+    m, n = out.shape
+    k = a.shape[1]
+    acc = carray(_stack(out, 0), MR * NR)
+    zero = out.dtype.type(0)
+    for i in range(m):
+        for j0 in range(0, n, W):
+            w = min(W, n - j0)
+            if w == W:
+                for c in range(W):
+                    acc[c] = zero
+                for p in range(k):
+                    aip = a[i, p]
+                    brow = b[p, j0 : j0 + W]
+                    for c in range(W):
+                        acc[c] += aip * brow[c]
+            else:
+                for c in range(w):
+                    acc[c] = zero
+                for p in range(k):
+                    aip = a[i, p]
+                    brow = b[p, j0 : j0 + w]
+                    for c in range(w):
+                        acc[c] += aip * brow[c]
+            for c in range(w):
+                out[i, j0 + c] = acc[c]
+
+
+@njit(cache=True, fastmath=_FM)
+def _zero(out):
+    zero = out.dtype.type(0)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = zero
+
+
+@njit(cache=True, parallel=True, fastmath=_FM)
+def _gemm(a, b, out, ta, tb):
+    """out = op(a) @ op(b).
+
+    Row blocks of MC rows (op(a) block ~ L2 sized); in each, a prange over
+    work items = (column tile, band of row tiles), column-tile major so that
+    numba's static schedule hands each thread a contiguous run of column
+    tiles.  Row bands are only cut when there are too few column tiles to
+    feed the threads (e.g. n = 10).  Products below PAR_MIN_FLOP run
+    serially: waking the thread pool costs more than it saves there.
+    """
+    m, n = out.shape
+    k = a.shape[0] if ta else a.shape[1]
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        _zero(out)
+        return
+    if m < SMALL_M and not ta and not tb:
+        _row_vec(a, b, out)
+        return
+    MR = _mr_of(out)
+    NR = _nr_of(out)
+    ntn = (n + NR - 1) // NR
+    nic = max(1, (m * k * out.itemsize + L2_BUDGET - 1) // L2_BUDGET)
+    mc = ((m + nic - 1) // nic + MR - 1) // MR * MR
+    nth = _num_threads()
+    serial = nth == 1 or 2.0 * m * n * k < PAR_MIN_FLOP
+    for i_lo in range(0, m, mc):
+        i_hi = min(m, i_lo + mc)
+        if serial:
+            for tj in range(ntn):
+                _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi)
+        else:
+            nrt = (i_hi - i_lo + MR - 1) // MR
+            nrb = min(nrt, (nth + ntn - 1) // ntn)
+            for it in prange(ntn * nrb):
+                tj = it // nrb
+                rb = it - tj * nrb
+                lo = i_lo + (rb * nrt // nrb) * MR
+                hi = min(i_hi, i_lo + ((rb + 1) * nrt // nrb) * MR)
+                _col_tile(a, b, out, ta, tb, tj, lo, hi)
+
+
+@njit(cache=True, fastmath=_FM)
+def _rows_direct(a, b, out, t_lo, t_hi):
+    """Row tiles [t_lo, t_hi) of a @ b with B read in place (no packing)."""
+    MR = _mr_of(out)
+    NR = _nr_of(out)
+    m, n = out.shape
+    k = b.shape[0]
+    bpack = carray(_stack(out, 1), (KC_MAX, NR))
+    nkb, kcb = _kblocks(k)
+    ntn = (n + NR - 1) // NR
+    for ti in range(t_lo, t_hi):
+        i0 = ti * MR
+        mr = min(MR, m - i0)
+        for kb in range(nkb):
+            p0 = kb * kcb
+            kc = min(kcb, k - p0)
+            for tj in range(ntn):
+                j0 = tj * NR
+                nr = min(NR, n - j0)
+                if nr == NR:
+                    _micro(a, i0, m - 1, p0, b, p0, j0, kc, out, i0, j0, mr, nr, kb > 0)
+                else:
+                    for p in range(kc):
+                        for c in range(NR):
+                            bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
+                    _micro(a, i0, m - 1, p0, bpack, 0, 0, kc, out, i0, j0, mr, nr, kb > 0)
+
+
+@njit(cache=True, parallel=True, fastmath=_FM)
+def tiled_unpacked_nn(a, b, out):
+    """Zoo: same register tile, but B read in place (row stride n) and prange
+    over row tiles.  With n = 128 floats the B rows are 512 B apart, so a
+    kc x NR slice maps to a handful of L1 sets and thrashes: ~3x slower
+    than packing the slice (tiled_nn)."""
+    MR = _mr_of(out)
+    m, n = out.shape
+    if a.shape[1] == 0:
+        _zero(out)
+        return
+    ntm = (m + MR - 1) // MR
+    for ti in prange(ntm):
+        _rows_direct(a, b, out, ti, ti + 1)
+
+
+@njit(cache=True)
+def _flag(x):
+    """Runtime (non-literal) bool: passing literal True/False to _gemm would
+    make numba compile one specialisation of the whole tree per layout."""
+    return x != 0
+
+
+@njit(cache=True, fastmath=_FM)
+def tiled_nn(a, b, out):
+    """Zoo: register-tiled + B panel packing + k/m blocking (= matmul_nn)."""
+    _gemm(a, b, out, _flag(0), _flag(0))
+
+
+@njit(cache=True, fastmath=_FM)
+def matmul_nn(a, b, out):
+    """out = a @ b; a (m, k), b (k, n), out (m, n), all C-contiguous."""
+    _gemm(a, b, out, _flag(0), _flag(0))
+
+
+@njit(cache=True, fastmath=_FM)
+def matmul_tn(a, b, out):
+    """out = a.T @ b; a (k, m), b (k, n): the micro-kernel broadcasts a.T's
+    elements from contiguous runs of a's rows; nothing is transposed."""
+    _gemm(a, b, out, _flag(1), _flag(0))
+
+
+@njit(cache=True, fastmath=_FM)
+def matmul_nt(a, b, out):
+    """out = a @ b.T; a (m, k), b (n, k): b.T is packed per kc x NR panel."""
+    _gemm(a, b, out, _flag(0), _flag(1))
+
+
+MATMUL_VARIANTS = {"naive": naive_nn, "ikj": ikj_nn, "tiled_unpacked": tiled_unpacked_nn, "tiled": tiled_nn}
