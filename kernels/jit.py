@@ -15,7 +15,7 @@ it keeps Numba to one compiled layout per dtype) and allocate ``out`` when the c
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from kernels import jit_matmul
 
@@ -168,10 +168,8 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 # --- optional: the whole training step in one compiled call -----------------------------------------------
 # At small batches the per-operation path spends its time in Python dispatch and in passes over
 # weight-sized arrays (the gradient, then each term of the update). One compiled step does neither: it
-# runs forward, loss and backward without returning to Python, and for small batches it folds the
-# momentum update into the weight-gradient product, so each weight row is read and written once.
-
-SMALL_BATCH = 16  # up to this many rows, the gradient is never stored: each row updates its weights at once
+# runs forward, loss and backward without returning to Python, updates each layer in one pass as soon as
+# its gradient exists, and at a batch of one never stores the gradient at all.
 
 
 @njit(cache=True)
@@ -233,25 +231,16 @@ def _column_sums_momentum_update(delta, b, velocity, grad, lr, momentum, weight_
     _momentum_update(b, grad, velocity, lr, momentum, weight_decay * 0)  # biases are not decayed
 
 
-@njit(cache=True, parallel=True)
-def _tn_momentum_update(a, delta, w, velocity, lr, momentum, weight_decay):
-    """The update of ``_momentum_update`` with ``g = a.T @ delta``, one row of ``g`` at a time, held in a
-    row buffer while it updates its row of ``w``: the gradient is never stored."""
-    m, k = a.shape
-    n = delta.shape[1]
-    chunks = min(k, 64)  # enough to balance any thread count; each chunk allocates one row buffer
-    for c in prange(chunks):
-        grad_row = np.empty(n, dtype=w.dtype)
-        for i in range(c * k // chunks, (c + 1) * k // chunks):
-            grad_row[:] = 0
-            for r in range(m):
-                a_ri = a[r, i]
-                for j in range(n):
-                    grad_row[j] += a_ri * delta[r, j]
-            for j in range(n):
-                v = momentum * velocity[i, j] + (grad_row[j] + w[i, j] * weight_decay)
-                velocity[i, j] = v
-                w[i, j] -= lr * v
+@njit(cache=True)
+def _outer_momentum_update(a, delta, w, velocity, lr, momentum, weight_decay):
+    """The update of ``_momentum_update`` for a batch of one, where ``g = a.T @ delta`` is the outer
+    product of two rows: each ``g[i, j]`` is made where it is used, and the gradient is never stored."""
+    for i in range(w.shape[0]):
+        a_i = a[0, i]
+        for j in range(w.shape[1]):
+            v = momentum * velocity[i, j] + (a_i * delta[0, j] + w[i, j] * weight_decay)
+            velocity[i, j] = v
+            w[i, j] -= lr * v
 
 
 @njit(cache=True)
@@ -285,8 +274,8 @@ def _momentum_step(
             jit_matmul.matmul_nt(delta, weights[layer], deltas[layer - 1])
             _mask_inactive(deltas[layer - 1], activations[layer])
         W, vW = weights[layer], weight_velocities[layer]
-        if delta.shape[0] <= SMALL_BATCH:
-            _tn_momentum_update(activations[layer], delta, W, vW, lr, momentum, weight_decay)
+        if delta.shape[0] == 1:
+            _outer_momentum_update(activations[layer], delta, W, vW, lr, momentum, weight_decay)
         else:
             jit_matmul.matmul_tn(activations[layer], delta, weight_grads[layer])
             _momentum_update(W, weight_grads[layer], vW, lr, momentum, weight_decay)

@@ -47,26 +47,8 @@ Technique (BLIS-style, expressed so that LLVM generates it from numba loops)
   runtime bools: literal True/False made numba compile one specialisation
   of the whole tree per layout, 3x the compile time).
 
-Measured (AMD EPYC Zen 5, 2 vCPUs, OpenBLAS 0.3.31 "Haswell" AVX2 sgemm;
-median GFLOP/s, ratio to np.matmul(out=) at the same thread count, same
-process; t=2 runs in blocks with pauses because per-call alternation of the
-OpenBLAS and numba pools stalls both)
-
-  float32                 t=1 jit / numpy       t=2 jit / numpy
-  128x784 @ 784x128       183 / 119 (154%)      225 / 166 (136%)
-  (784x128).T @ 128x128   206 / 121 (170%)      341 / 235 (145%)
-  128x128 @ (784x128).T   161 / 120 (134%)      286 / 179 (160%)
-  1024^3                  182 / 126 (144%)      364 / 229 (159%)
-  128x128 @ 128x10         48 /  58 ( 83%)      serial, same
-  (128x128).T @ 128x10     48 /  55 ( 87%)      serial, same
-  128x10 @ (128x10).T      45 /  72 ( 63%)      serial, same
-  1x784 @ 784x128          87 /  44 (200%)      serial, same
-  zoo at 128x784x128, t=1: naive 2.2, ikj 42, tiled_unpacked 43, tiled 183.
-  float64 t=1: 143-157% of dgemm on the three training shapes, 106-133% at
-  1024^3.  AVX2-only codegen (NUMBA_CPU_NAME=haswell + AVX2 features, same
-  box): f32 80-84% of OpenBLAS, f64 55-59%.
-Cold compile (both cache misses): ~6 s float32 + ~5.5 s float64 for the
-three products; ~0.2 s when loaded from numba's cache.
+Measured: the matmul-variants and kernel tables of reports/performance.md give each variant's GFLOP/s
+beside NumPy's sgemm at the same shape and thread count, from the committed benchmark run.
 """
 
 import llvmlite.binding as _llb
@@ -138,7 +120,7 @@ def tile_shape(itemsize, vec_bytes=None):
 KC_MAX = 256  # k-block: KC_MAX x NR panel of B (<= 32 KiB) stays in L1
 PAR_MIN_FLOP = 3_000_000  # below: serial (waking the pool costs ~5-10 us)
 L2_BUDGET = 512 * 1024  # bytes of op(a) per row block (kept in L2)
-SMALL_M = 4  # nn with fewer rows: row-vector kernel, no packing
+SMALL_M = 16  # nn with fewer rows: row-vector kernel (measured: beats the packed tile below 16 rows)
 
 _FM = {"contract"}  # fuse mul+add into FMA; NaN/Inf semantics untouched
 

@@ -4,6 +4,7 @@ targets, and the findings, every one computed from the results so that no senten
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -113,56 +114,62 @@ def _ratio(numerator: float | None, denominator: float | None) -> float:
     return float(numerator) / float(denominator)
 
 
-def targets(results: Results) -> pd.DataFrame:
-    """The ratios the speed-work issue will set targets for, as measured now (NaN: not measured)."""
+@dataclass(frozen=True)
+class Target:
+    """A ratio the speed work aims for: ``measured`` must be at least (or at most) ``bound``."""
+
+    quantity: str
+    measured: float
+    at_least: bool  # True: measured >= bound passes; False: measured <= bound passes
+    bound: float | None  # None: shown, no target
+    aim: str = ""
+
+    @property
+    def wanted(self) -> str:
+        if self.bound is None:
+            return "shown"
+        return f"{'≥' if self.at_least else '≤'} {self.bound:g}" + (f" (aim {self.aim})" if self.aim else "")
+
+    @property
+    def met(self) -> str:
+        if self.bound is None or pd.isna(self.measured):
+            return "n/a" if pd.isna(self.measured) else "—"
+        ok = self.measured >= self.bound if self.at_least else self.measured <= self.bound
+        return "yes" if ok else "**no**"
+
+
+def targets(results: Results) -> list[Target]:
+    """The speed targets (issue 6), each measured in this run. Ratios of times measured side by side."""
     rows = []
     kernels = results.study("kernel").set_index(["kernel", "backend"])
     for kernel in PRODUCTS:
         shape = kernels["shape"].get((kernel, "numpy"), kernel)
+        rate = _ratio(kernels["median"].get((kernel, "numpy")), kernels["median"].get((kernel, "numba")))
         rows.append(
-            (
-                f"numba / numpy time, {kernel} {shape}",
-                _ratio(kernels["median"].get((kernel, "numba")), kernels["median"].get((kernel, "numpy"))),
-                "< 1: numba's product beats the BLAS",
-            )
+            Target(f"numba matmul GFLOP/s / NumPy sgemm GFLOP/s, {kernel} {shape}", rate, True, 0.5, "0.8")
         )
     epochs = results.study("epoch").set_index("backend")["epoch_seconds"]
-    rows.append(
-        (
-            "numba / numpy epoch, batch 128",
-            _ratio(epochs.get("numba"), epochs.get("numpy")),
-            "< 1: numba trains faster",
-        )
-    )
+    numba_vs_numpy = _ratio(epochs.get("numba"), epochs.get("numpy"))
+    rows.append(Target("numba epoch / numpy epoch, batch 128", numba_vs_numpy, False, 1.5, "< 1"))
     batches = sweep(results, "batch", "batch")
-    for batch in [b for b in batches.index if b <= 16] if set(SWEEP_BACKENDS) <= set(batches.columns) else []:
-        rows.append(
-            (
-                f"numpy / numba epoch, batch {int(batch)}",
-                _ratio(batches.at[batch, "numpy"], batches.at[batch, "numba"]),
-                "> 1: numba trains faster",
-            )
-        )
+    if set(SWEEP_BACKENDS) <= set(batches.columns):
+        for batch in [b for b in batches.index if b <= 16]:
+            ratio = _ratio(batches.at[batch, "numpy"], batches.at[batch, "numba"])
+            rows.append(Target(f"numpy epoch / numba epoch, batch {int(batch)}", ratio, True, 4.0))
     table = epoch_table(results)
     if not table.empty:
-        rows.append(("numpy epoch / floor", table["floor_ratio"].get("numpy", math.nan), "1 is the limit"))
-        rows.append(("numba epoch / floor", table["floor_ratio"].get("numba", math.nan), "1 is the limit"))
+        rows.append(Target("numpy epoch / floor", table["floor_ratio"].get("numpy", math.nan), False, 1.4))
+        rows.append(Target("numba epoch / floor", table["floor_ratio"].get("numba", math.nan), False, None))
+        numpy_vs_torch = _ratio(epochs.get("numpy"), epochs.get("pytorch"))
+        rows.append(Target("numpy epoch / PyTorch epoch", numpy_vs_torch, False, 0.75))
         rows.append(
-            (
-                "numpy / PyTorch epoch",
-                _ratio(epochs.get("numpy"), epochs.get("pytorch")),
-                "< 1: numpy beats PyTorch",
+            Target(
+                "numba epoch / PyTorch epoch", _ratio(epochs.get("numba"), epochs.get("pytorch")), False, None
             )
         )
     for row in threads_table(results).itertuples():
-        rows.append(
-            (
-                f"{row.what}: 1 thread / {row.threads} threads",
-                row.speedup,
-                f"{row.threads} is perfect scaling",
-            )
-        )
-    return pd.DataFrame(rows, columns=["quantity", "measured", "meaning"])
+        rows.append(Target(f"{row.what}: 1 thread / {row.threads} threads", row.speedup, True, None))
+    return rows
 
 
 # --- findings ---------------------------------------------------------------------------------------------

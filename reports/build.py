@@ -21,12 +21,14 @@ from network.files import atomic_write
 from reports import analysis
 from reports.analysis import seconds, times
 from reports.figures import FIGURES
+from reports.readme import README, update_section
 from reports.results import ReportError, Results, load_results
 
 REPORT_NAME = "performance.md"
 BENCHMARKS_CSV = "benchmarks.csv"
 CURVES_CSV = "training_curves.csv"
 NOT_MEASURED = "_Not measured in this run._"
+COMMITTED_DIR = Path(__file__).resolve().parent  # only a report built here updates the README
 
 
 def build_report(json_path: str | Path, out_dir: str | Path | None = None) -> Path:
@@ -47,7 +49,33 @@ def build_report(json_path: str | Path, out_dir: str | Path | None = None) -> Pa
     report = out_dir / REPORT_NAME
     with atomic_write(report, "w") as f:
         f.write(render(results, figures))
+    if out_dir.resolve() == COMMITTED_DIR and not results.quick:
+        update_section(README, "performance", readme_section(results))
     return report
+
+
+def readme_section(results: Results) -> str:
+    """The README's summary of the committed report: the headline table and the findings."""
+    t = analysis.epoch_table(results)
+    rows = [
+        (
+            row.backend,
+            seconds(row.epoch_seconds) + (" *scaled*" if row.scaled else ""),
+            times(row.vs_loops),
+            times(row.vs_numpy),
+            number(row.gflops),
+            percent(row.sgemm_fraction),
+            times(row.floor_ratio),
+        )
+        for row in t.itertuples()
+    ]
+    headers = ["backend", "epoch", "vs loops", "vs numpy", "GFLOP/s", "of sgemm", "x floor"]
+    findings = "\n".join(f"- {s}" for s in analysis.findings(results))
+    return (
+        f"### Results\n\nOne training epoch of {_epoch_description(results)} from the committed "
+        f"[performance report](reports/performance.md) (run finished {results.datetime}; its machine, "
+        f"method, sweeps, kernels and targets are there):\n\n{table(headers, rows)}\n\n{findings}\n"
+    )
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
@@ -161,6 +189,12 @@ def _machine(results: Results) -> str:
         ("date", results.datetime),
     ]
     return "## Machine and software\n\n" + table(["", ""], rows, numbers=False)
+
+
+def _epoch_description(results: Results) -> str:
+    data = results.run.get("data") or {}
+    name = data.get("name", "unrecorded data") if data.get("real") else "random data of MNIST's shape"
+    return f"[784, 128, 10], float32, batch 128, on {name} (60,000 samples),"
 
 
 def _method(results: Results) -> str:
@@ -409,12 +443,11 @@ def _curves(results: Results, figures: list[str]) -> str:
 
 
 def _targets(results: Results) -> str:
-    t = analysis.targets(results)
-    rows = [(r.quantity, number(r.measured), r.meaning, "—") for r in t.itertuples()]
+    rows = [(t.quantity, number(t.measured), t.wanted, t.met) for t in analysis.targets(results)]
     return (
-        "## Targets\n\nThe ratios the speed-work issue will set targets for, as measured in this run "
-        "(time ratios; n/a: not measured). The target column is for that issue to fill in.\n\n"
-        + table(["quantity", "measured", "reading", "target"], rows, numbers=False)
+        "## Targets\n\nThe speed targets, each a ratio of times (or rates) measured side by side in this "
+        "run, so that they hold whatever the machine's absolute speed (n/a: not measured).\n\n"
+        + table(["quantity", "measured", "target", "met"], rows, numbers=False)
     )
 
 
