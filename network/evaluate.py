@@ -10,10 +10,10 @@ import numpy as np
 
 from kernels import available_backends
 from kernels.threads import set_threads
-from network.checkpoint import CheckpointError, load_checkpoint, restore_weights
-from network.data import DATASETS, DataError, load_dataset
+from network.checkpoint import load_checkpoint, restore_weights
+from network.data import DATASETS, load_dataset
 from network.model import MLP
-from network.train import OneLineParser, positive_int
+from network.train import OneLineParser, positive_int, report_user_errors
 from network.trainer import EVAL_CHUNK
 
 
@@ -75,12 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (DataError, CheckpointError, ImportError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    return report_user_errors(run, build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import io
 import json
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -320,13 +321,18 @@ def save(args: argparse.Namespace, trainer: Trainer) -> None:
     save_checkpoint(args.save, trainer.net, trainer.optimizer, trainer.state(), settings_of(args))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def report_user_errors(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``run(args)``, with a user's mistake (data, checkpoint, missing library, unwritable path) reported
+    as one line on stderr and exit status 1 instead of a traceback."""
     try:
         return run(args)
     except (DataError, CheckpointError, ImportError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return report_user_errors(run, parse_args(argv))
 
 
 if __name__ == "__main__":
