@@ -120,9 +120,10 @@ def make_trainer(
     lr: float = TIMING_LR,
     epochs: int = TIMING_EPOCHS,
     test_samples: int | None = None,
+    fused: bool = True,
 ) -> Trainer:
     """A trainer of ``[784, hidden, 10]`` on the first ``samples`` training rows of ``data``."""
-    net = MLP(layer_sizes(hidden), backend=backend, dtype=DTYPE, seed=SEED)
+    net = MLP(layer_sizes(hidden), backend=backend, dtype=DTYPE, seed=SEED, fused=fused)
     return Trainer(
         net,
         make_optimizer(OPTIMIZER, net.params),
@@ -169,6 +170,7 @@ def bench_epoch(
     batch: int = DEFAULT_BATCH,
     hidden: int = DEFAULT_HIDDEN,
     threads: int | None = None,
+    fused: bool = True,
 ) -> None:
     """Time one training epoch (``Trainer.run_epoch``: the shuffled copy and the steps) of ``samples`` rows.
 
@@ -177,9 +179,10 @@ def bench_epoch(
     is not a whole epoch, scales it to ``EPOCH_SAMPLES`` and says so.
     """
     samples = min(samples, len(data.X_train))
-    trainer = make_trainer(data, backend, batch=batch, hidden=hidden, samples=samples)
+    trainer = make_trainer(data, backend, batch=batch, hidden=hidden, samples=samples, fused=fused)
     use_threads(benchmark, threads)
     benchmark.extra_info.update(epoch_info(study, backend, data, samples=samples, batch=batch, hidden=hidden))
+    benchmark.extra_info["fused"] = fused and hasattr(trainer.net.backend, "momentum_step")
     benchmark.pedantic(trainer.run_epoch, rounds=rounds, iterations=1, warmup_rounds=1)
 
 

@@ -45,7 +45,9 @@ class MLP:
     ``layer_sizes`` lists the widths from input to output, e.g. ``[784, 128, 10]``. Weights are
     He-initialised from ``numpy.random.default_rng(seed)`` in float64 and then cast, so the same seed
     gives the same initial weights on every backend. ``params`` is a list of ``(W, b)`` per layer,
-    ``W`` shaped ``(fan_in, fan_out)``; optimizers update these arrays in place.
+    ``W`` shaped ``(fan_in, fan_out)``; optimizers update these arrays in place. ``fused=False``
+    makes :meth:`train_step` compose the operations even where the backend offers a fused step (the
+    benchmarks measure what fusing buys this way).
     """
 
     _MAX_WORKSPACES = 4  # batch sizes kept (training batch, last partial batch, evaluation chunk, ...)
@@ -56,6 +58,7 @@ class MLP:
         backend: str = "numpy",
         dtype: str | np.dtype = "float32",
         seed: int = 0,
+        fused: bool = True,
     ):
         sizes = list(layer_sizes)
         if len(sizes) < 2 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in sizes):
@@ -67,6 +70,7 @@ class MLP:
         self.layer_sizes = tuple(sizes)
         self.dtype = parse_dtype(dtype)
         self.backend = get_backend(backend)
+        self.fused = fused
         rng = np.random.default_rng(seed)
         self.params: list[tuple[np.ndarray, np.ndarray]] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
@@ -122,11 +126,12 @@ class MLP:
     def train_step(self, X: np.ndarray, y: np.ndarray, optimizer: Optimizer, lr: float) -> float:
         """One optimisation step on a batch; returns its mean loss, computed before the update.
 
-        Uses the backend's fused ``momentum_step`` when it has one and the optimizer is momentum SGD,
-        and otherwise :meth:`loss_and_grads` followed by ``optimizer.step``. Inputs are not checked (a
+        Uses the backend's fused ``momentum_step`` when it has one, the optimizer is momentum SGD and
+        the network was made with ``fused=True``; otherwise :meth:`loss_and_grads` followed by
+        ``optimizer.step``. Inputs are not checked (a
         trainer checks the data set once). If the loss is not finite, no weight is updated.
         """
-        fused = getattr(self.backend, "momentum_step", None)
+        fused = getattr(self.backend, "momentum_step", None) if self.fused else None
         if fused is not None and isinstance(optimizer, Momentum):
             ws = self._workspace(len(X))
             return fused(

@@ -87,6 +87,29 @@ def threads_table(results: Results) -> pd.DataFrame:
     return table
 
 
+def technique_table(results: Results) -> pd.DataFrame:
+    """Per technique and batch size: epoch seconds without and with it, the gain, and what was expected."""
+    points = results.study("technique")
+    if points.empty:
+        return pd.DataFrame()
+    rows = []
+    for (technique, batch), pair in points.groupby(["technique", "batch"], sort=True):
+        by_fused = pair.set_index(pair["fused"].astype(bool))["epoch_seconds"]
+        rows.append(
+            {
+                "technique": technique,
+                "batch": int(batch),
+                "without": by_fused.get(False, math.nan),
+                "with": by_fused.get(True, math.nan),
+                "expected": float(pair["expected_gain"].iloc[0]),
+                "why": pair["expected_why"].iloc[0],
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["gain"] = table["without"] / table["with"]
+    return table
+
+
 def kernel_table(results: Results) -> pd.DataFrame:
     """Median seconds per call and achieved rate per kernel (rows) and backend."""
     return results.study("kernel")

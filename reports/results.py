@@ -17,7 +17,8 @@ import pandas as pd
 STAT_COLUMNS = ["median", "iqr", "q1", "q3", "min", "max", "mean", "stddev", "rounds", "iterations"]
 INFO_COLUMNS = [
     "study", "backend", "kernel", "op", "shape", "variant", "batch", "hidden", "threads", "samples",
-    "epoch_samples", "flops_per_sample", "flops", "bytes", "dataset", "torch_version",
+    "epoch_samples", "flops_per_sample", "flops", "bytes", "dataset", "torch_version", "fused", "technique",
+    "expected_gain", "expected_why",
 ]  # fmt: skip
 
 
