@@ -87,6 +87,27 @@ def threads_table(results: Results) -> pd.DataFrame:
     return table
 
 
+def spread(results: Results) -> pd.Series:
+    """IQR / median of every epoch measurement with more than one round: the run's own noise."""
+    timed = results.table[results.table["study"].isin(EPOCH_STUDIES) & results.table["rounds"].gt(1)]
+    return (timed["iqr"] / timed["median"]).dropna()
+
+
+def repeatability(results: Results, repeat: Results) -> pd.DataFrame:
+    """Every target ratio as this run and a second, independent run measured it."""
+    again = {t.quantity: t.measured for t in targets(repeat)}
+    rows = [
+        {"quantity": t.quantity, "this_run": t.measured, "repeat": again[t.quantity]}
+        for t in targets(results)
+        if t.quantity in again and not pd.isna(t.measured) and not pd.isna(again[t.quantity])
+    ]
+    table = pd.DataFrame(rows, columns=["quantity", "this_run", "repeat"])
+    table["difference"] = (table["this_run"] - table["repeat"]).abs() / (
+        (table["this_run"] + table["repeat"]) / 2
+    )
+    return table
+
+
 def technique_table(results: Results) -> pd.DataFrame:
     """Per technique and batch size: epoch seconds without and with it, the gain, and what was expected."""
     points = results.study("technique")
@@ -275,16 +296,15 @@ def findings(results: Results) -> list[str]:
 
 
 def _noise_findings(results: Results) -> list[str]:
-    timed = results.table[results.table["study"].isin(EPOCH_STUDIES) & results.table["rounds"].gt(1)]
-    spread = (timed["iqr"] / timed["median"]).dropna()
-    if spread.empty or spread.max() <= NOISY_SPREAD:
+    spreads = spread(results)
+    if spreads.empty or spreads.max() <= NOISY_SPREAD:
         return []
-    worst = timed.loc[spread.idxmax()]
-    count = f"{(spread > NOISY_SPREAD).sum()} of {len(spread)}"
+    worst = results.table.loc[spreads.idxmax()]
+    count = f"{(spreads > NOISY_SPREAD).sum()} of {len(spreads)}"
     advice = "trust ratios measured side by side more than absolute times, and re-run on a quiet machine"
     return [
         f"**The timings are noisy**: {count} epoch measurements have an IQR above {NOISY_SPREAD:.0%} of "
-        f"their median (worst: {worst['name']}, {spread.max():.0%}), so the machine was not quiet; {advice}."
+        f"their median (worst: {worst['name']}, {spreads.max():.0%}), so the machine was not quiet; {advice}."
     ]
 
 

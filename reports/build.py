@@ -31,9 +31,15 @@ NOT_MEASURED = "_Not measured in this run._"
 COMMITTED_DIR = Path(__file__).resolve().parent  # only a report built here updates the README
 
 
-def build_report(json_path: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write the report for ``json_path`` into ``out_dir`` (default: the JSON's folder); return its path."""
+def build_report(
+    json_path: str | Path, out_dir: str | Path | None = None, repeat: str | Path | None = None
+) -> Path:
+    """Write the report for ``json_path`` into ``out_dir`` (default: the JSON's folder); return its path.
+
+    ``repeat``: the JSON of a second, independent run, against which the report checks its ratios.
+    """
     results = load_results(json_path)
+    repeated = load_results(repeat) if repeat is not None else None
     out_dir = Path(out_dir) if out_dir is not None else results.path.parent
     figures = []
     for name, make in FIGURES.items():
@@ -48,7 +54,7 @@ def build_report(json_path: str | Path, out_dir: str | Path | None = None) -> Pa
     _write_csv(out_dir / CURVES_CSV, _curves_frame(results))
     report = out_dir / REPORT_NAME
     with atomic_write(report, "w") as f:
-        f.write(render(results, figures))
+        f.write(render(results, figures, repeated))
     if out_dir.resolve() == COMMITTED_DIR and not results.quick:
         update_section(README, "performance", readme_section(results))
     return report
@@ -120,7 +126,7 @@ def figure(name: str, figures: list[str], alt: str) -> str:
     return f"![{alt}]({name})" if name in figures else ""
 
 
-def render(results: Results, figures: list[str]) -> str:
+def render(results: Results, figures: list[str], repeat: Results | None = None) -> str:
     sections = [
         _header(results),
         "## Findings\n\n" + ("\n".join(f"- {s}" for s in analysis.findings(results)) or NOT_MEASURED),
@@ -134,6 +140,7 @@ def render(results: Results, figures: list[str]) -> str:
         _sweeps(results, figures),
         _curves(results, figures),
         _targets(results),
+        _repeatability(results, repeat),
         _raw(results),
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
@@ -476,6 +483,34 @@ def _targets(results: Results) -> str:
     )
 
 
+def _repeatability(results: Results, repeat: Results | None) -> str:
+    if repeat is None:
+        return ""
+    t = analysis.repeatability(results, repeat)
+    spreads = analysis.spread(results)
+    rows = [(r.quantity, number(r.this_run), number(r.repeat), percent(r.difference)) for r in t.itertuples()]
+    worst = t.loc[t["difference"].idxmax()] if len(t) else None
+    summary = (
+        f"Across the two runs the ratios differ by a median of {percent(t['difference'].median())} "
+        f"(largest: {percent(worst['difference'])}, {worst['quantity']}). "
+        if worst is not None
+        else ""
+    )
+    noise = (
+        "This run's own noise, the spread (IQR / median) of its epoch rounds, is "
+        f"{percent(spreads.median())} at the median and {percent(spreads.max())} at worst; a ratio of two "
+        "such times carries about "
+        "twice that."
+        if len(spreads)
+        else ""
+    )
+    return (
+        f"## Repeatability\n\nThe same benchmarks run again, independently (`{repeat.path.name}`, "
+        f"finished {repeat.datetime}), on the same machine. {summary}{noise}\n\n"
+        + table(["quantity", "this run", "repeat", "difference"], rows, numbers=False)
+    )
+
+
 def _raw(results: Results) -> str:
     return (
         "## Raw numbers\n\n"
@@ -492,9 +527,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("json", type=Path, help="a pytest-benchmark JSON written by a run of bench/")
     parser.add_argument("--out", type=Path, default=None, help="folder for the report (default: the JSON's)")
+    parser.add_argument(
+        "--repeat", type=Path, default=None, help="the JSON of a second run, to check the ratios against"
+    )
     args = parser.parse_args(argv)
     try:
-        report = build_report(args.json, args.out)
+        report = build_report(args.json, args.out, args.repeat)
     except ReportError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1

@@ -295,3 +295,14 @@ def test_technique_gains_are_measured_beside_the_expectation(tmp_path):
     assert len(rows) == 2
     assert "| 1 |" in rows[0] and "| 2x |" in rows[0] and "| 1.5x |" in rows[0]  # 4.0 s / 2.0 s measured
     assert "| 128 |" in rows[1] and "| 1.1x |" in rows[1]  # 0.2 / 0.19 = 1.05, as the report rounds it
+
+
+def test_repeatability_compares_the_ratios_of_two_runs(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    report = build.build_report(write_run(first), repeat=write_run(second, numba_epoch=0.6))
+    section = report.read_text().split("## Repeatability")[1].split("\n## ")[0]
+    row = next(line for line in section.splitlines() if line.startswith("| numba epoch / numpy epoch"))
+    assert "| 0.5 | 0.6 | 18.2% |" in row  # |0.5 - 0.6| / 0.55
+    assert "largest: 18.2%" in section
+    assert "## Repeatability" not in build.build_report(write_run(first)).read_text()
