@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels import jit_matmul
+from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
 
 name = "numba"
 

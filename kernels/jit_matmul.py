@@ -26,6 +26,15 @@ Technique (BLIS-style, expressed so that LLVM generates it from numba loops)
   (``b[p, j0 + c]``) makes numba's negative-index wraparound select per lane
   and turns loads into gathers (use row-slice views or unsigned indices);
   6 x 2 ymm on AVX2 spilled (40% of OpenBLAS), 12 x 2 zmm was slower.
+* Fixed cost per tile (what matters at small k, e.g. the weight gradient
+  X.T @ D with k = batch): the full-tile store is an ``@intrinsic``
+  (``_row_out``: one NR-lane vector load/store per row; the same store as
+  a numba loop was unrolled before vectorisation and came out as 2*MR*NR
+  scalar moves); the row-tile loop lives inside ``_micro`` (one call per
+  column panel, not per tile) and no array is passed to a helper per tile
+  (numba's IR inliner increfs/decrefs array arguments: atomic ops); the
+  stack buffers are plain allocas (``cgutils.alloca_once`` zero-fills
+  them: a 40 KB memset per panel).
 * B packing: per (column tile, k block) the kc x NR slice of op(b) is copied
   into a stack panel (L1-resident, contiguous); for b.T the copy is a
   4-rows-at-a-time transpose.  Reading B in place (zoo ``tiled_unpacked``)
@@ -38,8 +47,12 @@ Technique (BLIS-style, expressed so that LLVM generates it from numba loops)
 * Parallelism: prange over (column tile x row band) items, column-major so
   each thread gets a contiguous run of tiles; serial below PAR_MIN_FLOP or
   with 1 thread (numba's thread count is read through the C symbol, keeping
-  the functions cacheable).  nn with m < 4 (batch 1) uses a row-vector
-  kernel (1 x 8 SIMD registers of accumulators, b streamed once).
+  the functions cacheable).
+* Few-row nn (m < SMALL_M, or a wide b and m < ROWVEC_ROWS_PER_R * R):
+  ``_row_vec``, blocks of R rows x W columns of accumulators (AVX-512 f32
+  4 x 64, f64 2 x 64; else 1 row of 8 registers), b streamed from L2 once
+  per R rows with no packing -- the kernel is bound by that stream, so R
+  rows per pass divide it by R; a lone last row uses a 1-row block.
 * No workspace/allocation per call: all panels live on the stack (<= ~45 KB
   per thread), so there is nothing to cache or pass in.
 * fastmath={"contract"} only (mul+add -> FMA); NaN/Inf propagate.
@@ -52,12 +65,13 @@ beside NumPy's sgemm at the same shape and thread count, from the committed benc
 """
 
 import llvmlite.binding as _llb
-import numpy as np
 from llvmlite import ir
 from numba import carray, njit, prange, types
 from numba.core import cgutils, config, errors
 from numba.extending import intrinsic, overload
 from numba.np.ufunc.parallel import _launch_threads
+
+from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
 
 __all__ = [
     "matmul_nn",
@@ -121,6 +135,7 @@ KC_MAX = 256  # k-block: KC_MAX x NR panel of B (<= 32 KiB) stays in L1
 PAR_MIN_FLOP = 3_000_000  # below: serial (waking the pool costs ~5-10 us)
 L2_BUDGET = 512 * 1024  # bytes of op(a) per row block (kept in L2)
 SMALL_M = 16  # nn with fewer rows: row-vector kernel (measured: beats the packed tile below 16 rows)
+ROWVEC_ROWS_PER_R = 12  # ... and with b at least W wide, below 12 * R rows too (R-row blocks)
 
 _FM = {"contract"}  # fuse mul+add into FMA; NaN/Inf semantics untouched
 
@@ -140,20 +155,35 @@ def _ov_nr_of(x):
     return lambda x: nr
 
 
-def _rowvec_w_of(x):
+def _rowvec_shape(itemsize, vec_bytes=None):
+    """(R, W, W1) accumulator blocks of _row_vec: R rows x W columns, and
+    W1 columns for a single row.
+    Widths: at least 64 columns (a shorter constant loop gets fully unrolled
+    before the loop vectoriser and stays scalar: AVX2 f64 with 32 ran at 41%
+    of numpy); one row gets 8 registers (independent FMA chains).  R rows
+    share each load of b: the kernel is bound by streaming b (from L2), so
+    R rows per pass cut that traffic R-fold.  AVX-512: R x W = 16 registers
+    (f32 4 x 64, f64 2 x 64); AVX2/SSE: R = 1 (16 accumulators would spill
+    there).  Blocks never exceed the MR * NR stack tile they live in."""
+    vb = VEC_BYTES if vec_bytes is None else vec_bytes
+    lanes = vb // itemsize
+    mr, nr = tile_shape(itemsize, vb)
+    w1 = min(max(8 * lanes, 64), mr * nr)
+    if vb >= 64:
+        w = max(4 * lanes, 64)
+        return max(1, 16 * lanes // w), w, w1
+    return 1, w1, w1
+
+
+def _rowvec_of(x):
     pass
 
 
-@overload(_rowvec_w_of, inline="always")
-def _ov_rowvec_w_of(x):
-    """Columns per accumulator row of _row_vec: 8 SIMD registers, but at
-    least 64 (a shorter constant loop gets fully unrolled before the loop
-    vectoriser and stays scalar: AVX2 f64 with 32 ran at 41% of numpy),
-    capped by the MR * NR stack tile."""
-    isz = x.dtype.bitwidth // 8
-    mr, nr = tile_shape(isz)
-    w = min(max(8 * (VEC_BYTES // isz), 64), mr * nr)
-    return lambda x: w
+@overload(_rowvec_of, inline="always")
+def _ov_rowvec_of(x):
+    """Compile-time (R, W, W1) of _row_vec for the dtype of x."""
+    shape = _rowvec_shape(x.dtype.bitwidth // 8)
+    return lambda x: shape
 
 
 @overload(_mr_of, inline="always")
@@ -181,10 +211,44 @@ def _stack(typingctx, like, which):
 
     def codegen(context, builder, sig, args):
         llty = context.get_value_type(elty)
-        buf = cgutils.alloca_once(builder, ir.ArrayType(llty, n))
+        # plain entry-block alloca: cgutils.alloca_once also zero-fills the
+        # buffer, i.e. a ~40 KB memset of the panels on every _col_tile call
+        with builder.goto_entry_block():
+            buf = builder.alloca(ir.ArrayType(llty, n))
         return builder.bitcast(buf, llty.as_pointer())
 
     return types.CPointer(elty)(like, which), codegen
+
+
+@intrinsic
+def _row_out(typingctx, out, i, j, src, off, add):
+    """out[i, j:j+NR] = (or +=, if add) src[off:off+NR], as NR-lane vector
+    loads/stores written directly in LLVM IR.  Why not a numba loop: its
+    constant NR trip count is fully unrolled before the loop vectoriser runs
+    (and numba turns the SLP vectoriser off), so the tile store came out as
+    2 * MR * NR scalar moves -- the dominant fixed cost of a tile at small k.
+    No bounds or wraparound checks: only used for full tiles."""
+    elty = out.dtype
+    nr = tile_shape(elty.bitwidth // 8)[1]
+
+    def codegen(context, builder, sig, args):
+        outv, iv, jv, srcp, offv, addv = args
+        ary = context.make_array(sig.args[0])(context, builder, outv)
+        shape = cgutils.unpack_tuple(builder, ary.shape, 2)
+        strides = cgutils.unpack_tuple(builder, ary.strides, 2)
+        dst = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, "C", [iv, jv])
+        vty = ir.VectorType(context.get_value_type(elty), nr)
+        align = elty.bitwidth // 8
+        val = builder.load(builder.bitcast(builder.gep(srcp, [offv]), vty.as_pointer()), align=align)
+        vdst = builder.bitcast(dst, vty.as_pointer())
+        with builder.if_then(addv):
+            old = builder.load(vdst, align=align)
+            builder.store(builder.fadd(old, val), vdst, align=align)
+        with builder.if_then(builder.not_(addv)):
+            builder.store(val, vdst, align=align)
+        return context.get_dummy_value()
+
+    return types.void(out, types.intp, types.intp, types.CPointer(elty), types.intp, types.boolean), codegen
 
 
 @intrinsic
@@ -244,85 +308,66 @@ def ikj_nn(a, b, out):
 # ----------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always", fastmath=_FM)
-def _store_tile(acc, out, i0, j0, mr, nr, add):
-    """Write the accumulator tile (full tile: vector stores through C-layout
-    row views; ragged tile: element loops).  NB the variable-index accesses
-    of the ragged path are what keeps SROA from scalarising acc before the
-    loop vectoriser runs (numba disables the SLP vectoriser, so scalarised
-    accumulators would stay scalar); LICM then promotes the already
-    vectorised tile to registers around the k loop."""
-    MR = _mr_of(out)
-    NR = _nr_of(out)
-    if mr == MR and nr == NR:
-        # unsigned column index: numba emits no negative-index wraparound
-        # select for it, so the c loop is contiguous vector stores (a row
-        # view would do too, but costs an NRT incref/decref pair per row)
-        ju = np.uint64(j0)
-        if add:
-            for r in range(MR):
-                for c in range(NR):
-                    out[i0 + r, ju + np.uint64(c)] += acc[r * NR + c]
-        else:
-            for r in range(MR):
-                for c in range(NR):
-                    out[i0 + r, ju + np.uint64(c)] = acc[r * NR + c]
-    elif add:
-        for r in range(mr):
-            for c in range(nr):
-                out[i0 + r, j0 + c] += acc[r * NR + c]
-    else:
-        for r in range(mr):
-            for c in range(nr):
-                out[i0 + r, j0 + c] = acc[r * NR + c]
-
-
 @njit(cache=True, fastmath=_FM)
-def _micro(A, ia, ia_max, pa, B, pb, jb, kc, out, i0, j0, mr, nr, add):
-    """MR x NR register tile, A row-major.
+def _micro(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, add):
+    """MR x NR register tiles of one column panel.
 
-    out[i0:i0+mr, j0:j0+nr] (+)= A[rows, pa:pa+kc] @ B[pb:pb+kc, jb:jb+NR]
-    with rows = min(ia + r, ia_max) (row clamping makes the partial last row
-    tile read valid memory; the extra rows are computed and discarded).
+    For each row tile i0 in range(i_lo, i_hi, MR), with i = ia + i0 - i_lo:
+    out[i0:i0+mr, j0:j0+nr] (+)= op(A)[i:i+MR, pa:pa+kc] @ B[pb:pb+kc, jb:jb+NR]
+    A row-major (ta false): rows clamped to ia_max (the partial last row
+    tile reads valid memory; extra rows are computed and discarded).
+    A transposed (ta true, A is (k, m)): the MR broadcasts of a k step come
+    from one contiguous run A[pa+p, i:i+MR] (no clamping: one base pointer +
+    constant offsets keeps the integer register pressure low; the caller
+    packs a ragged last row tile).
     The accumulator tile lives in a stack buffer; the c loop (constant NR) is
     vectorised to 2 SIMD registers per row, the r loop (constant MR) fully
     unrolled, and LICM promotes the whole tile to registers for the k loop:
     per k step the inner loop is 2 vector loads of B, MR broadcasts of A and
     2*MR FMAs, no stores.
+    Per-tile fixed cost is what matters at small k, hence: the row-tile loop
+    is in here (the call, ~30 argument words, is made once per panel), and
+    nothing array-typed is passed to a helper per tile (numba's IR inliner
+    increfs/decrefs array arguments: two atomic ops per tile, half the time
+    of a k = 8 tile); full tiles are stored by _row_out (vector stores).
+    NB the variable-index accesses of the ragged store are what keeps SROA
+    from scalarising acc before the loop vectoriser runs (numba disables
+    the SLP vectoriser, so scalarised accumulators would stay scalar).
     """
     MR = _mr_of(out)
     NR = _nr_of(out)
-    acc = carray(_stack(out, 0), MR * NR)
+    m = out.shape[0]
+    accp = _stack(out, 0)
+    acc = carray(accp, MR * NR)
     zero = out.dtype.type(0)
-    for t in range(MR * NR):
-        acc[t] = zero
-    for p in range(kc):
-        for c in range(NR):
-            bc = B[pb + p, jb + c]
+    for i0 in range(i_lo, i_hi, MR):
+        i = ia + (i0 - i_lo)
+        for t in range(MR * NR):
+            acc[t] = zero
+        if ta:
+            for p in range(kc):
+                for c in range(NR):
+                    bc = B[pb + p, jb + c]
+                    for r in range(MR):
+                        acc[r * NR + c] += A[pa + p, i + r] * bc
+        else:
+            for p in range(kc):
+                for c in range(NR):
+                    bc = B[pb + p, jb + c]
+                    for r in range(MR):
+                        acc[r * NR + c] += A[min(i + r, ia_max), pa + p] * bc
+        mr = min(MR, m - i0)
+        if mr == MR and nr == NR:
             for r in range(MR):
-                acc[r * NR + c] += A[min(ia + r, ia_max), pa + p] * bc
-    _store_tile(acc, out, i0, j0, mr, nr, add)
-
-
-@njit(cache=True, fastmath=_FM)
-def _micro_t(A, ia, ia_max, pa, B, pb, jb, kc, out, i0, j0, mr, nr, add):
-    """Same tile as _micro but A is stored transposed, (k, m): the MR
-    broadcasts of a k step come from one contiguous run A[pa+p, ia:ia+MR]
-    (no clamping: one base pointer + constant offsets keeps the integer
-    register pressure low; the caller packs a ragged last row tile).
-    ia_max is unused (uniform signature)."""
-    MR = _mr_of(out)
-    NR = _nr_of(out)
-    acc = carray(_stack(out, 0), MR * NR)
-    zero = out.dtype.type(0)
-    for t in range(MR * NR):
-        acc[t] = zero
-    for p in range(kc):
-        for c in range(NR):
-            bc = B[pb + p, jb + c]
-            for r in range(MR):
-                acc[r * NR + c] += A[pa + p, ia + r] * bc
-    _store_tile(acc, out, i0, j0, mr, nr, add)
+                _row_out(out, i0 + r, j0, accp, r * NR, add)
+        elif add:
+            for r in range(mr):
+                for c in range(nr):
+                    out[i0 + r, j0 + c] += acc[r * NR + c]
+        else:
+            for r in range(mr):
+                for c in range(nr):
+                    out[i0 + r, j0 + c] = acc[r * NR + c]
 
 
 @njit(cache=True, fastmath=_FM)
@@ -376,53 +421,75 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi):
             for p in range(kc):
                 for c in range(NR):
                     bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
-        for i0 in range(i_lo, i_hi, MR):
-            mr = min(MR, m - i0)
-            if ta:
-                asrc, ia, pa = a, i0, p0
-                if mr < MR:  # ragged last row tile of a.T: pack, clamped
-                    for p in range(kc):
-                        for r in range(MR):
-                            apack[p, r] = a[p0 + p, min(i0 + r, m - 1)]
-                    asrc, ia, pa = apack, 0, 0
-                _micro_t(asrc, ia, m - 1, pa, bpack, 0, 0, kc, out, i0, j0, mr, nr, kb > 0)
-            else:
-                _micro(a, i0, m - 1, p0, bpack, 0, 0, kc, out, i0, j0, mr, nr, kb > 0)
+        add = kb > 0
+        # a.T is read unclamped: its full row tiles end at i_full, the
+        # ragged rest is packed below
+        i_full = i_lo + (i_hi - i_lo) // MR * MR if ta else i_hi
+        _micro(a, ta, i_lo, m - 1, p0, bpack, 0, 0, kc, out, i_lo, i_full, j0, nr, add)
+        if i_full < i_hi:  # ragged last row tile of a.T: pack, clamped
+            for p in range(kc):
+                for r in range(MR):
+                    apack[p, r] = a[p0 + p, min(i_full + r, m - 1)]
+            _micro(apack, ta, 0, m - 1, 0, bpack, 0, 0, kc, out, i_full, i_hi, j0, nr, add)
+
+
+@njit(cache=True, inline="always", fastmath=_FM)
+def _rv_rows(a, b, out, i, R, W):
+    """Rows [i, min(i+R, m)) of a @ b with R x W accumulators: b streamed
+    once, each row of it used R times right after it is loaded.  Inlined, so
+    that R and W are constants (r loop unrolled, c loop vectorised; loop
+    order as in _micro).  Rows past m are clamped reads, never stored."""
+    m, n = out.shape
+    k = a.shape[1]
+    acc = carray(_stack(out, 0), R * W)
+    zero = out.dtype.type(0)
+    for j0 in range(0, n, W):
+        w = min(W, n - j0)
+        for t in range(R * W):
+            acc[t] = zero
+        if w == W:  # constant trip count: unrolled into W/lanes vectors
+            for p in range(k):
+                brow = b[p, j0 : j0 + W]
+                for c in range(W):
+                    bc = brow[c]
+                    for r in range(R):
+                        acc[r * W + c] += a[min(i + r, m - 1), p] * bc
+        else:
+            for p in range(k):
+                brow = b[p, j0 : j0 + w]
+                for c in range(w):
+                    bc = brow[c]
+                    for r in range(R):
+                        acc[r * W + c] += a[min(i + r, m - 1), p] * bc
+        for r in range(min(R, m - i)):
+            for c in range(w):
+                out[i + r, j0 + c] = acc[r * W + c]
 
 
 @njit(cache=True, fastmath=_FM)
 def _row_vec(a, b, out):
-    """Few-row nn product (batch 1): one row x 8 SIMD registers of
-    accumulators, b streamed once per row with no packing (it is used once
-    anyway); see _rowvec_w_of for the width."""
-    MR = _mr_of(out)
-    NR = _nr_of(out)
-    W = _rowvec_w_of(out)  # ~8 SIMD registers of columns
-    m, n = out.shape
-    k = a.shape[1]
-    acc = carray(_stack(out, 0), MR * NR)
-    zero = out.dtype.type(0)
-    for i in range(m):
-        for j0 in range(0, n, W):
-            w = min(W, n - j0)
-            if w == W:
-                for c in range(W):
-                    acc[c] = zero
-                for p in range(k):
-                    aip = a[i, p]
-                    brow = b[p, j0 : j0 + W]
-                    for c in range(W):
-                        acc[c] += aip * brow[c]
-            else:
-                for c in range(w):
-                    acc[c] = zero
-                for p in range(k):
-                    aip = a[i, p]
-                    brow = b[p, j0 : j0 + w]
-                    for c in range(w):
-                        acc[c] += aip * brow[c]
-            for c in range(w):
-                out[i, j0 + c] = acc[c]
+    """Few-row nn product (m < SMALL_M): groups of R rows (_rowvec_shape),
+    b streamed once per group with no packing (it is used once per group
+    anyway); a last lone row uses a 1-row block instead of wasting R-1
+    clamped rows (batch 1 is the common case there)."""
+    R, W, W1 = _rowvec_of(out)
+    m = out.shape[0]
+    for i in range(0, m, R):
+        if m - i == 1:
+            _rv_rows(a, b, out, i, 1, W1)
+        else:
+            _rv_rows(a, b, out, i, R, W)
+
+
+@njit(cache=True)
+def _use_row_vec(m, n, out):
+    """nn with few rows goes to _row_vec: b streamed once per R rows beats
+    packing b panels for a handful of row tiles.  With R > 1 (AVX-512) the
+    crossover is higher when b fills whole W-column blocks (measured at
+    n = 128: m = 16 and 32 faster, 64 even); a narrow b (n = 10) takes the
+    ragged-column path of _row_vec, slower than the tile from m = 16."""
+    R, W, W1 = _rowvec_of(out)
+    return m < SMALL_M or (n >= W and m < ROWVEC_ROWS_PER_R * R)
 
 
 @njit(cache=True, fastmath=_FM)
@@ -451,7 +518,7 @@ def _gemm(a, b, out, ta, tb):
     if k == 0:
         _zero(out)
         return
-    if m < SMALL_M and not ta and not tb:
+    if not ta and not tb and _use_row_vec(m, n, out):
         _row_vec(a, b, out)
         return
     MR = _mr_of(out)
@@ -489,7 +556,6 @@ def _rows_direct(a, b, out, t_lo, t_hi):
     ntn = (n + NR - 1) // NR
     for ti in range(t_lo, t_hi):
         i0 = ti * MR
-        mr = min(MR, m - i0)
         for kb in range(nkb):
             p0 = kb * kcb
             kc = min(kcb, k - p0)
@@ -497,12 +563,12 @@ def _rows_direct(a, b, out, t_lo, t_hi):
                 j0 = tj * NR
                 nr = min(NR, n - j0)
                 if nr == NR:
-                    _micro(a, i0, m - 1, p0, b, p0, j0, kc, out, i0, j0, mr, nr, kb > 0)
+                    _micro(a, _flag(0), i0, m - 1, p0, b, p0, j0, kc, out, i0, i0 + MR, j0, nr, kb > 0)
                 else:
                     for p in range(kc):
                         for c in range(NR):
                             bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
-                    _micro(a, i0, m - 1, p0, bpack, 0, 0, kc, out, i0, j0, mr, nr, kb > 0)
+                    _micro(a, _flag(0), i0, m - 1, p0, bpack, 0, 0, kc, out, i0, i0 + MR, j0, nr, kb > 0)
 
 
 @njit(cache=True, parallel=True, fastmath=_FM)
