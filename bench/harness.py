@@ -172,7 +172,7 @@ def bench_epoch(
     threads: int | None = None,
     fused: bool = True,
 ) -> None:
-    """Time one training epoch (``Trainer.run_epoch``: the shuffled copy and the steps) of ``samples`` rows.
+    """Time one training epoch (``Trainer.run_epoch``: a permutation and the steps) of ``samples`` rows.
 
     One warm-up epoch runs first, untimed, so that Numba's compilation and the first touch of every
     buffer stay out of the rounds. The report divides the median by ``samples`` and, where ``samples``

@@ -49,13 +49,12 @@ def test_epoch_pytorch(benchmark, settings, bench_data):
     generator = torch.Generator().manual_seed(SEED)
 
     def epoch() -> None:
-        # as Trainer.run_epoch: one shuffled copy of the training set, then the steps over its slices
+        # as Trainer.run_epoch: a permutation, then each step gathers its batch
         order = torch.randperm(samples, generator=generator)
-        X_shuffled, y_shuffled = X[order], y[order]
         for start in range(0, samples, DEFAULT_BATCH):
-            rows = slice(start, start + DEFAULT_BATCH)
+            batch = order[start : start + DEFAULT_BATCH]
             optimizer.zero_grad()
-            loss_fn(model(X_shuffled[rows]), y_shuffled[rows]).backward()
+            loss_fn(model(X[batch]), y[batch]).backward()
             optimizer.step()
 
     benchmark.extra_info.update(

@@ -224,7 +224,7 @@ def _method(results: Results) -> str:
         [
             "## Data and method\n",
             f"- Data: {source}. An epoch is 60,000 samples, as in the literature.",
-            "- An epoch benchmark times `Trainer.run_epoch`: one shuffled copy of the training rows, then "
+            "- An epoch benchmark times `Trainer.run_epoch`: a permutation of the training rows, then "
             "the steps (forward, backward, SGD with momentum 0.9); no evaluation. Network [784, 128, 10], "
             "float32, batch 128 unless a sweep says otherwise. One untimed warm-up epoch keeps Numba's "
             "compilation and first-touch costs out; the tables quote the median of the rounds.",
@@ -238,7 +238,7 @@ def _method(results: Results) -> str:
             "**floor** is an epoch's FLOPs at the sgemm rate measured in the same run: the time the products "
             "would take if each ran as fast as the large sgemm.",
             "- PyTorch, when installed, trains the same network the same way (`nn.Linear`, `ReLU`, "
-            "`CrossEntropyLoss`, SGD with momentum 0.9, one shuffled copy per epoch) on the CPU with "
+            "`CrossEntropyLoss`, SGD with momentum 0.9, each batch gathered by index) on the CPU with "
             "`torch.set_num_threads` equal to the thread count of the other backends.",
         ]
     )
