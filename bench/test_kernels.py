@@ -18,12 +18,16 @@ from bench.harness import (
     DEFAULT_BATCH,
     DEFAULT_HIDDEN,
     INPUTS,
+    OPTIMIZER,
     SEED,
     bench_calls,
+    layer_sizes,
     record_rate,
     use_threads,
 )
 from kernels import available_backends, get_backend
+from network import MLP
+from network.optim import make_optimizer
 
 B, D, H, C = DEFAULT_BATCH, INPUTS, DEFAULT_HIDDEN, CLASSES
 PEAK_SIZE = 2048  # the large square product that shows what the BLAS can do on this machine
@@ -95,3 +99,23 @@ def test_sgemm_peak(benchmark, settings, threads):
     benchmark.extra_info.update(study="peak", kernel="sgemm", shape=f"{PEAK_SIZE}^3", backend="numpy")
     bench_calls(benchmark, lambda: np.matmul(a, b, out=out), rounds=settings.kernel_rounds, round_seconds=0.0)
     record_rate(benchmark, flops=2 * PEAK_SIZE**3)
+
+
+@pytest.mark.benchmark(group="optimizer step")
+def test_optimizer_step(benchmark, settings):
+    """The momentum update of a [784, 128, 10] network: NumPy for every backend but numba's fused step,
+    so the part of a numpy step that no backend kernel accounts for."""
+    net = MLP(layer_sizes(DEFAULT_HIDDEN), seed=SEED)
+    optimizer = make_optimizer(OPTIMIZER, net.params)
+    grads = [(np.full_like(W, 1e-3), np.full_like(b, 1e-3)) for W, b in net.params]
+    use_threads(benchmark, None)
+    parameters = sum(W.size + b.size for W, b in net.params)
+    benchmark.extra_info.update(
+        study="optimizer", kernel="momentum update", shape=f"{parameters:,} parameters", backend="numpy"
+    )
+    bench_calls(
+        benchmark,
+        lambda: optimizer.step(grads, 1e-3),
+        rounds=settings.kernel_rounds,
+        round_seconds=settings.kernel_round_seconds,
+    )

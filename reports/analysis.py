@@ -287,12 +287,41 @@ def findings(results: Results) -> list[str]:
             "PyTorch was not measured in this run (it is not installed), so there is no reference row."
         )
     out += (
-        _batch_findings(results)
+        _numpy_findings(results)
+        + _batch_findings(results)
         + _width_findings(results)
         + _thread_findings(results)
         + _kernel_findings(results)
     )
     return out
+
+
+def _numpy_findings(results: Results) -> list[str]:
+    """Where a numpy epoch's time goes: BLAS at the network's shapes, and NumPy's optimizer."""
+    epochs = epoch_table(results)
+    kernels = results.study("kernel")
+    products = kernels[(kernels["backend"] == "numpy") & kernels["kernel"].isin(PRODUCTS)]
+    rate = sgemm_rate(results)
+    if "numpy" not in epochs.index or len(products) != len(PRODUCTS) or not rate:
+        return []
+    numpy_epoch = epochs.loc["numpy"]
+    steps = numpy_epoch.epoch_samples / numpy_epoch.batch
+    product_seconds = products["median"].sum() * steps
+    large = products.nlargest(2, "flops")
+    text = (
+        f"NumPy's BLAS reaches {' and '.join(f'{g:.3g}' for g in large['gflops'])} GFLOP/s on the network's "
+        f"two large products, against {rate:.3g} on the large sgemm: at those rates the products timed "
+        f"alone take {seconds(product_seconds)} of a numpy epoch, "
+        f"{times(product_seconds / numpy_epoch.floor_seconds)} the floor"
+    )
+    update = results.study("optimizer")
+    if len(update):
+        update_seconds = float(update["median"].iloc[0]) * steps
+        text += (
+            f"; NumPy's momentum update adds {seconds(update_seconds)} "
+            f"({update_seconds / numpy_epoch.epoch_seconds:.0%} of the numpy epoch)"
+        )
+    return [text + "."]
 
 
 def _noise_findings(results: Results) -> list[str]:
