@@ -223,8 +223,9 @@ def render(bars: pd.DataFrame, tuning: pd.DataFrame | None, sizes: dict[str, str
     readme = (
         f"## Accuracy\n\nMeasured by `python -m reports.accuracy` on {when} ({machine}); the final epoch's "
         f"test accuracy with the default settings:\n\n{headline}\n\nData:\n{data_lines}\n\n"
-        f"MNIST here has only the first 24,345 official training images (see the data's README), so its "
-        f"accuracy is measured after training on those. Details and the tuning runs behind the defaults: "
+        "The MNIST training files measured here (the project's development data) are a prefix of the "
+        "official training set, so the MNIST accuracy is after training on the images counted above, not "
+        "on the full official set. Details and the tuning runs behind the defaults: "
         f"[reports/accuracy.md](reports/accuracy.md).\n"
     )
     page = [
