@@ -168,8 +168,11 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 # --- optional: the whole training step in one compiled call -----------------------------------------------
 # At small batches the per-operation path spends its time in Python dispatch and in passes over
 # weight-sized arrays (the gradient, then each term of the update). One compiled step does neither: it
-# runs forward, loss and backward without returning to Python, updates each layer in one pass as soon as
-# its gradient exists, and at a batch of one never stores the gradient at all.
+# runs forward, loss and backward without returning to Python and updates each layer as soon as its
+# gradient exists. The weight gradient is not stored: each of its tiles updates its tile of the weights
+# and velocity straight from the product's registers (``jit_matmul.matmul_tn_momentum``; only batches
+# above ``jit_matmul.KC_MAX`` go through a temporary gradient), and at a batch of one the gradient is an
+# outer product made where it is used, which is faster there than the one-step product.
 
 
 @njit(cache=True)
@@ -214,15 +217,9 @@ def _mask_inactive(grad, a):
                 grad[i, j] = zero
 
 
-@njit(cache=True)
-def _momentum_update(w, grad, velocity, lr, momentum, weight_decay):
-    """``v = momentum * v + (g + weight_decay * w); w -= lr * v`` in one pass, in the order of
-    ``network.optim.Momentum``."""
-    w, grad, velocity = w.reshape(-1), grad.reshape(-1), velocity.reshape(-1)
-    for i in range(w.size):
-        v = momentum * velocity[i] + (grad[i] + w[i] * weight_decay)
-        velocity[i] = v
-        w[i] -= lr * v
+# ``v = momentum * v + (g + weight_decay * w); w -= lr * v`` in one pass, in the order of
+# ``network.optim.Momentum`` (shared with the fallback of ``jit_matmul.matmul_tn_momentum``)
+_momentum_update = jit_matmul.momentum_update
 
 
 @njit(cache=True)
@@ -277,8 +274,7 @@ def _momentum_step(
         if delta.shape[0] == 1:
             _outer_momentum_update(activations[layer], delta, W, vW, lr, momentum, weight_decay)
         else:
-            jit_matmul.matmul_tn(activations[layer], delta, weight_grads[layer])
-            _momentum_update(W, weight_grads[layer], vW, lr, momentum, weight_decay)
+            jit_matmul.matmul_tn_momentum(activations[layer], delta, W, vW, lr, momentum, weight_decay)
         _column_sums_momentum_update(
             delta, biases[layer], bias_velocities[layer], bias_grads[layer], lr, momentum, weight_decay
         )

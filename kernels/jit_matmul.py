@@ -65,6 +65,7 @@ beside NumPy's sgemm at the same shape and thread count, from the committed benc
 """
 
 import llvmlite.binding as _llb
+import numpy as np
 from llvmlite import ir
 from numba import carray, njit, prange, types
 from numba.core import cgutils, config, errors
@@ -77,6 +78,8 @@ __all__ = [
     "matmul_nn",
     "matmul_tn",
     "matmul_nt",
+    "matmul_tn_momentum",
+    "momentum_update",
     "MATMUL_VARIANTS",
     "naive_nn",
     "ikj_nn",
@@ -133,6 +136,9 @@ def tile_shape(itemsize, vec_bytes=None):
 
 KC_MAX = 256  # k-block: KC_MAX x NR panel of B (<= 32 KiB) stays in L1
 PAR_MIN_FLOP = 3_000_000  # below: serial (waking the pool costs ~5-10 us)
+# ... for the fused momentum update: splitting it leaves half of w and v in the other core's cache, to be
+# moved back and forth by the next (serial) step; at small k that costs more than the split saves
+FUSED_PAR_MIN_FLOP = 16_000_000
 L2_BUDGET = 512 * 1024  # bytes of op(a) per row block (kept in L2)
 SMALL_M = 16  # nn with fewer rows: row-vector kernel (measured: beats the packed tile below 16 rows)
 ROWVEC_ROWS_PER_R = 12  # ... and with b at least W wide, below 12 * R rows too (R-row blocks)
@@ -221,34 +227,63 @@ def _stack(typingctx, like, which):
 
 
 @intrinsic
-def _row_out(typingctx, out, i, j, src, off, add):
-    """out[i, j:j+NR] = (or +=, if add) src[off:off+NR], as NR-lane vector
-    loads/stores written directly in LLVM IR.  Why not a numba loop: its
-    constant NR trip count is fully unrolled before the loop vectoriser runs
-    (and numba turns the SLP vectoriser off), so the tile store came out as
-    2 * MR * NR scalar moves -- the dominant fixed cost of a tile at small k.
+def _row_out(typingctx, out, i, j, src, off, mode, vel, lr, mom, wd):
+    """Epilogue of one full tile row, g = src[off:off+NR], as NR-lane vector
+    loads/stores written directly in LLVM IR:
+      mode 0: out[i, j:j+NR] = g;  mode 1: out[i, j:j+NR] += g;
+      mode 2 (momentum SGD, out = w, vel = v, same shape):
+        v = mom * v + (g + w * wd);  w -= lr * v
+      in that operation order, without contraction into FMA, so that it
+      rounds exactly like the separate update pass it replaces.
+    Why not a numba loop: its constant NR trip count is fully unrolled
+    before the loop vectoriser runs (and numba turns the SLP vectoriser off),
+    so the tile store came out as 2 * MR * NR scalar moves -- the dominant
+    fixed cost of a tile at small k.
     No bounds or wraparound checks: only used for full tiles."""
     elty = out.dtype
     nr = tile_shape(elty.bitwidth // 8)[1]
 
     def codegen(context, builder, sig, args):
-        outv, iv, jv, srcp, offv, addv = args
-        ary = context.make_array(sig.args[0])(context, builder, outv)
-        shape = cgutils.unpack_tuple(builder, ary.shape, 2)
-        strides = cgutils.unpack_tuple(builder, ary.strides, 2)
-        dst = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, "C", [iv, jv])
+        outv, iv, jv, srcp, offv, modev, velv, lrv, momv, wdv = args
+
+        def row_ptr(aryty, aryv):
+            ary = context.make_array(aryty)(context, builder, aryv)
+            shape = cgutils.unpack_tuple(builder, ary.shape, 2)
+            strides = cgutils.unpack_tuple(builder, ary.strides, 2)
+            dst = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, "C", [iv, jv])
+            return builder.bitcast(dst, vty.as_pointer())
+
+        def splat(x):
+            one = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+            return builder.shuffle_vector(one, one, ir.Constant(ir.VectorType(ir.IntType(32), nr), [0] * nr))
+
         vty = ir.VectorType(context.get_value_type(elty), nr)
         align = elty.bitwidth // 8
         val = builder.load(builder.bitcast(builder.gep(srcp, [offv]), vty.as_pointer()), align=align)
-        vdst = builder.bitcast(dst, vty.as_pointer())
-        with builder.if_then(addv):
-            old = builder.load(vdst, align=align)
-            builder.store(builder.fadd(old, val), vdst, align=align)
-        with builder.if_then(builder.not_(addv)):
-            builder.store(val, vdst, align=align)
+        vdst = row_ptr(sig.args[0], outv)
+        with builder.if_else(builder.icmp_signed("==", modev, ir.Constant(modev.type, 2))) as (fused, plain):
+            with fused:
+                vvel = row_ptr(sig.args[6], velv)
+                w = builder.load(vdst, align=align)
+                v = builder.fmul(splat(momv), builder.load(vvel, align=align))
+                v = builder.fadd(v, builder.fadd(val, builder.fmul(w, splat(wdv))))
+                builder.store(v, vvel, align=align)
+                builder.store(builder.fsub(w, builder.fmul(splat(lrv), v)), vdst, align=align)
+            with plain:
+                with builder.if_else(builder.icmp_signed("==", modev, ir.Constant(modev.type, 1))) as (
+                    add,
+                    store,
+                ):
+                    with add:
+                        old = builder.load(vdst, align=align)
+                        builder.store(builder.fadd(old, val), vdst, align=align)
+                    with store:
+                        builder.store(val, vdst, align=align)
         return context.get_dummy_value()
 
-    return types.void(out, types.intp, types.intp, types.CPointer(elty), types.intp, types.boolean), codegen
+    ip = types.intp
+    sig = types.void(out, ip, ip, types.CPointer(elty), ip, ip, vel, elty, elty, elty)
+    return sig, codegen
 
 
 @intrinsic
@@ -264,6 +299,13 @@ def _num_threads(typingctx):
         return builder.call(fn, [])
 
     return types.intp(), codegen
+
+
+# _num_threads' C symbol exists only once the thread pool is launched. Compiling a caller launches it
+# (above), and numba re-launches it for cached parallel code through a reload hook, but that hook is lost
+# when a caller is compiled against callees that were themselves loaded from the cache: such a cached
+# caller (e.g. the fused step) then crashed in a fresh process. Launch the pool on import instead.
+_launch_threads()
 
 
 # ----------------------------------------------------------------------------
@@ -309,11 +351,14 @@ def ikj_nn(a, b, out):
 
 
 @njit(cache=True, fastmath=_FM)
-def _micro(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, add):
+def _micro(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, mode, vel, lr, mom, wd):
     """MR x NR register tiles of one column panel.
 
     For each row tile i0 in range(i_lo, i_hi, MR), with i = ia + i0 - i_lo:
-    out[i0:i0+mr, j0:j0+nr] (+)= op(A)[i:i+MR, pa:pa+kc] @ B[pb:pb+kc, jb:jb+NR]
+    g = op(A)[i:i+MR, pa:pa+kc] @ B[pb:pb+kc, jb:jb+NR], and the epilogue
+    (see _row_out) on out[i0:i0+mr, j0:j0+nr]: mode 0 stores g, 1 adds it,
+    2 applies the momentum update with g as the gradient (out = w, vel = v;
+    lr, mom, wd unused otherwise).  Mode 2 needs g whole: one k block only.
     A row-major (ta false): rows clamped to ia_max (the partial last row
     tile reads valid memory; extra rows are computed and discarded).
     A transposed (ta true, A is (k, m)): the MR broadcasts of a k step come
@@ -359,8 +404,15 @@ def _micro(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, add):
         mr = min(MR, m - i0)
         if mr == MR and nr == NR:
             for r in range(MR):
-                _row_out(out, i0 + r, j0, accp, r * NR, add)
-        elif add:
+                _row_out(out, i0 + r, j0, accp, r * NR, mode, vel, lr, mom, wd)
+        elif mode == 2:
+            for r in range(mr):
+                for c in range(nr):
+                    w = out[i0 + r, j0 + c]
+                    v = mom * vel[i0 + r, j0 + c] + (acc[r * NR + c] + w * wd)
+                    vel[i0 + r, j0 + c] = v
+                    out[i0 + r, j0 + c] = w - lr * v
+        elif mode == 1:
             for r in range(mr):
                 for c in range(nr):
                     out[i0 + r, j0 + c] += acc[r * NR + c]
@@ -379,8 +431,10 @@ def _kblocks(k):
 
 
 @njit(cache=True, fastmath=_FM)
-def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi):
-    """One NR-wide column tile of out, rows [i_lo, i_hi) (multiples of MR).
+def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, fuse, vel, lr, mom, wd):
+    """One NR-wide column tile of out, rows [i_lo, i_hi) (multiples of MR),
+    finished by the epilogue of _micro: a store, or with fuse the momentum
+    update (mode 2); the later k blocks of a plain product add (mode 1).
 
     For each k block the kc x NR slice of op(b) is packed into a stack panel
     (a transposing copy for b.T; clamped at the last column so the ragged
@@ -421,16 +475,16 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi):
             for p in range(kc):
                 for c in range(NR):
                     bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
-        add = kb > 0
+        mode = 1 if kb > 0 else (2 if fuse else 0)
         # a.T is read unclamped: its full row tiles end at i_full, the
         # ragged rest is packed below
         i_full = i_lo + (i_hi - i_lo) // MR * MR if ta else i_hi
-        _micro(a, ta, i_lo, m - 1, p0, bpack, 0, 0, kc, out, i_lo, i_full, j0, nr, add)
+        _micro(a, ta, i_lo, m - 1, p0, bpack, 0, 0, kc, out, i_lo, i_full, j0, nr, mode, vel, lr, mom, wd)
         if i_full < i_hi:  # ragged last row tile of a.T: pack, clamped
             for p in range(kc):
                 for r in range(MR):
                     apack[p, r] = a[p0 + p, min(i_full + r, m - 1)]
-            _micro(apack, ta, 0, m - 1, 0, bpack, 0, 0, kc, out, i_full, i_hi, j0, nr, add)
+            _micro(apack, ta, 0, m - 1, 0, bpack, 0, 0, kc, out, i_full, i_hi, j0, nr, mode, vel, lr, mom, wd)
 
 
 @njit(cache=True, inline="always", fastmath=_FM)
@@ -501,15 +555,19 @@ def _zero(out):
 
 
 @njit(cache=True, parallel=True, fastmath=_FM)
-def _gemm(a, b, out, ta, tb):
-    """out = op(a) @ op(b).
+def _gemm(a, b, out, ta, tb, fuse, vel, lr, mom, wd):
+    """out = op(a) @ op(b); or with fuse (k <= KC_MAX only, so that each
+    tile's g is whole after one k block) the momentum update of w = out and
+    v = vel by g = op(a) @ op(b), applied per tile (see _row_out) instead of
+    storing g; vel, lr, mom, wd are unused without fuse.
 
     Row blocks of MC rows (op(a) block ~ L2 sized); in each, a prange over
     work items = (column tile, band of row tiles), column-tile major so that
     numba's static schedule hands each thread a contiguous run of column
     tiles.  Row bands are only cut when there are too few column tiles to
-    feed the threads (e.g. n = 10).  Products below PAR_MIN_FLOP run
-    serially: waking the thread pool costs more than it saves there.
+    feed the threads (e.g. n = 10).  Products below PAR_MIN_FLOP (fused:
+    FUSED_PAR_MIN_FLOP) run serially: waking the thread pool costs more
+    than it saves there.
     """
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
@@ -527,12 +585,12 @@ def _gemm(a, b, out, ta, tb):
     nic = max(1, (m * k * out.itemsize + L2_BUDGET - 1) // L2_BUDGET)
     mc = ((m + nic - 1) // nic + MR - 1) // MR * MR
     nth = _num_threads()
-    serial = nth == 1 or 2.0 * m * n * k < PAR_MIN_FLOP
+    serial = nth == 1 or 2.0 * m * n * k < (FUSED_PAR_MIN_FLOP if fuse else PAR_MIN_FLOP)
     for i_lo in range(0, m, mc):
         i_hi = min(m, i_lo + mc)
         if serial:
             for tj in range(ntn):
-                _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi)
+                _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, fuse, vel, lr, mom, wd)
         else:
             nrt = (i_hi - i_lo + MR - 1) // MR
             nrb = min(nrt, (nth + ntn - 1) // ntn)
@@ -541,7 +599,7 @@ def _gemm(a, b, out, ta, tb):
                 rb = it - tj * nrb
                 lo = i_lo + (rb * nrt // nrb) * MR
                 hi = min(i_hi, i_lo + ((rb + 1) * nrt // nrb) * MR)
-                _col_tile(a, b, out, ta, tb, tj, lo, hi)
+                _col_tile(a, b, out, ta, tb, tj, lo, hi, fuse, vel, lr, mom, wd)
 
 
 @njit(cache=True, fastmath=_FM)
@@ -554,21 +612,25 @@ def _rows_direct(a, b, out, t_lo, t_hi):
     bpack = carray(_stack(out, 1), (KC_MAX, NR))
     nkb, kcb = _kblocks(k)
     ntn = (n + NR - 1) // NR
+    z = out.dtype.type(0)
+    ta = _flag(0)
     for ti in range(t_lo, t_hi):
         i0 = ti * MR
+        i1 = i0 + MR
         for kb in range(nkb):
             p0 = kb * kcb
             kc = min(kcb, k - p0)
+            mode = 1 if kb > 0 else 0
             for tj in range(ntn):
                 j0 = tj * NR
                 nr = min(NR, n - j0)
                 if nr == NR:
-                    _micro(a, _flag(0), i0, m - 1, p0, b, p0, j0, kc, out, i0, i0 + MR, j0, nr, kb > 0)
+                    _micro(a, ta, i0, m - 1, p0, b, p0, j0, kc, out, i0, i1, j0, nr, mode, out, z, z, z)
                 else:
                     for p in range(kc):
                         for c in range(NR):
                             bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
-                    _micro(a, _flag(0), i0, m - 1, p0, bpack, 0, 0, kc, out, i0, i0 + MR, j0, nr, kb > 0)
+                    _micro(a, ta, i0, m - 1, p0, bpack, 0, 0, kc, out, i0, i1, j0, nr, mode, out, z, z, z)
 
 
 @njit(cache=True, parallel=True, fastmath=_FM)
@@ -597,26 +659,63 @@ def _flag(x):
 @njit(cache=True, fastmath=_FM)
 def tiled_nn(a, b, out):
     """Zoo: register-tiled + B panel packing + k/m blocking (= matmul_nn)."""
-    _gemm(a, b, out, _flag(0), _flag(0))
+    z = out.dtype.type(0)  # lr, momentum, weight decay: unused without the fused epilogue
+    _gemm(a, b, out, _flag(0), _flag(0), _flag(0), out, z, z, z)
 
 
 @njit(cache=True, fastmath=_FM)
 def matmul_nn(a, b, out):
     """out = a @ b; a (m, k), b (k, n), out (m, n), all C-contiguous."""
-    _gemm(a, b, out, _flag(0), _flag(0))
+    z = out.dtype.type(0)  # lr, momentum, weight decay: unused without the fused epilogue
+    _gemm(a, b, out, _flag(0), _flag(0), _flag(0), out, z, z, z)
 
 
 @njit(cache=True, fastmath=_FM)
 def matmul_tn(a, b, out):
     """out = a.T @ b; a (k, m), b (k, n): the micro-kernel broadcasts a.T's
     elements from contiguous runs of a's rows; nothing is transposed."""
-    _gemm(a, b, out, _flag(1), _flag(0))
+    z = out.dtype.type(0)  # lr, momentum, weight decay: unused without the fused epilogue
+    _gemm(a, b, out, _flag(1), _flag(0), _flag(0), out, z, z, z)
 
 
 @njit(cache=True, fastmath=_FM)
 def matmul_nt(a, b, out):
     """out = a @ b.T; a (m, k), b (n, k): b.T is packed per kc x NR panel."""
-    _gemm(a, b, out, _flag(0), _flag(1))
+    z = out.dtype.type(0)  # lr, momentum, weight decay: unused without the fused epilogue
+    _gemm(a, b, out, _flag(0), _flag(1), _flag(0), out, z, z, z)
+
+
+@njit(cache=True)
+def momentum_update(w, grad, velocity, lr, momentum, weight_decay):
+    """``v = momentum * v + (g + w * weight_decay); w -= lr * v`` in one pass, in the order of
+    ``network.optim.Momentum`` (no fastmath: no FMA contraction)."""
+    w, grad, velocity = w.reshape(-1), grad.reshape(-1), velocity.reshape(-1)
+    for i in range(w.size):
+        v = momentum * velocity[i] + (grad[i] + w[i] * weight_decay)
+        velocity[i] = v
+        w[i] -= lr * v
+
+
+@njit(cache=True, fastmath=_FM)
+def matmul_tn_momentum(a, b, w, velocity, lr, momentum, weight_decay):
+    """Momentum SGD step of w (m, n) and velocity (same shape) by the gradient g = a.T @ b (a (k, m),
+    b (k, n)): ``v = momentum * v + (g + w * weight_decay); w -= lr * v``, as momentum_update.
+
+    g is never stored: each finished register tile updates its tile of w and v (the epilogue of
+    _row_out), which saves writing g and reading it back in a second pass over weight-sized arrays --
+    the bulk of the update's cost when k (the batch) is small.  That needs each tile's g whole after
+    one k block, so k > KC_MAX (and k = 0) take the composed path through a temporary g.
+    """
+    dt = w.dtype.type
+    lr, momentum, weight_decay = dt(lr), dt(momentum), dt(weight_decay)
+    k = a.shape[0]
+    if 0 < k <= KC_MAX:
+        _gemm(a, b, w, _flag(1), _flag(0), _flag(1), velocity, lr, momentum, weight_decay)
+    else:
+        grad = np.empty_like(w)
+        z = dt(0)
+        _gemm(a, b, grad, _flag(1), _flag(0), _flag(0), grad, z, z, z)
+        momentum_update(w, grad, velocity, lr, momentum, weight_decay)
 
 
 MATMUL_VARIANTS = {"naive": naive_nn, "ikj": ikj_nn, "tiled_unpacked": tiled_unpacked_nn, "tiled": tiled_nn}
