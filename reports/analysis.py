@@ -14,7 +14,7 @@ BACKEND_ORDER = ["loops", "numpy", "numba", "pytorch"]
 SWEEP_BACKENDS = ["numpy", "numba"]
 PRODUCTS = ["matmul_forward", "matmul_weight_grad", "matmul_input_grad"]
 EPOCH_STUDIES = ["epoch", "batch", "width", "threads"]
-NOISY_SPREAD = 0.10  # an IQR above this fraction of the median means the machine was not quiet
+NOISY_SPREAD = 0.10  # an IQR above this fraction of the median: the rounds of that benchmark were noisy
 
 
 def ordered(frame: pd.DataFrame) -> pd.DataFrame:
@@ -330,10 +330,10 @@ def _noise_findings(results: Results) -> list[str]:
         return []
     worst = results.table.loc[spreads.idxmax()]
     count = f"{(spreads > NOISY_SPREAD).sum()} of {len(spreads)}"
-    advice = "trust ratios measured side by side more than absolute times, and re-run on a quiet machine"
+    advice = "trust ratios measured side by side more than absolute times, and compare with a second run"
     return [
         f"**The timings are noisy**: {count} epoch measurements have an IQR above {NOISY_SPREAD:.0%} of "
-        f"their median (worst: {worst['name']}, {spreads.max():.0%}), so the machine was not quiet; {advice}."
+        f"their median (worst: {worst['name']}, {spreads.max():.0%}); {advice}."
     ]
 
 

@@ -56,11 +56,11 @@ def build_report(
     with atomic_write(report, "w") as f:
         f.write(render(results, figures, repeated))
     if out_dir.resolve() == COMMITTED_DIR and not results.quick:
-        update_section(README, "performance", readme_section(results))
+        update_section(README, "performance", readme_section(results, repeated))
     return report
 
 
-def readme_section(results: Results) -> str:
+def readme_section(results: Results, repeat: Results | None = None) -> str:
     """The README's summary of the committed report: the headline table and the findings."""
     t = analysis.epoch_table(results)
     rows = [
@@ -77,6 +77,8 @@ def readme_section(results: Results) -> str:
     ]
     headers = ["backend", "epoch", "vs loops", "vs numpy", "GFLOP/s", "of sgemm", "x floor"]
     findings = "\n".join(f"- {s}" for s in analysis.findings(results))
+    if repeat is not None:
+        findings += f"\n- Repeatability: {repeat_summary(results, repeat)}"
     return (
         f"### Results\n\nOne training epoch of {_epoch_description(results)} from the committed "
         f"[performance report](reports/performance.md) (run finished {results.datetime}; its machine, "
@@ -483,30 +485,43 @@ def _targets(results: Results) -> str:
     )
 
 
+def repeat_summary(results: Results, repeat: Results) -> str:
+    """How far the target ratios moved between this run and an independent second run, and how that
+    compares with the run's own spread."""
+    t = analysis.repeatability(results, repeat)
+    spreads = analysis.spread(results)
+    if t.empty:
+        return "The second run measured none of the same ratios."
+    worst = t.loc[t["difference"].idxmax()]
+    text = (
+        f"Across the two runs the ratios differ by a median of {percent(t['difference'].median())} "
+        f"(largest: {percent(worst['difference'])}, {worst['quantity']})."
+    )
+    if len(spreads):
+        beyond = int((t["difference"] > 2 * spreads.median()).sum())
+        text += (
+            " This run's own noise, the spread (IQR / median) of its epoch rounds, is "
+            f"{percent(spreads.median())} at the median and {percent(spreads.max())} at worst; a ratio of "
+            f"two such times carries about twice that. {beyond} of {len(t)} ratios differ between the runs "
+            "by more than twice the median spread"
+        )
+        text += (
+            ": the rounds of one run agree better than two runs do, so read each ratio with its "
+            "difference between the runs as its uncertainty, not with the spread."
+            if beyond
+            else "."
+        )
+    return text
+
+
 def _repeatability(results: Results, repeat: Results | None) -> str:
     if repeat is None:
         return ""
     t = analysis.repeatability(results, repeat)
-    spreads = analysis.spread(results)
     rows = [(r.quantity, number(r.this_run), number(r.repeat), percent(r.difference)) for r in t.itertuples()]
-    worst = t.loc[t["difference"].idxmax()] if len(t) else None
-    summary = (
-        f"Across the two runs the ratios differ by a median of {percent(t['difference'].median())} "
-        f"(largest: {percent(worst['difference'])}, {worst['quantity']}). "
-        if worst is not None
-        else ""
-    )
-    noise = (
-        "This run's own noise, the spread (IQR / median) of its epoch rounds, is "
-        f"{percent(spreads.median())} at the median and {percent(spreads.max())} at worst; a ratio of two "
-        "such times carries about "
-        "twice that."
-        if len(spreads)
-        else ""
-    )
     return (
         f"## Repeatability\n\nThe same benchmarks run again, independently (`{repeat.path.name}`, "
-        f"finished {repeat.datetime}), on the same machine. {summary}{noise}\n\n"
+        f"finished {repeat.datetime}), on the same machine. {repeat_summary(results, repeat)}\n\n"
         + table(["quantity", "this run", "repeat", "difference"], rows, numbers=False)
     )
 
