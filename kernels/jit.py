@@ -217,20 +217,15 @@ def _mask_inactive(grad, a):
                 grad[i, j] = zero
 
 
-# ``v = momentum * v + (g + weight_decay * w); w -= lr * v`` in one pass, in the order of
-# ``network.optim.Momentum`` (shared with the fallback of ``jit_matmul.matmul_tn_momentum``)
-_momentum_update = jit_matmul.momentum_update
-
-
 @njit(cache=True)
 def _column_sums_momentum_update(delta, b, velocity, grad, lr, momentum, weight_decay):
     _column_sums(delta, grad)
-    _momentum_update(b, grad, velocity, lr, momentum, weight_decay * 0)  # biases are not decayed
+    jit_matmul.momentum_update(b, grad, velocity, lr, momentum, weight_decay * 0)  # biases: no decay
 
 
 @njit(cache=True)
 def _outer_momentum_update(a, delta, w, velocity, lr, momentum, weight_decay):
-    """The update of ``_momentum_update`` for a batch of one, where ``g = a.T @ delta`` is the outer
+    """The update of ``jit_matmul.momentum_update`` for a batch of one, where ``g = a.T @ delta`` is the outer
     product of two rows: each ``g[i, j]`` is made where it is used, and the gradient is never stored."""
     for i in range(w.shape[0]):
         a_i = a[0, i]
@@ -246,7 +241,6 @@ def _momentum_step(
     deltas,
     weights,
     biases,
-    weight_grads,
     bias_grads,
     weight_velocities,
     bias_velocities,
@@ -298,8 +292,7 @@ def momentum_step(
         tuple(deltas),
         tuple(W for W, _ in params),
         tuple(b for _, b in params),
-        tuple(dW for dW, _ in grads),
-        tuple(db for _, db in grads),
+        tuple(db for _, db in grads),  # the weight gradients are never stored: their tiles update W
         tuple(vW for vW, _ in velocities),
         tuple(vb for _, vb in velocities),
         _c(labels),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import signal
 import sys
@@ -192,11 +191,10 @@ def write_metrics(path: Path, history: list[EpochMetrics]) -> None:
         if path.suffix == ".json":
             json.dump(rows, f, indent=1)
         else:
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=list(EpochMetrics.__dataclass_fields__))
+            fields = list(EpochMetrics.__dataclass_fields__)
+            writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
-            f.write(buffer.getvalue())
 
 
 def format_epoch(m: EpochMetrics, epochs: int) -> str:
