@@ -63,8 +63,8 @@ KERNELS = [
            lambda r: (_floats(r, B, H), _floats(r, B, H), np.empty((B, H), np.float32))),
     Kernel("softmax", "softmax", f"({B}x{C})",
            lambda r: (_floats(r, B, C), np.empty((B, C), np.float32))),
-    Kernel("softmax_xent_backward", "softmax_xent_backward", f"({B}x{C}) and {B} labels",
-           lambda r: (np.full((B, C), 1 / C, np.float32), _labels(r), np.empty((B, C), np.float32))),
+    Kernel("softmax_xent", "softmax_xent", f"({B}x{C}) and {B} labels",
+           lambda r: (_floats(r, B, C), _labels(r), np.empty((B, C), np.float32))),
 ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ Conventions that hold for every operation:
 * Inputs may be any memory layout (C, Fortran, strided views); outputs are C-contiguous.
 * ``out``: when given, the result is written into it and ``out`` is returned; it must have the result's
   shape and dtype and be C-contiguous. When omitted, a new array is returned. Element-wise and row-wise
-  operations (``add_bias``, ``relu``, ``relu_backward``, ``softmax``, ``softmax_xent_backward``) allow
+  operations (``add_bias``, ``relu``, ``relu_backward``, ``softmax``, ``softmax_xent``) allow
   ``out`` to be the same array as their first argument (in place); the matrix products do not allow
   ``out`` to overlap an input.
 * Nothing else is written: inputs are never modified except through ``out``.
@@ -61,17 +61,15 @@ class Backend(Protocol):
     def softmax(self, logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Row-wise softmax, computed as ``exp(z - max(z))`` so that large logits cannot overflow."""
 
-    def cross_entropy(self, logits: np.ndarray, labels: np.ndarray) -> float:
-        """Mean over rows of ``-log softmax(logits)[label]``.
+    def softmax_xent(
+        self, logits: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, float]:
+        """The training loss and its gradient in one pass over the logits: returns ``(grad, loss)``.
 
-        Computed as ``log(sum(exp(z - max))) - (z[label] - max)``: stable for large logits.
-
-        Returns a Python float; NaN or inf in the logits give a non-finite loss."""
-
-    def softmax_xent_backward(
-        self, probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
-    ) -> np.ndarray:
-        """Gradient of the mean cross-entropy with respect to the logits: ``(probs - onehot(labels)) / m``."""
+        ``loss`` is the mean over rows of ``-log softmax(logits)[label]``, computed as
+        ``log(sum(exp(z - max))) - (z[label] - max)`` so that large logits stay exact; a Python float, not
+        finite when the logits are not. ``grad`` is its gradient with respect to the logits,
+        ``(softmax(logits) - onehot(labels)) / m``. The softmax is computed once for both."""
 
     def column_sums(self, g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """Sum over rows: g ``(m, n)`` -> ``(n,)``. Bias gradient ``dZ.sum(axis=0)``."""

@@ -120,35 +120,33 @@ def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 @njit(cache=True)
-def _cross_entropy_sum(z, labels):
+def _softmax_xent(z, labels, out):
+    """Row by row: the loss term, then ``(softmax - onehot) / m`` into out (which may be z); the mean loss."""
+    one = z.dtype.type(1)
+    batch = z.dtype.type(z.shape[0])
     loss = z.dtype.type(0)
     for i in range(z.shape[0]):
         largest = _row_max(z, i)
-        sum_exp = z.dtype.type(0)
+        label = labels[i]
+        label_logit = z[i, label] - largest  # read before out, which may be z, is written
+        total = z.dtype.type(0)
         for j in range(z.shape[1]):
-            sum_exp += np.exp(z[i, j] - largest)
-        loss += np.log(sum_exp) - (z[i, labels[i]] - largest)  # max first: large logits stay exact
-    return loss
+            e = np.exp(z[i, j] - largest)
+            total += e
+            out[i, j] = e
+        loss += np.log(total) - label_logit  # max first: large logits stay exact
+        for j in range(z.shape[1]):
+            p = out[i, j] / total
+            out[i, j] = (p - one if j == label else p) / batch
+    return loss / batch
 
 
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    return float(_cross_entropy_sum(_c(logits), _c(labels))) / len(labels)
-
-
-@njit(cache=True)
-def _softmax_xent_backward(probs, labels, out):
-    one = probs.dtype.type(1)
-    batch = probs.dtype.type(probs.shape[0])
-    for i in range(probs.shape[0]):
-        for j in range(probs.shape[1]):
-            target = one if j == labels[i] else one - one
-            out[i, j] = (probs[i, j] - target) / batch
-
-
-def softmax_xent_backward(probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = _out(out, probs.shape, probs)
-    _softmax_xent_backward(_c(probs), _c(labels), out)
-    return out
+def softmax_xent(
+    logits: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    out = _out(out, logits.shape, logits)
+    loss = _softmax_xent(_c(logits), _c(labels), out)
+    return out, float(loss)
 
 
 @njit(cache=True)
@@ -182,30 +180,6 @@ def _bias_relu(z, b):
         for j in range(z.shape[1]):
             x = z[i, j] + b[j]
             z[i, j] = zero if x < zero else x
-
-
-@njit(cache=True)
-def _softmax_xent_in_place(z, b, labels):
-    """Add the bias, then turn each row of logits into ``(softmax - onehot) / m``; return the mean loss."""
-    one = z.dtype.type(1)
-    batch = z.dtype.type(z.shape[0])
-    loss = z.dtype.type(0)
-    for i in range(z.shape[0]):
-        for j in range(z.shape[1]):
-            z[i, j] += b[j]
-        largest = _row_max(z, i)
-        label = labels[i]
-        label_logit = z[i, label] - largest
-        total = z.dtype.type(0)
-        for j in range(z.shape[1]):
-            e = np.exp(z[i, j] - largest)
-            total += e
-            z[i, j] = e
-        loss += np.log(total) - label_logit
-        for j in range(z.shape[1]):
-            p = z[i, j] / total
-            z[i, j] = (p - one if j == label else p) / batch
-    return loss / batch
 
 
 @njit(cache=True)
@@ -256,7 +230,9 @@ def _momentum_step(
         jit_matmul.matmul_nn(activations[layer], weights[layer], z)
         if not last:
             _bias_relu(z, biases[layer])
-    loss = _softmax_xent_in_place(deltas[layers - 1], biases[layers - 1], labels)
+    logits = deltas[layers - 1]
+    _add_bias(logits, biases[layers - 1], logits)
+    loss = _softmax_xent(logits, labels, logits)
     if not np.isfinite(loss):
         return loss  # diverged: leave every weight as it was
     for layer in range(layers - 1, -1, -1):

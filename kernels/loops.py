@@ -87,24 +87,21 @@ def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return _store(rows, logits, out)
 
 
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    total = 0.0
+def softmax_xent(
+    logits: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
+    batch = len(labels)
+    total_loss = 0.0
+    rows = []
     for row, label in zip(logits.tolist(), labels.tolist()):
         largest = _row_max(row)
-        sum_exp = 0.0
-        for x in row:
-            sum_exp += math.exp(x - largest)
-        total += math.log(sum_exp) - (row[label] - largest)  # max first: large logits stay exact
-    return total / len(labels)
-
-
-def softmax_xent_backward(probs: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    batch = len(labels)
-    rows = [
-        [(p - (1.0 if j == label else 0.0)) / batch for j, p in enumerate(row)]
-        for row, label in zip(probs.tolist(), labels.tolist())
-    ]
-    return _store(rows, probs, out)
+        exps = [math.exp(x - largest) for x in row]
+        total = 0.0
+        for e in exps:
+            total += e
+        total_loss += math.log(total) - (row[label] - largest)  # max first: large logits stay exact
+        rows.append([(e / total - (1.0 if j == label else 0.0)) / batch for j, e in enumerate(exps)])
+    return _store(rows, logits, out), total_loss / batch
 
 
 def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

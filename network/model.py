@@ -36,7 +36,7 @@ class _Workspace:
         self.hidden = [np.empty((batch, n), dtype) for n in layer_sizes[1:-1]]
         self.hidden_grads = [np.empty((batch, n), dtype) for n in layer_sizes[1:-1]]
         self.logits = np.empty((batch, layer_sizes[-1]), dtype)
-        self.probs = np.empty((batch, layer_sizes[-1]), dtype)  # becomes d(loss)/d(logits) in backward
+        self.probs = np.empty((batch, layer_sizes[-1]), dtype)  # or, in training, d(loss)/d(logits)
 
 
 class MLP:
@@ -109,9 +109,8 @@ class MLP:
             X = self.check_inputs(X)
             y = self.check_labels(y, len(X))
         bk = self.backend
-        ws = self._forward(X)
-        loss = bk.cross_entropy(ws.logits, y)
-        delta = bk.softmax_xent_backward(ws.probs, y, out=ws.probs)
+        ws = self._logits(X)
+        delta, loss = bk.softmax_xent(ws.logits, y, out=ws.probs)
         activations = [X, *ws.hidden]
         for layer in reversed(range(len(self.params))):
             W, _ = self.params[layer]
@@ -151,6 +150,11 @@ class MLP:
         return loss
 
     def _forward(self, X: np.ndarray) -> _Workspace:
+        ws = self._logits(X)
+        self.backend.softmax(ws.logits, out=ws.probs)
+        return ws
+
+    def _logits(self, X: np.ndarray) -> _Workspace:
         bk = self.backend
         ws = self._workspace(len(X))
         a = X
@@ -161,7 +165,6 @@ class MLP:
         W, b = self.params[-1]
         bk.matmul(a, W, out=ws.logits)
         bk.add_bias(ws.logits, b, out=ws.logits)
-        bk.softmax(ws.logits, out=ws.probs)
         return ws
 
     def _workspace(self, batch: int) -> _Workspace:

@@ -26,7 +26,7 @@ from reports.results import Results  # noqa: E402
 COLORS = {"loops": "tab:gray", "numpy": "tab:blue", "numba": "tab:orange", "pytorch": "tab:red"}
 # numpy and numba compute the same numbers, so their curves coincide: styles keep both visible
 LINES = {"loops": ("s", "-"), "numpy": ("o", "-"), "numba": ("x", "--")}
-ELEMENTWISE = ["relu", "relu_backward", "softmax", "softmax_xent_backward"]
+ELEMENTWISE = ["relu", "relu_backward", "softmax", "softmax_xent"]
 
 
 def _color(backend: str) -> str:

@@ -128,51 +128,46 @@ def test_relu_backward(backend, dtype, rng, layout, shape):
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 10), (7, 3), (37, 65)])
 @pytest.mark.parametrize("scale", [1.0, 30.0])
-def test_softmax_and_cross_entropy(backend, dtype, rng, layout, shape, scale):
+def test_softmax_and_softmax_xent(backend, dtype, rng, layout, shape, scale):
     logits = make(rng, shape, dtype, layout, scale)
     labels = rng.integers(0, shape[1], size=shape[0])
     (z64,) = as64(logits)
     expected_probs = REFERENCE.softmax(z64)
     check(backend.softmax(logits), expected_probs, dtype)
-    loss = backend.cross_entropy(logits, labels)
+    grad, loss = backend.softmax_xent(logits, labels)
+    check(grad, (expected_probs - np.eye(shape[1])[labels]) / shape[0], dtype)
     assert isinstance(loss, float)
-    expected_loss = REFERENCE.cross_entropy(z64, labels)
+    _, expected_loss = REFERENCE.softmax_xent(z64, labels)
     assert loss == pytest.approx(expected_loss, rel=OP_TOLERANCE[dtype], abs=OP_TOLERANCE[dtype])
 
 
-def test_reference_cross_entropy_is_minus_log_softmax(rng):
-    """The reference loss, computed through logsumexp, equals the textbook -log(p[label])."""
+def test_reference_softmax_xent_is_the_textbook(rng):
+    """The reference loss, computed through logsumexp, equals the textbook -log(p[label]), and its
+    gradient the textbook (p - onehot) / m."""
     logits = rng.standard_normal((11, 7))
     labels = rng.integers(0, 7, size=11)
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    textbook = -np.log(probs[np.arange(11), labels]).mean()
-    assert REFERENCE.cross_entropy(logits, labels) == pytest.approx(textbook, rel=1e-14)
+    grad, loss = REFERENCE.softmax_xent(logits, labels)
+    assert loss == pytest.approx(-np.log(probs[np.arange(11), labels]).mean(), rel=1e-14)
+    np.testing.assert_allclose(grad, (probs - np.eye(7)[labels]) / 11, rtol=1e-13, atol=1e-16)
     np.testing.assert_allclose(REFERENCE.softmax(logits), probs, rtol=1e-14)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 10), (7, 3), (37, 65)])
-def test_softmax_xent_backward(backend, dtype, rng, shape):
-    probs = REFERENCE.softmax(rng.standard_normal(shape)).astype(dtype)
-    labels = rng.integers(0, shape[1], size=shape[0])
-    (p64,) = as64(probs)
-    onehot = np.eye(shape[1])[labels]
-    expected = (p64 - onehot) / shape[0]
-    check(backend.softmax_xent_backward(probs, labels), expected, dtype)
-
-
-def test_softmax_xent_backward_is_gradient_of_loss(rng):
-    """The fused backward equals the finite-difference gradient of the reference loss in the logits."""
+def test_softmax_xent_gradient_is_that_of_its_loss(rng):
+    """The gradient equals the finite-difference gradient of the reference loss in the logits."""
     logits = rng.standard_normal((5, 4))
     labels = rng.integers(0, 4, size=5)
-    grad = REFERENCE.softmax_xent_backward(REFERENCE.softmax(logits), labels)
+    grad, _ = REFERENCE.softmax_xent(logits, labels)
     eps = 1e-6
     numeric = np.zeros_like(logits)
     for idx in np.ndindex(logits.shape):
         step = np.zeros_like(logits)
         step[idx] = eps
-        numeric[idx] = (
-            REFERENCE.cross_entropy(logits + step, labels) - REFERENCE.cross_entropy(logits - step, labels)
-        ) / (2 * eps)
+        up, down = (
+            REFERENCE.softmax_xent(logits + step, labels),
+            REFERENCE.softmax_xent(logits - step, labels),
+        )
+        numeric[idx] = (up[1] - down[1]) / (2 * eps)
     assert relative_error(grad, numeric) < 1e-8
 
 
@@ -195,12 +190,13 @@ def test_in_place_allowed(backend, dtype, rng, op):
     np.testing.assert_array_equal(result, expected)
 
 
-def test_softmax_xent_backward_in_place(backend, dtype, rng):
-    probs = REFERENCE.softmax(rng.standard_normal((6, 4))).astype(dtype)
+def test_softmax_xent_in_place(backend, dtype, rng):
+    logits = make(rng, (6, 4), dtype)
     labels = rng.integers(0, 4, size=6)
-    expected = backend.softmax_xent_backward(probs, labels)
-    assert backend.softmax_xent_backward(probs, labels, out=probs) is probs
-    np.testing.assert_array_equal(probs, expected)
+    expected_grad, expected_loss = backend.softmax_xent(logits, labels)
+    grad, loss = backend.softmax_xent(logits, labels, out=logits)
+    assert grad is logits and loss == expected_loss
+    np.testing.assert_array_equal(logits, expected_grad)
 
 
 def test_inputs_are_not_modified(backend, dtype, rng):
@@ -210,7 +206,7 @@ def test_inputs_are_not_modified(backend, dtype, rng):
     backend.matmul(a, b)
     backend.matmul_nt(a, b.T.copy())
     backend.softmax(a)
-    backend.cross_entropy(a[:, :4], labels)
+    backend.softmax_xent(a[:, :4], labels)
     backend.relu(a)
     backend.relu_backward(a, a)
     np.testing.assert_array_equal(a, before[0])
@@ -226,7 +222,8 @@ def test_softmax_does_not_overflow(backend, dtype):
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
     np.testing.assert_allclose(probs[0], [1, 0, 0], atol=1e-30)
     np.testing.assert_allclose(probs[2], [1 / 3] * 3, rtol=1e-6)
-    loss = backend.cross_entropy(logits, labels)
+    grad, loss = backend.softmax_xent(logits, labels)
+    assert np.isfinite(grad).all()
     # row 0: label has the max, loss ~0; row 1: logsumexp(0, 1, -1) - 1; row 2: log 3
     expected = (0.0 + (np.log(np.exp(-1) + 1 + np.exp(-2))) + np.log(3)) / 3
     assert loss == pytest.approx(expected, rel=1e-5)
@@ -237,11 +234,11 @@ def test_non_finite_values_propagate(backend, dtype):
     """NaN in the logits must reach the loss: that is how training detects divergence."""
     logits = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]], dtype)
     labels = np.array([0, 1])
-    assert not np.isfinite(backend.cross_entropy(logits, labels))
+    assert not np.isfinite(backend.softmax_xent(logits, labels)[1])
     assert np.isnan(backend.softmax(logits)[0]).all()
     assert np.isnan(backend.relu(logits)[0, 1])
     inf_logits = np.array([[np.inf, 0.0]], dtype)
-    assert not np.isfinite(backend.cross_entropy(inf_logits, np.array([1])))
+    assert not np.isfinite(backend.softmax_xent(inf_logits, np.array([1]))[1])
 
 
 @given(
@@ -251,7 +248,8 @@ def test_non_finite_values_propagate(backend, dtype):
     seed=st.integers(0, 2**32 - 1),
 )
 def test_softmax_properties(backend, dtype, rows, cols, scale, seed):
-    """For any shape and scale: rows sum to one, no NaN, the largest logit has the largest p, loss >= 0."""
+    """For any shape and scale: rows sum to one, no NaN, the largest logit has the largest p, loss >= 0,
+    and each row of the loss's gradient sums to zero."""
     rng = np.random.default_rng(seed)
     logits = (rng.standard_normal((rows, cols)) * scale).astype(dtype)
     probs = backend.softmax(logits)
@@ -259,4 +257,6 @@ def test_softmax_properties(backend, dtype, rows, cols, scale, seed):
     np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
     top = probs[np.arange(rows), logits.argmax(axis=1)]
     np.testing.assert_array_equal(top, probs.max(axis=1))
-    assert backend.cross_entropy(logits, rng.integers(0, cols, size=rows)) >= -1e-6
+    grad, loss = backend.softmax_xent(logits, rng.integers(0, cols, size=rows))
+    assert loss >= -1e-6
+    np.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-6)
