@@ -18,16 +18,12 @@ from bench.harness import (
     DEFAULT_BATCH,
     DEFAULT_HIDDEN,
     INPUTS,
-    OPTIMIZER,
     SEED,
     bench_calls,
-    layer_sizes,
     record_rate,
     use_threads,
 )
 from kernels import available_backends, get_backend
-from network import MLP
-from network.optim import make_optimizer
 
 B, D, H, C = DEFAULT_BATCH, INPUTS, DEFAULT_HIDDEN, CLASSES
 PEAK_SIZE = 2048  # the large square product that shows what the BLAS can do on this machine
@@ -57,6 +53,10 @@ KERNELS = [
            lambda r: (_floats(r, B, D), _floats(r, B, H), np.empty((D, H), np.float32)), 2 * B * D * H),
     Kernel("matmul_input_grad", "matmul_nt", f"dZ2 @ W2.T: ({B}x{C}) @ ({C}x{H})",
            lambda r: (_floats(r, B, C), _floats(r, H, C), np.empty((B, H), np.float32)), 2 * B * C * H),
+    Kernel("matmul_forward_out", "matmul", f"h @ W2: ({B}x{H}) @ ({H}x{C})",
+           lambda r: (_floats(r, B, H), _floats(r, H, C), np.empty((B, C), np.float32)), 2 * B * H * C),
+    Kernel("matmul_weight_grad_out", "matmul_tn", f"h.T @ dZ2: ({H}x{B}) @ ({B}x{C})",
+           lambda r: (_floats(r, B, H), _floats(r, B, C), np.empty((H, C), np.float32)), 2 * B * H * C),
     Kernel("relu", "relu", f"({B}x{H})",
            lambda r: (_floats(r, B, H), np.empty((B, H), np.float32))),
     Kernel("relu_backward", "relu_backward", f"({B}x{H})",
@@ -99,23 +99,3 @@ def test_sgemm_peak(benchmark, settings, threads):
     benchmark.extra_info.update(study="peak", kernel="sgemm", shape=f"{PEAK_SIZE}^3", backend="numpy")
     bench_calls(benchmark, lambda: np.matmul(a, b, out=out), rounds=settings.kernel_rounds, round_seconds=0.0)
     record_rate(benchmark, flops=2 * PEAK_SIZE**3)
-
-
-@pytest.mark.benchmark(group="optimizer step")
-def test_optimizer_step(benchmark, settings):
-    """The momentum update of a [784, 128, 10] network: NumPy for every backend but numba's fused step,
-    so the part of a numpy step that no backend kernel accounts for."""
-    net = MLP(layer_sizes(DEFAULT_HIDDEN), seed=SEED)
-    optimizer = make_optimizer(OPTIMIZER, net.params)
-    grads = [(np.full_like(W, 1e-3), np.full_like(b, 1e-3)) for W, b in net.params]
-    use_threads(benchmark, None)
-    parameters = sum(W.size + b.size for W, b in net.params)
-    benchmark.extra_info.update(
-        study="optimizer", kernel="momentum update", shape=f"{parameters:,} parameters", backend="numpy"
-    )
-    bench_calls(
-        benchmark,
-        lambda: optimizer.step(grads, 1e-3),
-        rounds=settings.kernel_rounds,
-        round_seconds=settings.kernel_round_seconds,
-    )

@@ -136,7 +136,11 @@ def tile_shape(itemsize, vec_bytes=None):
 KC_MAX = 256  # k-block: KC_MAX x NR panel of B (<= 32 KiB) stays in L1
 PAR_MIN_FLOP = 3_000_000  # below: serial (waking the pool costs ~5-10 us)
 # ... for the fused momentum update: splitting it leaves half of w and v in the other core's cache, to be
-# moved back and forth by the next (serial) step; at small k that costs more than the split saves
+# moved back and forth by the next (serial) step; at small k that costs more than the split saves. Splitting
+# the small-batch forward product (_row_vec) and the update alike, so that each core kept its own rows of w
+# and v, was tried and measured slower at batches 1 to 16 on this project's 2-core machine (entering a
+# parallel region costs ~2.4 us, and the update, bound by streaming w and v, did not get faster on two cores;
+# a split by columns was 20-40x slower still: the cores wrote alternate 256-byte runs of every row).
 FUSED_PAR_MIN_FLOP = 16_000_000
 L2_BUDGET = 512 * 1024  # bytes of op(a) per row block (kept in L2)
 SMALL_M = 16  # nn with fewer rows: row-vector kernel (measured: beats the packed tile below 16 rows)

@@ -152,13 +152,18 @@ class Trainer:
         self.history.append(metrics)
         return metrics
 
+    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``step`` of the current epoch's permutation, gathered into the reused batch buffers
+        (views of them: valid until the next call)."""
+        rows = self.order[step * self.batch_size : (step + 1) * self.batch_size]
+        # mode="clip": the indices are valid, and "raise" would gather through a temporary copy
+        X = np.take(self.X_train, rows, axis=0, out=self._X_batch[: len(rows)], mode="clip")
+        y = np.take(self.y_train, rows, out=self._y_batch[: len(rows)], mode="clip")
+        return X, y
+
     def _steps(self, first_step: int, on_batch: Callable[[int], None] | None) -> None:
         for step in range(first_step, self.steps_per_epoch):
-            rows = slice(step * self.batch_size, (step + 1) * self.batch_size)
-            batch = self.order[rows]
-            # mode="clip": the indices are valid, and "raise" would gather through a temporary copy
-            X = np.take(self.X_train, batch, axis=0, out=self._X_batch[: len(batch)], mode="clip")
-            y = np.take(self.y_train, batch, out=self._y_batch[: len(batch)], mode="clip")
+            X, y = self.batch(step)
             lr = self.lr_at(self.epoch * self.steps_per_epoch + step)
             loss = self.net.train_step(X, y, self.optimizer, lr)
             if not math.isfinite(loss):

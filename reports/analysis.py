@@ -131,6 +131,82 @@ def technique_table(results: Results) -> pd.DataFrame:
     return table
 
 
+STEP = "whole step (epoch / steps)"
+PRODUCTS_PART = "matrix products (BLAS), timed alone"
+GATHER_PART = "batch gather (trainer)"
+UPDATE_PART = "momentum update (NumPy)"
+ELEMENTWISE_PART = "element-wise kernels, timed alone"
+REST_PART = "everything else: bias adds, column sums, the loss, Python"
+FLOOR_TARGET = 1.4  # target 4: numpy epoch / floor
+SMALL_BATCH_TARGET = 4.0  # target 3: numpy epoch / numba epoch at batches up to 16
+
+
+def numpy_step_budget(results: Results) -> pd.DataFrame:
+    """A numpy step at the epoch study's batch, in parts timed alone, and the rest by difference.
+
+    Columns ``part``, ``seconds`` (per step), ``floor_ratio`` (over the floor's time per step) and
+    ``share`` (of the step); ``attrs["floor_step"]`` is the floor per step. Empty if a part is missing.
+    """
+    epochs = epoch_table(results)
+    kernels = results.study("kernel")
+    kernels = kernels[kernels["backend"] == "numpy"]
+    gather, update = results.study("gather"), results.study("optimizer")
+    if "numpy" not in epochs.index or kernels.empty or gather.empty or update.empty:
+        return pd.DataFrame()
+    numpy_epoch = epochs.loc["numpy"]
+    steps = numpy_epoch.epoch_samples / numpy_epoch.batch
+    step = numpy_epoch.epoch_seconds / steps
+    products = kernels[kernels["flops"].gt(0)]
+    elementwise = kernels[~kernels["flops"].gt(0)]
+    parts = {
+        PRODUCTS_PART: products["median"].sum(),
+        GATHER_PART: float(gather["median"].iloc[0]),
+        UPDATE_PART: float(update["median"].iloc[0]),
+        ELEMENTWISE_PART: elementwise["median"].sum(),
+    }
+    parts[REST_PART] = step - sum(parts.values())
+    parts[STEP] = step
+    table = pd.DataFrame({"part": list(parts), "seconds": list(parts.values())})
+    floor_step = numpy_epoch.floor_seconds / steps
+    table["floor_ratio"] = table["seconds"] / floor_step
+    table["share"] = table["seconds"] / step
+    table.attrs.update(
+        floor_step=floor_step, products=list(products["kernel"]), elementwise=list(elementwise["kernel"])
+    )
+    return table
+
+
+def small_batch_budget(results: Results) -> pd.DataFrame:
+    """Per small batch: numpy's and numba's step (from the batch sweep), the numba step a 4x lead needs, and
+    numba's two first-layer kernels timed alone at that batch, with their rate over their FLOPs."""
+    kernels = results.study("small_batch")
+    batches = sweep(results, "batch", "batch")
+    if kernels.empty or not set(SWEEP_BACKENDS) <= set(batches.columns):
+        return pd.DataFrame()
+    epoch_samples = results.study("batch")["epoch_samples"].iloc[0]
+    rows = []
+    for batch, pair in kernels.groupby("batch"):
+        if batch not in batches.index:
+            continue
+        steps = epoch_samples / batch
+        numpy_step, numba_step = batches.at[batch, "numpy"] / steps, batches.at[batch, "numba"] / steps
+        seconds_ = pair["median"].sum()
+        rows.append(
+            {
+                "batch": int(batch),
+                "numpy_step": numpy_step,
+                "needed": numpy_step / SMALL_BATCH_TARGET,
+                "numba_step": numba_step,
+                "forward": float(pair.loc[pair["kernel"] == "forward product", "median"].sum()),
+                "update": float(pair.loc[pair["kernel"] != "forward product", "median"].sum()),
+                "kernels": seconds_,
+                "kernel_gflops": pair["flops"].sum() / seconds_ / 1e9,
+                "threads": int(pair["threads"].iloc[0]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def kernel_table(results: Results) -> pd.DataFrame:
     """Median seconds per call and achieved rate per kernel (rows) and backend."""
     return results.study("kernel")
@@ -199,10 +275,13 @@ def targets(results: Results) -> list[Target]:
     if set(SWEEP_BACKENDS) <= set(batches.columns):
         for batch in [b for b in batches.index if b <= 16]:
             ratio = _ratio(batches.at[batch, "numpy"], batches.at[batch, "numba"])
-            rows.append(Target(f"numpy epoch / numba epoch, batch {int(batch)}", ratio, True, 4.0))
+            rows.append(
+                Target(f"numpy epoch / numba epoch, batch {int(batch)}", ratio, True, SMALL_BATCH_TARGET)
+            )
     table = epoch_table(results)
     if not table.empty:
-        rows.append(Target("numpy epoch / floor", table["floor_ratio"].get("numpy", math.nan), False, 1.4))
+        numpy_floor = table["floor_ratio"].get("numpy", math.nan)
+        rows.append(Target("numpy epoch / floor", numpy_floor, False, FLOOR_TARGET))
         rows.append(Target("numba epoch / floor", table["floor_ratio"].get("numba", math.nan), False, None))
         numpy_vs_torch = _ratio(epochs.get("numpy"), epochs.get("pytorch"))
         rows.append(Target("numpy epoch / PyTorch epoch", numpy_vs_torch, False, 0.75))
@@ -289,6 +368,7 @@ def findings(results: Results) -> list[str]:
     out += (
         _numpy_findings(results)
         + _batch_findings(results)
+        + _small_batch_findings(results)
         + _width_findings(results)
         + _thread_findings(results)
         + _kernel_findings(results)
@@ -297,31 +377,55 @@ def findings(results: Results) -> list[str]:
 
 
 def _numpy_findings(results: Results) -> list[str]:
-    """Where a numpy epoch's time goes: BLAS at the network's shapes, and NumPy's optimizer."""
-    epochs = epoch_table(results)
-    kernels = results.study("kernel")
-    products = kernels[(kernels["backend"] == "numpy") & kernels["kernel"].isin(PRODUCTS)]
-    rate = sgemm_rate(results)
-    if "numpy" not in epochs.index or len(products) != len(PRODUCTS) or not rate:
+    """Target 4's bound in the numpy step's own parts: what the products and the gather leave over."""
+    budget = numpy_step_budget(results)
+    if budget.empty:
         return []
-    numpy_epoch = epochs.loc["numpy"]
-    steps = numpy_epoch.epoch_samples / numpy_epoch.batch
-    product_seconds = products["median"].sum() * steps
-    large = products.nlargest(2, "flops")
+    parts = budget.set_index("part")
+    step, floor_step = parts.at[STEP, "seconds"], budget.attrs["floor_step"]
+    bound = parts.at[PRODUCTS_PART, "seconds"] + parts.at[GATHER_PART, "seconds"]
+    left = FLOOR_TARGET * floor_step - bound
+    rest, update = step - bound, parts.at[UPDATE_PART, "seconds"]
     text = (
-        f"NumPy's BLAS reaches {' and '.join(f'{g:.3g}' for g in large['gflops'])} GFLOP/s on the network's "
-        f"two large products, against {rate:.3g} on the large sgemm: at those rates the products timed "
-        f"alone take {seconds(product_seconds)} of a numpy epoch, "
-        f"{times(product_seconds / numpy_epoch.floor_seconds)} the floor"
+        f"A numpy step at batch 128 takes {seconds(step)} ({times(step / floor_step)} the floor's "
+        f"{seconds(floor_step)}); its matrix products at the rates NumPy's BLAS reaches at the network's "
+        f"shapes and the trainer's batch gather alone take {seconds(bound)}, {times(bound / floor_step)} the "
+        f"floor. "
     )
-    update = results.study("optimizer")
-    if len(update):
-        update_seconds = float(update["median"].iloc[0]) * steps
+    if left > 0:
         text += (
-            f"; NumPy's momentum update adds {seconds(update_seconds)} "
-            f"({update_seconds / numpy_epoch.epoch_seconds:.0%} of the numpy epoch)"
+            f"Staying within {FLOOR_TARGET:g}x the floor leaves {seconds(left)} per step for everything "
+            f"else, which takes {seconds(rest)}, the momentum update alone {seconds(update)}."
         )
-    return [text + "."]
+    else:
+        text += f"That is beyond {FLOOR_TARGET:g}x the floor before any other work of the step."
+    return [text]
+
+
+def _small_batch_findings(results: Results) -> list[str]:
+    """Target 3's bound: the numba step that a 4x lead needs against what its two big kernels take, and
+    what they would take if both ran at the best rate either of them reaches at any of the batches."""
+    budget = small_batch_budget(results)
+    if budget.empty:
+        return []
+    kernels = results.study("small_batch")
+    fastest = kernels.loc[kernels["gflops"].idxmax()]
+    best = float(fastest["gflops"])
+    where = f"the {fastest['kernel']} at batch {int(fastest['batch'])}"
+    out = []
+    for row in budget.itertuples():
+        at_best = row.kernels * row.kernel_gflops / best
+        other = row.numba_step - row.kernels
+        out.append(
+            f"At batch {row.batch}, a {SMALL_BATCH_TARGET:g}x lead over numpy's {seconds(row.numpy_step)} "
+            f"step needs a numba step of at most {seconds(row.needed)}; numba's step takes "
+            f"{seconds(row.numba_step)}, of which its forward product and fused weight update take "
+            f"{seconds(row.kernels)} ({row.kernel_gflops:.3g} GFLOP/s over their FLOPs). Both at the best "
+            f"rate measured here ({best:.3g} GFLOP/s, {where}) "
+            f"would take {seconds(at_best)}, and with the rest of the step as measured ({seconds(other)}) "
+            f"the step {seconds(at_best + other)}."
+        )
+    return out
 
 
 def _noise_findings(results: Results) -> list[str]:

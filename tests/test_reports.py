@@ -11,6 +11,7 @@ import pytest
 
 import reports.build as build
 from bench.harness import training_flops
+from reports import analysis
 from reports.analysis import findings
 from reports.results import load_results
 
@@ -74,6 +75,11 @@ def synthetic_run(*, numba_epoch: float = 0.5, pytorch: bool = False, real_data:
         ("matmul_input_grad", "dZ2 @ W2.T", 327_680),
     ]
     benchmarks.append(_bench("optimizer", 1e-4, backend="numpy", kernel="momentum update"))
+    benchmarks.append(_bench("gather", 2e-5, backend="numpy", kernel="batch gather", batch=128))
+    for kernel, median in [("forward product", 2e-5), ("weight gradient + update", 4e-5)]:
+        benchmarks.append(
+            _bench("small_batch", median, backend="numba", kernel=kernel, batch=8, flops=2 * 8 * 784 * 128)
+        )
     for kernel, shape, flops in [*products, ("relu", "(128x128)", 0)]:
         for backend, median in [("loops", 0.3), ("numpy", 1e-4), ("numba", 2e-4)]:
             extra = {"flops": flops} if flops else {"bytes": 131_072}
@@ -314,8 +320,24 @@ def test_repeatability_compares_the_ratios_of_two_runs(tmp_path):
     assert "## Repeatability" not in build.build_report(write_run(first)).read_text()
 
 
-def test_numpy_epoch_is_explained_by_its_products_and_update(tmp_path):
+def test_the_numpy_step_budget_adds_up_to_the_step(tmp_path):
+    budget = analysis.numpy_step_budget(load_results(write_run(tmp_path)))
+    parts = budget.set_index("part")["seconds"]
+    step = 1.0 / (60_000 / 128)  # the numpy epoch per step
+    assert parts[analysis.STEP] == pytest.approx(step)
+    assert parts[analysis.PRODUCTS_PART] == pytest.approx(3e-4)  # three products at 1e-4 s
+    assert parts[analysis.GATHER_PART] == pytest.approx(2e-5)
+    assert parts.drop(analysis.STEP).sum() == pytest.approx(step)  # the rest is the difference
     text = report_text(tmp_path)
-    # numpy's three products take 3 x 1e-4 s per step, 468.75 steps: 141 ms; the update 1e-4 s per step
-    assert "the products timed alone take 141 ms of a numpy epoch" in text
-    assert "NumPy's momentum update adds 46.9 ms (5% of the numpy epoch)" in text
+    assert "and the trainer's batch gather alone take 320 µs" in text
+
+
+def test_the_small_batch_bound_follows_the_kernels(tmp_path):
+    text = report_text(tmp_path)
+    # batch 8: numpy 0.5 s per 8,192 samples -> 488 µs a step, a quarter of it 122 µs; numba 293 µs a
+    # step; its two kernels 60 µs, both at the forward product's rate (1.6 MFLOP in 20 µs) 40 µs
+    assert "a 4x lead over numpy's 488 µs step needs a numba step of at most 122 µs" in text
+    assert (
+        "numba's step takes 293 µs, of which its forward product and fused weight update take 60 µs" in text
+    )
+    assert "would take 40 µs, and with the rest of the step as measured (233 µs) the step 273 µs" in text
