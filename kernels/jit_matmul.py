@@ -134,7 +134,7 @@ def tile_shape(itemsize, vec_bytes=None):
 
 
 KC_MAX = 256  # k-block: KC_MAX x NR panel of B (<= 32 KiB) stays in L1
-PAR_MIN_FLOP = 3_000_000  # below: serial (waking the pool costs ~5-10 us)
+PAR_MIN_FLOP = 3_000_000  # below: serial (a parallel region costs ~2.5 us back to back, more from sleep)
 # ... for the fused momentum update: splitting it leaves half of w and v in the other core's cache, to be
 # moved back and forth by the next (serial) step; at small k that costs more than the split saves. Splitting
 # the small-batch forward product (_row_vec) and the update alike, so that each core kept its own rows of w
