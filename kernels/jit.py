@@ -210,44 +210,32 @@ def _outer_momentum_update(a, delta, w, velocity, lr, momentum, weight_decay):
 
 
 @njit(cache=True)
-def _momentum_step(
-    activations,
-    deltas,
-    weights,
-    biases,
-    bias_grads,
-    weight_velocities,
-    bias_velocities,
-    labels,
-    lr,
-    momentum,
-    weight_decay,
-):
-    layers = len(weights)
+def _momentum_step(activations, deltas, params, bias_grads, velocities, labels, lr, momentum, weight_decay):
+    layers = len(params)
     for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
+        W, b = params[layer]
         last = layer == layers - 1
         z = deltas[layer] if last else activations[layer + 1]
-        jit_matmul.matmul_nn(activations[layer], weights[layer], z)
+        jit_matmul.matmul_nn(activations[layer], W, z)
         if not last:
-            _bias_relu(z, biases[layer])
+            _bias_relu(z, b)
     logits = deltas[layers - 1]
-    _add_bias(logits, biases[layers - 1], logits)
+    _add_bias(logits, params[layers - 1][1], logits)
     loss = _softmax_xent(logits, labels, logits)
     if not np.isfinite(loss):
         return loss  # diverged: leave every weight as it was
     for layer in range(layers - 1, -1, -1):
+        W, b = params[layer]
+        vW, vb = velocities[layer]
         delta = deltas[layer]
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
-            jit_matmul.matmul_nt(delta, weights[layer], deltas[layer - 1])
+            jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
             _mask_inactive(deltas[layer - 1], activations[layer])
-        W, vW = weights[layer], weight_velocities[layer]
         if delta.shape[0] == 1:
             _outer_momentum_update(activations[layer], delta, W, vW, lr, momentum, weight_decay)
         else:
             jit_matmul.matmul_tn_momentum(activations[layer], delta, W, vW, lr, momentum, weight_decay)
-        _column_sums_momentum_update(
-            delta, biases[layer], bias_velocities[layer], bias_grads[layer], lr, momentum, weight_decay
-        )
+        _column_sums_momentum_update(delta, b, vb, bias_grads[layer], lr, momentum, weight_decay)
     return loss
 
 
@@ -264,13 +252,11 @@ def momentum_step(
 ) -> float:
     dtype = params[0][0].dtype.type
     loss = _momentum_step(
-        tuple(_c(a) for a in activations),
+        (_c(activations[0]), *activations[1:]),  # the rest are the network's own C-contiguous buffers
         tuple(deltas),
-        tuple(W for W, _ in params),
-        tuple(b for _, b in params),
+        tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind
         tuple(db for _, db in grads),  # the weight gradients are never stored: their tiles update W
-        tuple(vW for vW, _ in velocities),
-        tuple(vb for _, vb in velocities),
+        tuple(velocities),
         _c(labels),
         dtype(lr),
         dtype(momentum),
