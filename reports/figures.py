@@ -13,7 +13,6 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from reports.analysis import (  # noqa: E402
-    PRODUCTS,
     SWEEP_BACKENDS,
     epoch_table,
     floor_seconds,
@@ -155,12 +154,12 @@ def _grouped_bars(ax, frame, kernels: list[str], value: str) -> None:
 
 
 def kernel_rates(results: Results) -> Figure | None:
-    """Achieved GFLOP/s of the three products and GB/s of the element-wise kernels, per backend."""
+    """Achieved GFLOP/s of the step's products and GB/s of the element-wise kernels, per backend."""
     kernels = results.study("kernel")
     if kernels.empty:
         return None
     fig, (left, right) = _figure(ncols=2, width=11)
-    products = [k for k in PRODUCTS if k in set(kernels["kernel"])]
+    products = list(dict.fromkeys(kernels.loc[kernels["flops"].gt(0), "kernel"]))  # in the benchmarks' order
     _grouped_bars(left, kernels, products, "gflops")
     rate = sgemm_rate(results)
     if rate:

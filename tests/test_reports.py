@@ -341,3 +341,14 @@ def test_the_small_batch_bound_follows_the_kernels(tmp_path):
         "numba's step takes 293 µs, of which its forward product and fused weight update take 60 µs" in text
     )
     assert "would take 40 µs, and with the rest of the step as measured (233 µs) the step 273 µs" in text
+
+
+def test_a_second_core_that_did_not_help_numba_is_flagged(tmp_path):
+    assert "gained nothing measurable from the second core" not in report_text(tmp_path)  # 1.7x
+    run = synthetic_run()
+    for bench in run["benchmarks"]:
+        if bench["extra_info"]["study"] == "threads" and bench["extra_info"]["backend"] == "numba":
+            bench["stats"]["median"] = 0.2  # as slow with two threads as with one
+    (tmp_path / "benchmark.json").write_text(json.dumps(run))
+    text = build.render(load_results(tmp_path / "benchmark.json"), figures=[])
+    assert "numba epoch 1x faster" in text and "gained nothing measurable from the second core" in text
