@@ -547,7 +547,7 @@ def _budgets(results: Results) -> str:
     if not parts:
         return ""
     return (
-        "## Where the time goes\n\nThe numpy epoch against the floor and numba's lead at small batches "
+        "## Where the time goes\n\nThe numpy epoch against the floor and numba's lead at small batches, "
         "in the parts of a step measured in this run.\n\n" + "\n\n".join(parts)
     )
 
