@@ -16,6 +16,15 @@ PRODUCTS = ["matmul_forward", "matmul_weight_grad", "matmul_input_grad"]
 EPOCH_STUDIES = ["epoch", "batch", "width", "threads"]
 NOISY_SPREAD = 0.10  # an IQR above this fraction of the median: the rounds of that benchmark were noisy
 NO_SCALING = 1.2  # numba's 2-thread epoch speed-up below this: the second core did not help the kernels
+FLOOR_TARGET = 1.4  # issue 6, target 4: numpy epoch / floor
+SMALL_BATCH_TARGET = 4.0  # issue 6, target 3: numpy epoch / numba epoch at batches up to 16
+# the parts of a numpy step (numpy_step_budget)
+STEP = "whole step (epoch / steps)"
+PRODUCTS_PART = "matrix products (BLAS), timed alone"
+GATHER_PART = "batch gather (trainer)"
+UPDATE_PART = "momentum update (NumPy)"
+ELEMENTWISE_PART = "element-wise kernels, timed alone"
+REST_PART = "everything else: bias adds, column sums, the loss, Python"
 
 
 def ordered(frame: pd.DataFrame) -> pd.DataFrame:
@@ -132,21 +141,12 @@ def technique_table(results: Results) -> pd.DataFrame:
     return table
 
 
-STEP = "whole step (epoch / steps)"
-PRODUCTS_PART = "matrix products (BLAS), timed alone"
-GATHER_PART = "batch gather (trainer)"
-UPDATE_PART = "momentum update (NumPy)"
-ELEMENTWISE_PART = "element-wise kernels, timed alone"
-REST_PART = "everything else: bias adds, column sums, the loss, Python"
-FLOOR_TARGET = 1.4  # target 4: numpy epoch / floor
-SMALL_BATCH_TARGET = 4.0  # target 3: numpy epoch / numba epoch at batches up to 16
-
-
 def numpy_step_budget(results: Results) -> pd.DataFrame:
     """A numpy step at the epoch study's batch, in parts timed alone, and the rest by difference.
 
     Columns ``part``, ``seconds`` (per step), ``floor_ratio`` (over the floor's time per step) and
-    ``share`` (of the step); ``attrs["floor_step"]`` is the floor per step. Empty if a part is missing.
+    ``share`` (of the step); ``attrs`` holds the batch, the floor per step and the kernels of each part.
+    Empty if a part is missing.
     """
     epochs = epoch_table(results)
     kernels = results.study("kernel")
@@ -172,7 +172,10 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     table["floor_ratio"] = table["seconds"] / floor_step
     table["share"] = table["seconds"] / step
     table.attrs.update(
-        floor_step=floor_step, products=list(products["kernel"]), elementwise=list(elementwise["kernel"])
+        batch=int(numpy_epoch.batch),
+        floor_step=floor_step,
+        products=list(products["kernel"]),
+        elementwise=list(elementwise["kernel"]),
     )
     return table
 
@@ -202,7 +205,6 @@ def small_batch_budget(results: Results) -> pd.DataFrame:
                 "update": float(pair.loc[pair["kernel"] != "forward product", "median"].sum()),
                 "kernels": seconds_,
                 "kernel_gflops": pair["flops"].sum() / seconds_ / 1e9,
-                "threads": int(pair["threads"].iloc[0]),
             }
         )
     return pd.DataFrame(rows)
@@ -388,7 +390,8 @@ def _numpy_findings(results: Results) -> list[str]:
     left = FLOOR_TARGET * floor_step - bound
     rest, update = step - bound, parts.at[UPDATE_PART, "seconds"]
     text = (
-        f"A numpy step at batch 128 takes {seconds(step)} ({times(step / floor_step)} the floor's "
+        f"A numpy step at batch {budget.attrs['batch']} takes {seconds(step)} "
+        f"({times(step / floor_step)} the floor's "
         f"{seconds(floor_step)}); its matrix products at the rates NumPy's BLAS reaches at the network's "
         f"shapes and the trainer's batch gather alone take {seconds(bound)}, {times(bound / floor_step)} the "
         f"floor. "

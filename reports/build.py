@@ -504,9 +504,9 @@ def _budgets(results: Results) -> str:
             for row in budget.itertuples()
         ]
         parts.append(
-            "### A numpy step at batch 128\n\nThe numpy epoch per step, and its parts timed alone in this "
-            "run (the kernels at the step's shapes, the trainer's gather of a batch from the shuffled "
-            "training set, NumPy's momentum update); the floor's step is "
+            f"### A numpy step at batch {budget.attrs['batch']}\n\nThe numpy epoch per step, and its parts "
+            "timed alone in this run (the kernels at the step's shapes, the trainer's gather of a batch from "
+            "the shuffled training set, NumPy's momentum update); the floor's step is "
             f"{seconds(budget.attrs['floor_step'])}.\n\n"
             + table(["part", "per step", "x floor step", "of the step"], rows)
         )
