@@ -253,12 +253,22 @@ class Target:
             return "shown"
         return f"{'≥' if self.at_least else '≤'} {self.bound:g}" + (f" (aim {self.aim})" if self.aim else "")
 
+    def passes(self, value: float) -> bool:
+        return value >= self.bound if self.at_least else value <= self.bound
+
     @property
     def met(self) -> str:
         if self.bound is None or pd.isna(self.measured):
             return "n/a" if pd.isna(self.measured) else "—"
-        ok = self.measured >= self.bound if self.at_least else self.measured <= self.bound
-        return "yes" if ok else "**no**"
+        return "yes" if self.passes(self.measured) else "**no**"
+
+    def met_again(self, repeat: float | None) -> str:
+        """:attr:`met`, and the repeat run's verdict beside it where the two runs disagree."""
+        if self.bound is None or repeat is None or pd.isna(self.measured) or pd.isna(repeat):
+            return self.met
+        if self.passes(repeat) == self.passes(self.measured):
+            return self.met
+        return f"{self.met} (repeat: {'yes' if self.passes(repeat) else 'no'})"
 
 
 def targets(results: Results) -> list[Target]:

@@ -141,7 +141,7 @@ def render(results: Results, figures: list[str], repeat: Results | None = None) 
         _techniques(results),
         _sweeps(results, figures),
         _curves(results, figures),
-        _targets(results),
+        _targets(results, repeat),
         _budgets(results),
         _repeatability(results, repeat),
         _raw(results),
@@ -477,11 +477,21 @@ def _techniques(results: Results) -> str:
     )
 
 
-def _targets(results: Results) -> str:
-    rows = [(t.quantity, number(t.measured), t.wanted, t.met) for t in analysis.targets(results)]
+def _targets(results: Results, repeat: Results | None) -> str:
+    again = {t.quantity: t.measured for t in analysis.targets(repeat)} if repeat else {}
+    rows = [
+        (t.quantity, number(t.measured), t.wanted, t.met_again(again.get(t.quantity)))
+        for t in analysis.targets(results)
+    ]
     return (
         "## Targets\n\nThe speed targets, each a ratio of times (or rates) measured side by side in this "
-        "run, so that they hold whatever the machine's absolute speed (n/a: not measured).\n\n"
+        "run, so that they hold whatever the machine's absolute speed (n/a: not measured)."
+        + (
+            " Where the repeat run came to the other verdict, it is given beside this run's."
+            if repeat
+            else ""
+        )
+        + "\n\n"
         + table(["quantity", "measured", "target", "met"], rows, numbers=False)
     )
 

@@ -352,3 +352,16 @@ def test_a_second_core_that_did_not_help_numba_is_flagged(tmp_path):
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
     text = build.render(load_results(tmp_path / "benchmark.json"), figures=[])
     assert "numba epoch 1x faster" in text and "gained nothing measurable from the second core" in text
+
+
+def test_a_target_the_repeat_run_judges_otherwise_says_so(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    # numba epoch / numpy epoch must be at most 1.5: 0.5 in this run, 2.0 in the repeat
+    report = build.build_report(write_run(first), repeat=write_run(second, numba_epoch=2.0))
+    targets = report.read_text().split("## Targets")[1].split("\n## ")[0]
+    row = next(line for line in targets.splitlines() if line.startswith("| numba epoch / numpy epoch"))
+    assert row.endswith("| yes (repeat: no) |")
+    alone = build.build_report(write_run(first)).read_text().split("## Targets")[1].split("\n## ")[0]
+    assert "| numba epoch / numpy epoch, batch 128 | 0.5 | ≤ 1.5 (aim < 1) | yes |" in alone
+    assert "repeat" not in alone
