@@ -328,8 +328,11 @@ def test_the_numpy_step_budget_adds_up_to_the_step(tmp_path):
     assert parts[analysis.PRODUCTS_PART] == pytest.approx(3e-4)  # three products at 1e-4 s
     assert parts[analysis.GATHER_PART] == pytest.approx(2e-5)
     assert parts.drop(analysis.STEP).sum() == pytest.approx(step)  # the rest is the difference
-    text = report_text(tmp_path)
+    text = report_text(tmp_path, pytorch=True)
     assert "and the trainer's batch gather alone take 320 µs" in text
+    # floor: 24.5 GFLOP at 172 GFLOP/s over 468.75 steps, 305 µs a step; PyTorch 0.4 s, 853 µs a step
+    assert "Staying within 1.4x the floor leaves 107 µs for the rest of the step" in text
+    assert "staying within 0.75x PyTorch's 853 µs step leaves 320 µs for the rest of the step" in text
 
 
 def test_the_small_batch_bound_follows_the_kernels(tmp_path):
