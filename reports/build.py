@@ -497,68 +497,73 @@ def _targets(results: Results, repeat: Results | None) -> str:
 
 
 def _budgets(results: Results) -> str:
-    parts = []
-    budget = analysis.numpy_step_budget(results)
-    if not budget.empty:
-        detail = {
-            analysis.PRODUCTS_PART: f" ({', '.join(budget.attrs['products'])})",
-            analysis.ELEMENTWISE_PART: f" ({', '.join(budget.attrs['elementwise'])})",
-        }
-        rows = [
-            (
-                row.part + detail.get(row.part, ""),
-                seconds(row.seconds),
-                times(row.floor_ratio),
-                percent(row.share),
-            )
-            for row in budget.itertuples()
-        ]
-        parts.append(
-            f"### A numpy step at batch {budget.attrs['batch']}\n\nThe numpy epoch per step, and its parts "
-            "timed alone in this run (the kernels at the step's shapes, the trainer's gather of a batch from "
-            "the shuffled training set, NumPy's momentum update); the floor's step is "
-            f"{seconds(budget.attrs['floor_step'])}.\n\n"
-            + table(["part", "per step", "x floor step", "of the step"], rows)
-        )
-    small = analysis.small_batch_budget(results)
-    if not small.empty:
-        rows = [
-            (
-                row.batch,
-                seconds(row.numpy_step),
-                seconds(row.needed),
-                seconds(row.numba_step),
-                seconds(row.forward),
-                seconds(row.update),
-                f"{row.kernel_gflops:.3g}",
-            )
-            for row in small.itertuples()
-        ]
-        parts.append(
-            f"### A numba step at small batches\n\nThe steps from the batch sweep; a "
-            f"{analysis.SMALL_BATCH_TARGET:g}x lead needs the numba step at most the numpy step / "
-            f"{analysis.SMALL_BATCH_TARGET:g}. Beside it, the two kernels of the fused step that stream the "
-            "first layer's weights, timed alone at that batch (`bench/test_budget.py`): the forward product "
-            "and the weight gradient applied as the momentum update (`jit_matmul.matmul_tn_momentum`). At "
-            "these sizes they run on one thread (`kernels/jit_matmul.py` says why).\n\n"
-            + table(
-                [
-                    "batch",
-                    "numpy step",
-                    "numba step needed",
-                    "numba step",
-                    "X @ W1",
-                    "X.T @ dZ1 + update",
-                    "GFLOP/s of the two",
-                ],
-                rows,
-            )
-        )
+    parts = [part for part in (_numpy_budget(results), _small_batch_budget(results)) if part]
     if not parts:
         return ""
     return (
         "## Where the time goes\n\nThe numpy epoch against the floor and numba's lead at small batches, "
         "in the parts of a step measured in this run.\n\n" + "\n\n".join(parts)
+    )
+
+
+def _numpy_budget(results: Results) -> str:
+    budget = analysis.numpy_step_budget(results)
+    if budget.empty:
+        return ""
+    detail = {
+        analysis.PRODUCTS_PART: f" ({', '.join(budget.attrs['products'])})",
+        analysis.ELEMENTWISE_PART: f" ({', '.join(budget.attrs['elementwise'])})",
+    }
+    rows = [
+        (
+            row.part + detail.get(row.part, ""),
+            seconds(row.seconds),
+            times(row.floor_ratio),
+            percent(row.share),
+        )
+        for row in budget.itertuples()
+    ]
+    return (
+        f"### A numpy step at batch {budget.attrs['batch']}\n\nThe numpy epoch per step, and its parts "
+        "timed alone in this run (the kernels at the step's shapes, the trainer's gather of a batch from "
+        "the shuffled training set, NumPy's momentum update); the floor's step is "
+        f"{seconds(budget.attrs['floor_step'])}.\n\n"
+        + table(["part", "per step", "x floor step", "of the step"], rows)
+    )
+
+
+def _small_batch_budget(results: Results) -> str:
+    small = analysis.small_batch_budget(results)
+    if small.empty:
+        return ""
+    rows = [
+        (
+            row.batch,
+            seconds(row.numpy_step),
+            seconds(row.needed),
+            seconds(row.numba_step),
+            seconds(row.forward),
+            seconds(row.update),
+            f"{row.kernel_gflops:.3g}",
+        )
+        for row in small.itertuples()
+    ]
+    headers = [
+        "batch",
+        "numpy step",
+        "numba step needed",
+        "numba step",
+        "X @ W1",
+        "X.T @ dZ1 + update",
+        "GFLOP/s of the two",
+    ]
+    target = f"{analysis.SMALL_BATCH_TARGET:g}"
+    return (
+        f"### A numba step at small batches\n\nThe steps from the batch sweep; a {target}x lead needs the "
+        f"numba step at most the numpy step / {target}. Beside it, the two kernels of the fused step that "
+        "stream the first layer's weights, timed alone at that batch (`bench/test_budget.py`): the forward "
+        "product and the weight gradient applied as the momentum update (`jit_matmul.matmul_tn_momentum`). "
+        "At these sizes they run on one thread (`kernels/jit_matmul.py` says why).\n\n" + table(headers, rows)
     )
 
 
