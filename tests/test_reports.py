@@ -309,15 +309,24 @@ def test_technique_gains_are_measured_beside_the_expectation(tmp_path):
     assert "| 128 |" in rows[1] and "| 1.1x |" in rows[1]  # 0.2 / 0.19 = 1.05, as the report rounds it
 
 
-def test_repeatability_compares_the_ratios_of_two_runs(tmp_path):
+def section(text: str, heading: str) -> str:
+    """The body of the report's section ``## heading``."""
+    return text.split(f"## {heading}")[1].split("\n## ")[0]
+
+
+def report_with_repeat(tmp_path: Path, **repeat) -> str:
+    """The report of the default synthetic run, checked against a repeat run made with ``repeat``."""
     first, second = tmp_path / "a", tmp_path / "b"
     first.mkdir(), second.mkdir()
-    report = build.build_report(write_run(first), repeat=write_run(second, numba_epoch=0.6))
-    section = report.read_text().split("## Repeatability")[1].split("\n## ")[0]
-    row = next(line for line in section.splitlines() if line.startswith("| numba epoch / numpy epoch"))
+    return build.build_report(write_run(first), repeat=write_run(second, **repeat)).read_text()
+
+
+def test_repeatability_compares_the_ratios_of_two_runs(tmp_path):
+    repeatability = section(report_with_repeat(tmp_path, numba_epoch=0.6), "Repeatability")
+    row = next(line for line in repeatability.splitlines() if line.startswith("| numba epoch / numpy epoch"))
     assert "| 0.5 | 0.6 | 18.2% |" in row  # |0.5 - 0.6| / 0.55
-    assert "largest: 18.2%" in section
-    assert "## Repeatability" not in build.build_report(write_run(first)).read_text()
+    assert "largest: 18.2%" in repeatability
+    assert "## Repeatability" not in report_text(tmp_path)
 
 
 def test_the_numpy_step_budget_adds_up_to_the_step(tmp_path):
@@ -358,13 +367,10 @@ def test_a_second_core_that_did_not_help_numba_is_flagged(tmp_path):
 
 
 def test_a_target_the_repeat_run_judges_otherwise_says_so(tmp_path):
-    first, second = tmp_path / "a", tmp_path / "b"
-    first.mkdir(), second.mkdir()
     # numba epoch / numpy epoch must be at most 1.5: 0.5 in this run, 2.0 in the repeat
-    report = build.build_report(write_run(first), repeat=write_run(second, numba_epoch=2.0))
-    targets = report.read_text().split("## Targets")[1].split("\n## ")[0]
+    targets = section(report_with_repeat(tmp_path, numba_epoch=2.0), "Targets")
     row = next(line for line in targets.splitlines() if line.startswith("| numba epoch / numpy epoch"))
     assert row.endswith("| yes (repeat: no) |")
-    alone = build.build_report(write_run(first)).read_text().split("## Targets")[1].split("\n## ")[0]
+    alone = section(report_text(tmp_path), "Targets")
     assert "| numba epoch / numpy epoch, batch 128 | 0.5 | ≤ 1.5 (aim < 1) | yes |" in alone
     assert "repeat" not in alone
