@@ -65,6 +65,17 @@ def warm_up(net: MLP, optimizer: Optimizer, X: np.ndarray, y: np.ndarray) -> flo
     return time.perf_counter() - start
 
 
+def checked_set(net: MLP, name: str, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` checked as ``net`` checks a batch (feature count, finite values, integer labels in
+    0..classes-1), ``X`` in the network's dtype (copied only if it is not in it already); a ``ValueError``
+    says which set is wrong, e.g. "training set: labels must be in 0..9, got -1"."""
+    try:
+        X = net.check_inputs(X)
+        return X, net.check_labels(y, len(X))
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
 class Trainer:
     """Mini-batch training of ``net`` by ``optimizer`` with a cosine learning-rate schedule.
 
@@ -90,8 +101,10 @@ class Trainer:
         warmup_epochs: float = 0.0,
     ):
         self.net, self.optimizer = net, optimizer
-        self.X_train, self.y_train = train
-        self.X_test, self.y_test = test
+        # Checked here, once: train_step checks nothing, and a label out of range would index out of bounds
+        # inside a compiled kernel (the numba backend's process dies of it).
+        self.X_train, self.y_train = checked_set(net, "training set", *train)
+        self.X_test, self.y_test = checked_set(net, "test set", *test)
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
         self.steps_per_epoch = math.ceil(len(self.X_train) / batch_size)
         self.total_steps = epochs * self.steps_per_epoch

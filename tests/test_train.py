@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import change_spec
+from conftest import change_spec, gz_file, make_dataset, write_idx
 
 from network import MLP
 from network.checkpoint import load_checkpoint, save_checkpoint
@@ -334,6 +334,75 @@ def test_evaluate_reports_accuracy_and_confusion(capsys, tiny_mnist, tmp_path):
     counts = np.array([[int(c) for c in row[1:11]] for row in rows])
     assert counts.shape == (10, 10) and counts.sum() == 200
     assert np.trace(counts) == int(match.group(2).replace(",", ""))
+
+
+# --- the data set is checked once, before any step -------------------------------------------------------
+
+
+def trainer_on(backend: str, train: tuple, test: tuple | None = None) -> Trainer:
+    """A trainer of a 784-16-10 network on ``train``, tested on ``test`` (default: the same rows)."""
+    net = MLP([784, 16, 10], backend=backend)
+    optimizer = make_optimizer("momentum", net.params)
+    return Trainer(net, optimizer, train, test or train, epochs=1, batch_size=8, lr=0.1, seed=0)
+
+
+def small_set(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.random((n, 784), dtype=np.float32), rng.integers(0, 10, n)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("bad", [-100_000_000, 10])
+@pytest.mark.parametrize("which", ["training set", "test set"])
+def test_labels_out_of_range_are_refused_before_any_step(backend, bad, which):
+    """Such a label indexes the logits out of bounds; on the numba backend, inside a compiled kernel that
+    does not check (the process died of a segmentation fault). The trainer refuses it when it is made."""
+    if backend == "numba":
+        pytest.importorskip("numba")
+    X, y = small_set()
+    wrong = y.copy()
+    wrong[17] = bad
+    train, test = ((X, wrong), (X, y)) if which == "training set" else ((X, y), (X, wrong))
+    with pytest.raises(ValueError, match=f"^{which}: labels must be in 0..9, got {bad}$"):
+        trainer_on(backend, train, test)
+
+
+def nan_pixel(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    X = X.copy()
+    X[3, 5] = np.nan
+    return X, y
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (lambda X, y: (X[:, :783], y), "X has 783 features per row, the network expects 784"),
+        (nan_pixel, "X contains NaN or infinite values"),
+        (lambda X, y: (X, y.astype(np.float64)), "labels must be integers, got dtype float64"),
+        (lambda X, y: (X, y[:-1]), "X has 40 rows but y has 39 labels"),
+    ],
+    ids=["features", "nan", "float labels", "counts"],
+)
+def test_a_bad_training_set_is_named_in_one_line(spoil, message):
+    with pytest.raises(ValueError, match=f"^training set: {re.escape(message)}$"):
+        trainer_on("numpy", spoil(*small_set()), small_set())
+
+
+def test_the_check_copies_only_to_convert():
+    X, y = small_set()
+    assert np.shares_memory(trainer_on("numpy", (X, y)).X_train, X)  # already float32: used as it is
+    assert trainer_on("numpy", (X.astype(np.float64), y)).X_train.dtype == np.float32  # converted once
+
+
+def test_a_label_file_out_of_range_is_one_line_from_the_command_line(capsys, tmp_path):
+    """From the command line labels come from IDX files, which the loader checks: the trainer never sees
+    a bad one, and the user gets one line and exit status 1, the status of every data error."""
+    folder = tmp_path / "mnist"
+    make_dataset(folder)
+    labels = write_idx(gz_file(folder, "train_labels"), np.full(20, 200, dtype=np.uint8))
+    code, out, err = run_cli(capsys, "--data-dir", str(folder), "--epochs", "1", *FAST)
+    assert code == 1 and out == ""
+    assert err == f"error: {labels}: label 200 at index 0 is outside 0-9 (20 such labels)\n"
 
 
 # --- user mistakes: one line, the right exit status, nothing written --------------------------------------
