@@ -1,7 +1,9 @@
 """The Numba matmul variants of ``kernels.jit_matmul.MATMUL_VARIANTS`` (when it exists) at the forward shape.
 
 Each variant computes ``out = a @ b`` for C-contiguous inputs; NumPy's sgemm at the same shape and thread
-count is timed in the same group as the yardstick. A separate module, so that a ``jit_matmul`` under
+count is timed in the same group as the yardstick. Each is checked against the float64 product before it is
+timed (``bench.bounds``, the check of ``tests/test_matmul_zoo.py``): a wrong kernel fails its benchmark
+instead of reaching the report with a time. A separate module, so that a ``jit_matmul`` under
 construction cannot take the other kernel benchmarks down with it.
 """
 
@@ -12,6 +14,7 @@ import importlib
 import numpy as np
 import pytest
 
+from bench.bounds import assert_matmul_within_bound
 from bench.harness import DEFAULT_BATCH, DEFAULT_HIDDEN, INPUTS, SEED, bench_calls, record_rate, use_threads
 
 
@@ -35,9 +38,11 @@ def test_matmul_variant(benchmark, settings, variant):
     rng = np.random.default_rng(SEED)
     a = rng.standard_normal((M, K), dtype=np.float32)
     b = rng.standard_normal((K, N), dtype=np.float32)
-    out = np.empty((M, N), np.float32)
+    out = np.full((M, N), np.nan, np.float32)  # NaN: a cell the variant never writes fails the check
     matmul = VARIANTS.get(variant, lambda a, b, out: np.matmul(a, b, out=out))
     use_threads(benchmark, None)
+    matmul(a, b, out)  # at the thread count it is timed with: serial and parallel paths differ
+    assert_matmul_within_bound(out, a, b)  # validate, then time
     benchmark.extra_info.update(
         study="variant", variant=variant, shape=SHAPE, backend="numba" if variant in VARIANTS else "numpy"
     )
