@@ -19,7 +19,9 @@ import kernels
 from network.data import DATASETS, FILE_NAMES
 
 # Numba compiles on first use (and may, in a fresh clone, for every dtype and layout): no deadlines.
+# "scratchnet-stress" draws ten times the examples: select it with --hypothesis-profile=scratchnet-stress.
 settings.register_profile("scratchnet", deadline=None, max_examples=40, print_blob=True)
+settings.register_profile("scratchnet-stress", settings.get_profile("scratchnet"), max_examples=400)
 settings.load_profile("scratchnet")
 
 REFERENCE = kernels.get_backend("numpy")  # the float64 reference is the numpy backend run in float64

@@ -4,26 +4,21 @@ and the reference against central finite differences."""
 from __future__ import annotations
 
 import sys
+import types
 
 import numpy as np
 import pytest
+from bounded_reference import momentum_updates, reference, worst_ratio
 from conftest import relative_error
 from hypothesis import given
 from hypothesis import strategies as st
 
 import kernels
 from network import MLP
-from network.optim import make_optimizer
+from network.optim import Momentum, make_optimizer
 
 # Architectures: the usual one, a hidden layer of width 1, three hidden layers, odd widths everywhere.
 ARCHITECTURES = [[12, 8, 3], [5, 1, 4], [9, 7, 6, 5, 3], [30, 17, 10]]
-
-# Whole-gradient tolerances, relative to the norm of the network's whole gradient. float64: all
-# backends do the same sums in (nearly) the same order, so they agree to a few ulps; 1e-9 leaves room
-# for the different summation orders of blocked products. float32: each layer adds relative errors
-# of ~sqrt(k) * 6e-8 and backprop compounds them over the layers; 1e-4 is well above that and far
-# below a real bug (a wrong gradient is off by order 1).
-GRAD_TOLERANCE = {np.dtype("float64"): 1e-9, np.dtype("float32"): 1e-4}
 
 
 def batch(rng, n_rows, layer_sizes):
@@ -32,35 +27,21 @@ def batch(rng, n_rows, layer_sizes):
     return X, y
 
 
-def reference_for(net: MLP) -> MLP:
-    """A float64 numpy network holding exactly ``net``'s weights (already rounded to its dtype)."""
-    ref = MLP(net.layer_sizes, backend="numpy", dtype="float64")
-    for (W_ref, b_ref), (W, b) in zip(ref.params, net.params):
-        W_ref[...] = W
-        b_ref[...] = b
-    return ref
-
-
 def assert_agrees_with_reference(net: MLP, X: np.ndarray, y: np.ndarray) -> None:
-    ref = reference_for(net)
-    X_ref = np.asarray(X, dtype=net.dtype).astype(np.float64)  # the same inputs, rounded alike
-    tolerance = GRAD_TOLERANCE[net.dtype]
-
-    ref_loss, ref_grads = ref.loss_and_grads(X_ref, y)
+    """Loss, probabilities and every gradient element within the rounding-error bound of the float64
+    reference (``bounded_reference``): a bound per element, derived from the computation, so that entries
+    that cancel (p - 1 of a confident network, a dead unit's sum) are held to what their rounding allows
+    and no magic floor hides a wrong one."""
+    X_net = np.asarray(X, dtype=net.dtype)  # the reference sees the same inputs, rounded alike
+    expected = reference(net.params, X_net, y, net.dtype)
     loss, grads = net.loss_and_grads(X, y)
-    assert abs(loss - ref_loss) <= tolerance * max(1.0, abs(ref_loss))
-    # Errors are measured against the norm of the whole gradient (every layer's dW and db together):
-    # one layer's part can cancel to nearly nothing (a dead ReLU, balanced classes), and its rounding
-    # error is then tiny against the gradient while huge against itself. The floor covers a network
-    # whose gradient cancels to (nearly) zero, e.g. with every ReLU dead: the loss's gradient in the
-    # logits has entries of order 1, so rounding leaves absolute errors of order eps, and 1e-3 as the
-    # least scale keeps those from reading as wrong while a real bug still is.
-    scale = max(np.linalg.norm(np.concatenate([g.ravel() for pair in ref_grads for g in pair])), 1e-3)
-    for layer, ((dW, db), (dW_ref, db_ref)) in enumerate(zip(grads, ref_grads)):
+    assert worst_ratio(loss, expected.loss) <= 1, f"loss {loss!r} vs {expected.loss.value!r}"
+    for layer, ((dW, db), (dW_ref, db_ref)) in enumerate(zip(grads, expected.grads)):
         assert dW.dtype == net.dtype and db.dtype == net.dtype
-        assert np.linalg.norm(dW - dW_ref) / scale <= tolerance, f"dW of layer {layer}"
-        assert np.linalg.norm(db - db_ref) / scale <= tolerance, f"db of layer {layer}"
-    assert relative_error(net.forward(X), ref.forward(X_ref)) <= tolerance
+        assert worst_ratio(dW, dW_ref) <= 1, f"dW of layer {layer}: {worst_ratio(dW, dW_ref):.3g} x its bound"
+        assert worst_ratio(db, db_ref) <= 1, f"db of layer {layer}: {worst_ratio(db, db_ref):.3g} x its bound"
+    probs = net.forward(X)
+    assert worst_ratio(probs, expected.probs) <= 1, f"probabilities: {worst_ratio(probs, expected.probs):.3g}"
 
 
 @pytest.mark.parametrize("layer_sizes", ARCHITECTURES, ids=str)
@@ -122,22 +103,22 @@ def flat_params(net: MLP) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("layer_sizes", [[4, 5, 3], [3, 4, 4, 2], [6, 1, 3], [5, 7, 6, 5, 4]], ids=str)
 def test_reference_gradients_match_finite_differences(layer_sizes):
-    """Central differences, (L(w + h) - L(w - h)) / 2h with h = 1e-6, in float64: truncation error
+    """The reference every backend is held to (``bounded_reference.reference``) against central
+    differences of its own loss, (L(w + h) - L(w - h)) / 2h with h = 1e-6, in float64: truncation error
     ~h^2 and rounding ~eps/h ~ 1e-10, so the analytic gradient must agree to well below 1e-6."""
     rng = np.random.default_rng(7)
     net = MLP(layer_sizes, backend="numpy", dtype="float64", seed=11)
     X, y = batch(rng, 6, layer_sizes)
-    _, grads = net.loss_and_grads(X, y)
-    analytic = [g.copy() for pair in grads for g in pair]
+    analytic = [g.value for pair in reference(net.params, X, y, net.dtype).grads for g in pair]
     h = 1e-6
     for param, grad in zip(flat_params(net), analytic):
         numeric = np.zeros_like(param)
         for idx in np.ndindex(param.shape):
             saved = param[idx]
             param[idx] = saved + h
-            loss_plus, _ = net.loss_and_grads(X, y)
+            loss_plus = reference(net.params, X, y, net.dtype).loss.value
             param[idx] = saved - h
-            loss_minus, _ = net.loss_and_grads(X, y)
+            loss_minus = reference(net.params, X, y, net.dtype).loss.value
             param[idx] = saved
             numeric[idx] = (loss_plus - loss_minus) / (2 * h)
         assert relative_error(grad, numeric) < 1e-6
@@ -161,10 +142,11 @@ def test_forward_returns_a_copy(rng):
 
 
 def test_same_seed_same_weights_on_every_backend(dtype):
-    nets = [MLP([784, 128, 64, 10], backend=name, dtype=dtype, seed=5) for name in ("numpy", "loops")]
-    for (W1, b1), (W2, b2) in zip(nets[0].params, nets[1].params):
-        np.testing.assert_array_equal(W1, W2)
-        np.testing.assert_array_equal(b1, b2)
+    nets = [MLP([784, 128, 64, 10], backend=name, dtype=dtype, seed=5) for name in usable_backends()]
+    for net in nets[1:]:
+        for (W1, b1), (W2, b2) in zip(nets[0].params, net.params):
+            np.testing.assert_array_equal(W1, W2)
+            np.testing.assert_array_equal(b1, b2)
     other = MLP([784, 128, 64, 10], dtype=dtype, seed=6)
     assert not np.array_equal(other.params[0][0], nets[0].params[0][0])
 
@@ -209,7 +191,10 @@ def test_non_finite_input_is_refused(bad):
     [
         ({"dtype": "float16"}, "unknown dtype 'float16': choose one of float32, float64"),
         ({"dtype": "int32"}, "unknown dtype"),
-        ({"backend": "cuda"}, "unknown backend 'cuda': choose one of loops, numpy, numba"),
+        (
+            {"backend": "cuda"},
+            f"unknown backend 'cuda': choose one of {', '.join(kernels.available_backends())}",
+        ),
         ({"layer_sizes": [784]}, "two or more positive integers"),
         ({"layer_sizes": [784, 0, 10]}, "two or more positive integers"),
         ({"layer_sizes": [784, 2.5, 10]}, "two or more positive integers"),
@@ -239,8 +224,13 @@ def test_missing_numba_leaves_other_backends_working(monkeypatch):
     assert kernels.get_backend("loops").name == "loops"
 
 
+def usable_backends() -> list[str]:
+    """The registered backends whose libraries import."""
+    return [name for name in kernels.available_backends() if _backend_or_none(name) is not None]
+
+
 def fused_backends() -> list[str]:
-    return [name for name in kernels.available_backends() if hasattr(_backend_or_none(name), "momentum_step")]
+    return [name for name in usable_backends() if hasattr(kernels.get_backend(name), "momentum_step")]
 
 
 def _backend_or_none(name):
@@ -250,27 +240,62 @@ def _backend_or_none(name):
         return None
 
 
+def assert_step_within_bound(
+    *runs: tuple[MLP, Momentum], X: np.ndarray, y: np.ndarray, lr: float = 0.05
+) -> None:
+    """Each (network, momentum optimizer) pair, started from the first pair's state, takes one train_step
+    and lands within the rounding bound of the exact float64 step (``bounded_reference.momentum_updates``)."""
+    net, opt = runs[0]
+    expected = reference(net.params, X, y, net.dtype)
+    before = [p.copy() for pair in net.params for p in pair]
+    velocities = [v.copy() for v in opt.velocity]
+    updates = momentum_updates(
+        before, velocities, expected.grads, lr, opt.momentum, opt.weight_decay, net.dtype
+    )
+    for net, opt in runs:
+        for param, value in zip((p for pair in net.params for p in pair), before):
+            param[...] = value
+        for velocity, value in zip(opt.velocity, velocities):
+            velocity[...] = value
+        loss = net.train_step(X, y, opt, lr)
+        assert worst_ratio(loss, expected.loss) <= 1, f"{net!r}: loss"
+        params = [p for pair in net.params for p in pair]
+        for i, (param, velocity, (new_param, new_velocity)) in enumerate(zip(params, opt.velocity, updates)):
+            assert worst_ratio(param, new_param) <= 1, f"{net!r}, fused={net.fused}: parameter {i}"
+            assert worst_ratio(velocity, new_velocity) <= 1, f"{net!r}, fused={net.fused}: velocity {i}"
+
+
+# (layer sizes, batch): small networks on both sides of the small-batch paths (1, below and above 16
+# rows), the CLI's default network at batches 1, 8 and 128 (the row-vector forward, the outer-product
+# update, the parallel fused epilogue) with an input width above jit_matmul.KC_MAX = 256, and a batch
+# above KC_MAX (the weight gradient goes through a temporary instead of the fused epilogue).
+FUSED_CASES = [
+    *[
+        (sizes, rows)
+        for sizes in ([12, 8, 3], [5, 1, 4], [9, 7, 6, 5, 3], [784, 33, 10])
+        for rows in (1, 5, 16, 17, 40)
+    ],
+    *[([784, 512, 10], rows) for rows in (1, 8, 128)],
+    ([40, 24, 10], 300),
+]
+
+
 @pytest.mark.parametrize("backend_name", fused_backends())
-@pytest.mark.parametrize("layer_sizes", [[12, 8, 3], [5, 1, 4], [9, 7, 6, 5, 3], [784, 33, 10]], ids=str)
-@pytest.mark.parametrize("n_rows", [1, 5, 16, 17, 40])  # both sides of the small-batch path
+@pytest.mark.parametrize(("layer_sizes", "n_rows"), FUSED_CASES, ids=lambda case: str(case))
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_fused_step_equals_composed_step(backend_name, dtype, rng, layer_sizes, n_rows, weight_decay):
-    """A backend's fused momentum step computes what loss_and_grads + optimizer.step compute."""
+    """A backend's fused momentum step and loss_and_grads + network.optim.Momentum both land within the
+    rounding bound of the exact float64 step, for three steps in a row (so that the velocities matter).
+
+    Each step starts both networks from the same state (the fused one's), so that the bound is that of
+    one step and does not grow with the steps."""
     fused_net = MLP(layer_sizes, backend=backend_name, dtype=dtype, seed=4)
     composed_net = MLP(layer_sizes, backend=backend_name, dtype=dtype, seed=4, fused=False)
     fused_opt = make_optimizer("momentum", fused_net.params, weight_decay)
     composed_opt = make_optimizer("momentum", composed_net.params, weight_decay)
-    tolerance = GRAD_TOLERANCE[np.dtype(dtype)]
-    for _ in range(3):  # several steps, so that the velocities matter
+    for _ in range(3):
         X, y = batch(rng, n_rows, layer_sizes)
-        X = X.astype(dtype)
-        fused_loss = fused_net.train_step(X, y, fused_opt, 0.05)
-        composed_loss = composed_net.train_step(X, y, composed_opt, 0.05)
-        assert fused_loss == pytest.approx(composed_loss, rel=tolerance, abs=tolerance)
-    for (W, b), (W_ref, b_ref) in zip(fused_net.params, composed_net.params):
-        assert relative_error(W, W_ref) <= tolerance and relative_error(b, b_ref) <= tolerance
-    for v, v_ref in zip(fused_opt.velocity, composed_opt.velocity):
-        assert relative_error(v, v_ref) <= tolerance
+        assert_step_within_bound((fused_net, fused_opt), (composed_net, composed_opt), X=X.astype(dtype), y=y)
 
 
 @pytest.mark.parametrize("backend_name", fused_backends())
@@ -302,3 +327,88 @@ def test_train_step_composed_path(optimizer_name, rng):
     for (W, b), (W2, b2) in zip(net.params, twin.params):
         np.testing.assert_array_equal(W, W2)
         np.testing.assert_array_equal(b, b2)
+
+
+# --- the tests of the tests: a planted bug must fail the checks above --------------------------------------
+
+
+def mutant(backend_name: str, **wrong) -> types.ModuleType:
+    """A copy of a backend module with some of its operations replaced by wrong ones."""
+    module = types.ModuleType(f"mutant of {backend_name}")
+    module.__dict__.update(vars(kernels.get_backend(backend_name)))
+    module.__dict__.update(wrong)
+    return module
+
+
+def _softmax_xent_without_max_shift(logits, labels, out=None):
+    e = np.exp(logits)  # overflows for logits above ~89 (float32) or ~709 (float64)
+    total = e.sum(axis=1, keepdims=True)
+    rows = np.arange(len(labels))
+    loss = float((np.log(total[:, 0]) - logits[rows, labels]).mean())
+    grad = e / total
+    grad[rows, labels] -= 1
+    grad /= len(labels)
+    if out is not None:
+        out[...] = grad
+    return grad if out is None else out, loss
+
+
+# name -> (the wrong operations, the architecture, the input scale that exposes them)
+PLANTED_BUGS = {
+    "relu mask shifted by one element": (
+        {"relu_backward": lambda grad, a, out=None: np.multiply(grad, np.roll(a > 0, 1), out=out)},
+        [12, 8, 6, 3],
+        1.0,
+    ),
+    "input gradient without the transpose": (  # square weights, so that the shapes still fit
+        {"matmul_nt": lambda a, b, out=None: np.matmul(a, b, out=out)},
+        [7, 7, 7],
+        1.0,
+    ),
+    "softmax without the max shift": (
+        {"softmax_xent": _softmax_xent_without_max_shift},
+        [12, 8, 3],
+        1e3,  # logits of thousands: far inside every check's range, beyond exp's
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("bug", PLANTED_BUGS)
+@pytest.mark.parametrize("case_seed", range(5))
+def test_gradient_check_catches_planted_bugs(dtype, bug, case_seed):
+    wrong, layer_sizes, scale = PLANTED_BUGS[bug]
+    rng = np.random.default_rng(case_seed)
+    net = MLP(layer_sizes, dtype=dtype, seed=case_seed)
+    X, y = batch(rng, 13, layer_sizes)
+    X *= scale
+    assert_agrees_with_reference(net, X, y)  # the correct backend passes this very case
+    net.backend = mutant("numpy", **wrong)
+    with pytest.raises(AssertionError):
+        assert_agrees_with_reference(net, X, y)
+
+
+@pytest.mark.parametrize("backend_name", fused_backends())
+@pytest.mark.parametrize(
+    ("bug", "changed"),
+    [
+        ("momentum not applied to the velocity", {"momentum": 1.0}),
+        ("weight decay ignored", {"weight_decay": 0.0}),
+    ],
+)
+def test_step_check_catches_planted_bugs(backend_name, dtype, rng, bug, changed):
+    real_step = kernels.get_backend(backend_name).momentum_step
+
+    def wrong_step(*args, **kwargs):
+        names = ("lr", "momentum", "weight_decay")
+        settings = dict(zip(names, args[-3:])) | changed
+        return real_step(*args[:-3], *(settings[name] for name in names))
+
+    net = MLP([784, 33, 10], backend=backend_name, dtype=dtype, seed=4)
+    opt = make_optimizer("momentum", net.params, weight_decay=0.01)
+    for _ in range(2):  # the first step makes a velocity, the second decays it
+        X, y = batch(rng, 16, net.layer_sizes)
+        assert_step_within_bound((net, opt), X=X.astype(dtype), y=y)
+    net.backend = mutant(backend_name, momentum_step=wrong_step)
+    with pytest.raises(AssertionError):
+        assert_step_within_bound((net, opt), X=X.astype(dtype), y=y)
