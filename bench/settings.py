@@ -21,8 +21,8 @@ QUICK_REPORT_DIR = Path(tempfile.gettempdir()) / "scratchnet-bench-quick"
 class BenchSettings:
     quick: bool
     report_dir: Path
-    epoch_samples: int  # samples per timed epoch for numpy and numba (60,000: a literature epoch)
-    loops_samples: int  # the pure-Python backend trains this many per round; its epoch is scaled
+    epoch_samples: int  # samples per timed epoch for a full_size backend (60,000: a literature epoch)
+    loops_samples: int  # a backend without full_size (loops) trains this many per round; its epoch is scaled
     sweep_samples: int  # samples per round at every sweep point; reported per sample and scaled
     epoch_rounds: int
     sweep_rounds: int

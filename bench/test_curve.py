@@ -1,7 +1,8 @@
 """A short real training run per backend: loss and test accuracy per epoch, for the report's curves.
 
 Not a timing: the group exists so that the run lands in the same JSON, with the per-epoch metrics in
-``extra_info["history"]``. loops trains a few hundred samples; numpy and numba a larger subset.
+``extra_info["history"]``. A backend without ``full_size`` (loops) trains a few hundred samples; the others
+a larger subset.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bench.harness import CURVE_LR, DEFAULT_HIDDEN, make_trainer, use_threads
-from kernels import available_backends
+from kernels import available_backends, get_backend
 
 CURVE_BATCH = 32  # small enough that loops' few hundred samples still make a dozen steps per epoch
 
@@ -17,10 +18,10 @@ CURVE_BATCH = 32  # small enough that loops' few hundred samples still make a do
 @pytest.mark.benchmark(group="curve")
 @pytest.mark.parametrize("backend", available_backends())
 def test_training_curve(benchmark, settings, bench_data, backend):
-    if backend == "loops":
-        samples, test_samples = settings.loops_curve_samples, settings.loops_curve_test_samples
-    else:
+    if get_backend(backend).full_size:
         samples, test_samples = settings.curve_samples, settings.curve_test_samples
+    else:
+        samples, test_samples = settings.loops_curve_samples, settings.loops_curve_test_samples
     trainer = make_trainer(
         bench_data,
         backend,

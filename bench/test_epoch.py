@@ -1,8 +1,9 @@
 """One training epoch per backend, the number the report leads with, and PyTorch's as the reference.
 
-Network [784, 128, 10], float32, batch 128, SGD with momentum, on the data ``choose_data`` found. numpy
-and numba train the whole training set each round; loops trains ``settings.loops_samples`` rows and the
-report scales its time per sample to a full epoch, labelled as scaled.
+Network [784, 128, 10], float32, batch 128, SGD with momentum, on the data ``choose_data`` found. Every
+registered backend takes part: those with ``full_size`` (numpy, numba) train the whole training set each
+round; loops, which lacks it, trains ``settings.loops_samples`` rows and the report scales its time per
+sample to a full epoch, labelled as scaled.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from bench.harness import (
     layer_sizes,
     use_threads,
 )
+from kernels import available_backends, get_backend
 
 
 @pytest.mark.benchmark(group="epoch")
-@pytest.mark.parametrize("backend", ["loops", "numpy", "numba"])
+@pytest.mark.parametrize("backend", available_backends())
 def test_epoch(benchmark, settings, bench_data, backend):
-    samples = settings.loops_samples if backend == "loops" else settings.epoch_samples
+    samples = settings.epoch_samples if get_backend(backend).full_size else settings.loops_samples
     bench_epoch(
         benchmark, bench_data, study="epoch", backend=backend, samples=samples, rounds=settings.epoch_rounds
     )

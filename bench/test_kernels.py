@@ -1,7 +1,7 @@
 """Kernel micro-benchmarks at the shapes of a [784, 128, 10] step at batch 128, and the machine's sgemm rate.
 
 Each row of ``KERNELS`` is one operation; ``test_kernel`` times it in every backend, and its group puts the
-three side by side. Products report GFLOP/s, element-wise operations GB/s (every array read or written,
+backends side by side. Products report GFLOP/s, element-wise operations GB/s (every array read or written,
 counted once). All arrays are float32 and preallocated, as the network's workspaces are.
 """
 
@@ -72,13 +72,14 @@ KERNELS = [
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.name)
 def test_kernel(benchmark, settings, kernel, backend):
     benchmark.group = f"kernel {kernel.name} {kernel.shape}"
-    fn = getattr(get_backend(backend), kernel.op)
+    module = get_backend(backend)
+    fn = getattr(module, kernel.op)
     *inputs, out = kernel.make_args(np.random.default_rng(SEED))
     use_threads(benchmark, None)
     benchmark.extra_info.update(
         study="kernel", kernel=kernel.name, op=kernel.op, shape=kernel.shape, backend=backend
     )
-    rounds = settings.loops_kernel_rounds if backend == "loops" else settings.kernel_rounds
+    rounds = settings.kernel_rounds if module.full_size else settings.loops_kernel_rounds
     bench_calls(
         benchmark, lambda: fn(*inputs, out=out), rounds=rounds, round_seconds=settings.kernel_round_seconds
     )

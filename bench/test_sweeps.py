@@ -1,4 +1,6 @@
-"""How the epoch's cost grows: against batch size, hidden width and thread count, for numpy and numba.
+"""How the epoch's cost grows: against batch size, hidden width and thread count, for every backend whose
+module sets ``full_size`` (numpy and numba; loops' cost per sample is flat and known from the epoch
+benchmark, and its sweeps would take hours).
 
 Every point trains the first ``settings.sweep_samples`` rows per round (a batch-1 epoch of 60,000 steps
 would take minutes per round); the report gives time per sample and the epoch scaled from it. Each point
@@ -10,8 +12,9 @@ from __future__ import annotations
 import pytest
 
 from bench.harness import bench_epoch
+from kernels import full_size_backends
 
-BACKENDS = ["numpy", "numba"]  # loops: its cost per sample is flat and known from the epoch benchmark
+BACKENDS = full_size_backends()
 BATCH_SIZES = [1, 8, 16, 32, 128, 512]
 HIDDEN_WIDTHS = [64, 128, 256, 512]
 

@@ -8,14 +8,19 @@ numpy     ``kernels.vectorized``  vectorised NumPy, products through BLAS
 numba     ``kernels.jit``         the loops compiled by Numba, its own products
 ========  ======================  ==============================================
 
-The contract all of them fulfil is in :mod:`kernels.interface`.
+The contract all of them fulfil is in :mod:`kernels.interface`. A backend kept outside this package is
+added with :func:`register_backend`.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 
 from kernels.interface import Backend
+
+# A name is a command-line choice, a pytest id and a report column: lower case, no spaces or punctuation.
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 # name -> module path; a fourth backend is one more line here (see README, "Adding a backend").
 _BACKEND_MODULES = {
@@ -28,6 +33,33 @@ _BACKEND_MODULES = {
 def available_backends() -> list[str]:
     """The names :func:`get_backend` accepts, whether or not their libraries import."""
     return list(_BACKEND_MODULES)
+
+
+def register_backend(name: str, module_path: str) -> None:
+    """Add the backend ``name``, implemented by the module ``module_path``, to the registry.
+
+    For a backend kept outside this package (a plugin, an experiment), which cannot add its line to
+    ``_BACKEND_MODULES``: call it before anything reads :func:`available_backends` (the test and
+    benchmark parametrizations do so when their modules are imported, so a pytest plugin given with
+    ``-p`` is early enough). The module is not imported here, as for the backends in the dict.
+
+    Raises ``ValueError`` if ``name`` is taken or not a lower-case identifier, or if ``module_path`` is
+    not a dotted module path.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"bad backend name {name!r}: use lower-case letters, digits and _, e.g. 'mine'")
+    if name in _BACKEND_MODULES:
+        raise ValueError(f"backend {name!r} is already registered (module {_BACKEND_MODULES[name]})")
+    if not isinstance(module_path, str) or not all(part.isidentifier() for part in module_path.split(".")):
+        raise ValueError(f"bad module path {module_path!r} for backend {name!r}: e.g. 'mypkg.kernels'")
+    _BACKEND_MODULES[name] = module_path
+
+
+def full_size_backends() -> list[str]:
+    """The backends whose module sets ``full_size = True``: those the sweeps and the accuracy runs use.
+
+    Unlike :func:`available_backends` it imports every backend, so a missing library raises here."""
+    return [name for name in available_backends() if get_backend(name).full_size]
 
 
 def get_backend(name: str) -> Backend:
@@ -51,4 +83,4 @@ def get_backend(name: str) -> Backend:
         ) from err
 
 
-__all__ = ["Backend", "available_backends", "get_backend"]
+__all__ = ["Backend", "available_backends", "full_size_backends", "get_backend", "register_backend"]

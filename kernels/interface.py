@@ -1,9 +1,11 @@
 """The contract every kernel backend fulfils: read this before writing a new one.
 
-A backend is a module that defines the functions of :class:`Backend` below, with the same names and
-signatures, and registers itself in ``kernels/__init__.py``. The network (``network.MLP``) calls nothing
-else for its numeric work, so a new backend is held to account by the existing tests
-(``tests/test_kernels.py`` op by op, ``tests/test_network.py`` for whole gradients) without editing them.
+A backend is a module that defines the attributes and functions of :class:`Backend` below, with the same
+names and signatures, and is registered: one line in ``_BACKEND_MODULES`` in ``kernels/__init__.py`` for
+a backend in this repository, ``kernels.register_backend`` for one kept elsewhere. The network
+(``network.MLP``) calls nothing else for its numeric work, so a new backend is held to account by the
+existing tests (``tests/test_kernels.py`` op by op, ``tests/test_network.py`` for whole gradients) without
+editing them, and the benchmarks time it beside the others (``tests/test_adding_a_backend.py`` proves it).
 
 Conventions that hold for every operation:
 
@@ -32,7 +34,15 @@ import numpy as np
 class Backend(Protocol):
     """The operations of one backend. Shapes: ``m`` = batch, ``k`` = fan-in, ``n`` = fan-out."""
 
-    name: str
+    name: str  # the name it is registered under
+
+    full_size: bool
+    """Whether the study can afford this backend at full size. ``False`` (the ``loops`` backend: every
+    multiply-add goes through the interpreter, about a thousand times slower than the others) makes the
+    benchmarks give it fewer samples and rounds (its epoch is scaled from the samples it trained) and
+    leaves it out of the sweeps and the accuracy runs, which would otherwise take hours; ``True`` puts it
+    beside numpy and numba everywhere. A flag the backend
+    states, rather than a list in the study, so that adding a backend changes nothing else."""
 
     def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``a @ b``: a ``(m, k)``, b ``(k, n)`` -> ``(m, n)``. Forward product ``X @ W``."""

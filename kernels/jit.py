@@ -20,6 +20,7 @@ from numba import njit
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
 
 name = "numba"
+full_size = True
 
 
 def _c(x: np.ndarray) -> np.ndarray:

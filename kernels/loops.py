@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 name = "loops"
+full_size = False  # every multiply-add in the interpreter: the study times it on a subset
 
 
 def _store(rows: list, like: np.ndarray, out: np.ndarray | None) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 name = "numpy"
+full_size = True
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kernels import full_size_backends
 from network.data import DATA_ENV
 from network.files import atomic_write
 from reports.readme import README, update_section
@@ -56,7 +57,6 @@ BARS = [
         "PyTorch 784-256-10 with Adam: 89.1-89.4%; published MLP baselines ~87-88%",
     ),
 ]
-BACKENDS = ("numba", "numpy")
 
 # The settings tried before choosing the defaults (network.train.DEFAULTS), all with cosine decay.
 CANDIDATES = [
@@ -101,7 +101,7 @@ def train(data_dir: str, *args: str) -> tuple[list[dict], list[str]]:
 def measure_bars(data_dir: str) -> pd.DataFrame:
     rows = []
     for bar in BARS:
-        for backend in BACKENDS:
+        for backend in full_size_backends():  # loops would take hours
             args = ["--backend", backend, "--dataset", bar.dataset, "--epochs", str(bar.epochs)]
             history, command = train(data_dir, *args)
             last = history[-1]

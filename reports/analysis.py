@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from kernels import available_backends
 from reports.results import Results
 
-BACKEND_ORDER = ["loops", "numpy", "numba", "pytorch"]
-SWEEP_BACKENDS = ["numpy", "numba"]
+PEER = "pytorch"  # the one reference from outside the project, timed beside the backends
+PAIR = ["numpy", "numba"]  # the two the speed targets (issue 6) and some findings compare head to head
 PRODUCTS = ["matmul_forward", "matmul_weight_grad", "matmul_input_grad"]
 EPOCH_STUDIES = ["epoch", "batch", "width", "threads"]
 NOISY_SPREAD = 0.10  # an IQR above this fraction of the median: the rounds of that benchmark were noisy
@@ -28,10 +29,17 @@ ELEMENTWISE_PART = "element-wise kernels, timed alone"
 REST_PART = "everything else: bias adds, column sums, the loss, Python"
 
 
+def rank(backend: str) -> int:
+    """A backend's place in the study's tables: the registry's order, then PyTorch, then anything else (a
+    backend of a saved run that is not registered now). From the registry, so that a new backend has a
+    place without anyone listing it here."""
+    order = [*available_backends(), PEER]
+    return order.index(backend) if backend in order else len(order)
+
+
 def ordered(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows in the backends' order of the study: loops, numpy, numba, then anything else."""
-    rank = {name: i for i, name in enumerate(BACKEND_ORDER)}
-    return frame.sort_values("backend", key=lambda s: s.map(lambda b: rank.get(b, len(rank))), kind="stable")
+    """Rows in the backends' order of the study (:func:`rank`)."""
+    return frame.sort_values("backend", key=lambda s: s.map(rank), kind="stable")
 
 
 def sgemm_rates(results: Results) -> dict[int, float]:
@@ -187,7 +195,7 @@ def small_batch_budget(results: Results) -> pd.DataFrame:
     numba's two first-layer kernels timed alone at that batch, with their rate over their FLOPs."""
     kernels = results.study("small_batch")
     batches = sweep(results, "batch", "batch")
-    if kernels.empty or not set(SWEEP_BACKENDS) <= set(batches.columns):
+    if kernels.empty or not set(PAIR) <= set(batches.columns):
         return pd.DataFrame()
     epoch_samples = results.study("batch")["epoch_samples"].iloc[0]
     rows = []
@@ -287,7 +295,7 @@ def targets(results: Results) -> list[Target]:
     numba_vs_numpy = _ratio(epochs.get("numba"), epochs.get("numpy"))
     rows.append(Target("numba epoch / numpy epoch, batch 128", numba_vs_numpy, False, 1.5, "< 1"))
     batches = sweep(results, "batch", "batch")
-    if set(SWEEP_BACKENDS) <= set(batches.columns):
+    if set(PAIR) <= set(batches.columns):
         for batch in [b for b in batches.index if b <= 16]:
             ratio = _ratio(batches.at[batch, "numpy"], batches.at[batch, "numba"])
             rows.append(
@@ -339,7 +347,7 @@ def findings(results: Results) -> list[str]:
     """A few sentences read off the numbers: who wins where, the crossover, the floor, threads, PyTorch."""
     out = _noise_findings(results)
     table = epoch_table(results)
-    ours = table[table["backend"].isin(["loops", "numpy", "numba"])] if not table.empty else table
+    ours = table[table["backend"] != PEER] if not table.empty else table  # every backend of the run
     if not ours.empty:
         best = ours.loc[ours["epoch_seconds"].idxmin()]
         others = [
@@ -365,12 +373,12 @@ def findings(results: Results) -> list[str]:
                 f"measured sgemm rate of {sgemm_rate(results):.3g} GFLOP/s) is {seconds(floor)}; "
                 f"the epochs take {distances} that."
             )
-    if "pytorch" in table.index:
-        torch = table.loc["pytorch"]
+    if PEER in table.index:
+        torch = table.loc[PEER]
         versus = [
             f"{faster(torch.epoch_seconds, table.at[b, 'epoch_seconds'])} than {b}"
-            for b in ("numpy", "numba")
-            if b in table.index
+            for b in ours.index
+            if b != "loops"  # the baseline: that PyTorch is a thousand times faster says nothing new
         ]
         out.append(
             f"PyTorch ({results.run.get('torch') or 'version unknown'}, {int(torch.threads)} threads) trains "
@@ -461,12 +469,10 @@ def _noise_findings(results: Results) -> list[str]:
 
 def _batch_findings(results: Results) -> list[str]:
     batches = sweep(results, "batch", "batch")
-    if batches.empty or not set(SWEEP_BACKENDS) <= set(batches.columns):
+    if batches.shape[1] < 2:
         return []
-    winners = pd.Series(
-        ["numba" if nb < np_ else "numpy" for np_, nb in zip(batches["numpy"], batches["numba"])],
-        index=batches.index.astype(int),
-    )
+    winners = batches.idxmin(axis=1)
+    winners.index = winners.index.astype(int)
     runs = " and ".join(
         f"{w} at batch {', '.join(map(str, winners.index[winners == w]))}" for w in winners.unique()
     )
@@ -479,7 +485,7 @@ def _batch_findings(results: Results) -> list[str]:
     else:
         crossover = "the winner changes more than once, so there is no single crossover"
     small, large = batches.index.min(), batches.index.max()
-    shrink = {b: batches.at[small, b] / batches.at[large, b] for b in SWEEP_BACKENDS}
+    shrink = {b: batches.at[small, b] / batches.at[large, b] for b in sorted(batches.columns, key=rank)}
     change = " and ".join(
         f"{b}'s epoch gets {times(r)} shorter" if r >= 1 else f"{b}'s epoch gets {times(1 / r)} longer"
         for b, r in shrink.items()
@@ -524,7 +530,7 @@ def _kernel_findings(results: Results) -> list[str]:
     if kernels.empty:
         return []
     medians = kernels.pivot_table(index="kernel", columns="backend", values="median", aggfunc="first")
-    if not set(SWEEP_BACKENDS) <= set(medians.columns):
+    if not set(PAIR) <= set(medians.columns):
         return []
     numba_wins = [k for k in medians.index if medians.at[k, "numba"] < medians.at[k, "numpy"]]
     numpy_wins = [k for k in medians.index if k not in numba_wins]

@@ -364,13 +364,14 @@ def _sweeps(results: Results, figures: list[str]) -> str:
     else:
         per_sample = batches.pivot_table(index="batch", columns="backend", values="seconds_per_sample")
         epoch = analysis.sweep(results, "batch", "batch")
-        cols = [b for b in analysis.SWEEP_BACKENDS if b in epoch.columns]
+        cols = sorted(epoch.columns, key=analysis.rank)
+        pair = set(analysis.PAIR) <= set(cols)
         rows = [
             (
                 int(b),
                 *[number(1e6 * per_sample.at[b, c]) for c in cols],
                 *[seconds(epoch.at[b, c]) for c in cols],
-                number(epoch.at[b, "numpy"] / epoch.at[b, "numba"]) if len(cols) == 2 else "",
+                number(epoch.at[b, "numpy"] / epoch.at[b, "numba"]) if pair else "",
             )
             for b in epoch.index
         ]
@@ -388,7 +389,7 @@ def _sweeps(results: Results, figures: list[str]) -> str:
     else:
         epoch = analysis.sweep(results, "width", "hidden")
         flops = widths.groupby("hidden")["epoch_flops"].first()
-        cols = [b for b in analysis.SWEEP_BACKENDS if b in epoch.columns]
+        cols = sorted(epoch.columns, key=analysis.rank)
         rows = []
         for h in epoch.index:
             floor = analysis.floor_seconds(results, flops[h])

@@ -13,10 +13,10 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from reports.analysis import (  # noqa: E402
-    SWEEP_BACKENDS,
     epoch_table,
     floor_seconds,
     ordered,
+    rank,
     sgemm_rate,
     sweep,
 )
@@ -94,7 +94,7 @@ def _sweep_figure(results: Results, study: str, key: str, xlabel: str, title: st
         return None
     points = results.study(study)
     fig, (ax,) = _figure()
-    for backend in [b for b in SWEEP_BACKENDS if b in times.columns]:
+    for backend in sorted(times.columns, key=rank):
         rows = points[points["backend"] == backend].set_index(key).loc[times.index]
         whiskers = np.vstack(
             [rows["epoch_seconds"] - rows["epoch_min"], rows["epoch_max"] - rows["epoch_seconds"]]
@@ -180,7 +180,7 @@ def training_curves(results: Results) -> Figure | None:
     if not results.curves:
         return None
     fig, (loss_ax, acc_ax) = _figure(ncols=2, width=11)
-    for backend in [b for b in dict.fromkeys([*COLORS, *results.curves]) if b in results.curves]:
+    for backend in sorted(results.curves, key=rank):
         info = results.curves[backend]
         history = info.get("history") or []
         epochs = [h["epoch"] for h in history]
