@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.bounds import gamma
+
 # Rounding error of exp and log in units of u: correctly rounded would be 1; NumPy's SIMD float32 exp and
 # log and libm are within a few ulp (1 ulp is at most 2u relative).
 TRANSCENDENTAL_U = 8
@@ -43,11 +45,6 @@ class Reference:
     loss: Bounded
     probs: Bounded
     grads: list[tuple[Bounded, Bounded]]  # (dW, db) per layer, like MLP.params
-
-
-def gamma(k: int, u: float) -> float:
-    """Higham's gamma_k: the relative error bound of a sum of k terms, each rounded once."""
-    return k * u / (1 - k * u)
 
 
 def _product_bound(a, E_a, b, E_b, u, tiny):
