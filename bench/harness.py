@@ -2,28 +2,41 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench.settings import BenchSettings
+from kernels import get_backend
 from kernels.threads import set_threads
 from network import MLP
 from network.data import DataError, find_dataset, load_dataset
 from network.optim import make_optimizer
-from network.trainer import Trainer
+from network.trainer import Diverged, Trainer
 
 EPOCH_SAMPLES = 60_000  # an epoch as the literature counts it (MNIST's training set)
 INPUTS, CLASSES = 784, 10
 DEFAULT_HIDDEN = 128
 DEFAULT_BATCH = 128
 DTYPE = "float32"
-OPTIMIZER = "momentum"  # SGD with momentum 0.9: what the PyTorch reference runs too
+OPTIMIZER = "momentum"  # SGD with momentum: what the PyTorch reference runs too
+MOMENTUM = 0.9  # network.optim.Momentum's default, given to the PyTorch reference's SGD
 TIMING_LR = 0.01  # small enough that no sweep point (batch 1 included) diverges while it is timed
 CURVE_LR = 0.1  # at batch 32, trains every backend's short run for the curves without diverging
 TIMING_EPOCHS = 10_000  # the schedule's length: the cosine learning rate stays far from 0 while timed
 SEED = 0
+PYTORCH = "pytorch"  # the reference's name in the rows, beside the registry's backends
+TORCH_MISSING = "PyTorch is not installed (pip install -e '.[torch]')"  # why its benchmarks skip
+WARMUP_ROUNDS = 1  # untimed rounds before the timed ones: Numba's compilation, every buffer's first touch
+AT_MOST, AT_LEAST = "at most", "at least"  # how a headline ratio is held to its bound
+# settle(): after a call returns, a library's worker threads keep spinning for a while, ready for the next
+# (OpenBLAS's for ~0.1 s after a numpy epoch, taking a whole core; Numba's OpenMP pool's for ~10 ms)
+SETTLE_SLICE = 0.005  # seconds of sleep per look at the process's CPU use
+SETTLE_IDLE_SHARE = 0.05  # while the main thread sleeps, a process using less of a core than this is idle
+SETTLE_TIMEOUT = 2.0  # seconds; the libraries here go idle within ~0.1 s: past this, go on regardless
 
 
 def layer_sizes(hidden: int = DEFAULT_HIDDEN) -> list[int]:
@@ -143,20 +156,141 @@ def use_threads(benchmark, threads: int | None) -> int:
     return n
 
 
-def epoch_info(study: str, backend: str, data: BenchData, *, samples: int, batch: int, hidden: int) -> dict:
-    """What the report needs to know about an epoch benchmark besides its times."""
+def epoch_info(backend: str, data: BenchData, *, samples: int, batch: int, hidden: int, threads: int) -> dict:
+    """What the report needs to know about a round of epoch training besides its times: every fact it
+    would otherwise have to assume (shapes, sizes, data set, dtype, threads)."""
+    sizes = layer_sizes(hidden)
     return {
-        "study": study,
         "backend": backend,
         "batch": batch,
         "hidden": hidden,
-        "layer_sizes": layer_sizes(hidden),
-        "samples": samples,
+        "layer_sizes": sizes,
+        "samples": samples,  # trained per round; the report scales to epoch_samples where they differ
         "epoch_samples": EPOCH_SAMPLES,
-        "flops_per_sample": training_flops(layer_sizes(hidden), 1),
+        "flops_per_sample": training_flops(sizes, 1),
+        "flops": training_flops(sizes, samples),  # of one round
         "dataset": data.name,
+        "dtype": DTYPE,
         "optimizer": OPTIMIZER,
+        "threads": threads,
     }
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Side:
+    """Something timed round by round: one side of a paired ratio, or an epoch timed alone.
+
+    ``run`` does one round's work and is all that is timed. ``prepare`` runs, untimed, before each of its
+    rounds: it restores what the other side of a pair may have changed (the thread count), so that
+    "1 thread against all threads" alternates as well as "numba against numpy". ``info`` is the context
+    the report reads (for an epoch: ``epoch_info`` and more).
+    """
+
+    label: str
+    run: Callable[[], object]
+    info: dict
+    prepare: Callable[[], object] = _nothing
+
+
+def trainer_epoch(
+    data: BenchData,
+    backend: str,
+    *,
+    samples: int,
+    batch: int = DEFAULT_BATCH,
+    hidden: int = DEFAULT_HIDDEN,
+    threads: int | None = None,
+    fused: bool = True,
+) -> Side:
+    """One training epoch (``Trainer.run_epoch``: a permutation and the steps) of the first ``samples``
+    rows in a registered backend, round after round on the same trainer, at ``threads`` threads (None:
+    every available core). A non-finite loss raises ``Diverged`` in the round it appears, the warm-up
+    included, which fails the benchmark."""
+    samples = min(samples, len(data.X_train))
+    trainer = make_trainer(data, backend, batch=batch, hidden=hidden, samples=samples, fused=fused)
+    n = set_threads(threads)
+    info = epoch_info(backend, data, samples=samples, batch=batch, hidden=hidden, threads=n)
+    info["fused"] = fused and hasattr(trainer.net.backend, "momentum_step")
+    return Side(f"{backend} epoch", trainer.run_epoch, info, prepare=lambda: set_threads(n))
+
+
+def pytorch_epoch(
+    data: BenchData,
+    *,
+    samples: int,
+    batch: int = DEFAULT_BATCH,
+    hidden: int = DEFAULT_HIDDEN,
+    threads: int | None = None,
+) -> Side:
+    """``trainer_epoch``'s epoch in PyTorch on the CPU: the same network, optimizer, learning rate, batch
+    size and thread count. Raises ``ImportError`` without PyTorch (callers skip on it)."""
+    import torch
+
+    samples = min(samples, len(data.X_train))
+    n = set_threads(threads)
+    torch.set_num_threads(n)
+    torch.manual_seed(SEED)
+    sizes = layer_sizes(hidden)
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])  # no ReLU on the logits
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=TIMING_LR, momentum=MOMENTUM)
+    X = torch.from_numpy(data.X_train[:samples])
+    y = torch.from_numpy(data.y_train[:samples])
+    generator = torch.Generator().manual_seed(SEED)
+    epochs_done = 0
+
+    def epoch() -> None:
+        # as Trainer.run_epoch: a permutation, then each step gathers its batch; and as Trainer, every
+        # step's loss is read back and checked, so that a diverging run fails and both do that work
+        nonlocal epochs_done
+        order = torch.randperm(samples, generator=generator)
+        for step, start in enumerate(range(0, samples, batch)):
+            rows = order[start : start + batch]
+            optimizer.zero_grad()
+            loss = loss_fn(model(X[rows]), y[rows])
+            loss.backward()
+            optimizer.step()
+            value = loss.item()
+            if not math.isfinite(value):
+                raise Diverged(epochs_done + 1, step + 1, value, TIMING_LR)
+        epochs_done += 1
+
+    def prepare() -> None:
+        torch.set_num_threads(set_threads(n))
+
+    info = epoch_info(PYTORCH, data, samples=samples, batch=batch, hidden=hidden, threads=n)
+    info.update(torch_version=torch.__version__, torch_threads=torch.get_num_threads())
+    return Side(f"{PYTORCH} epoch", epoch, info, prepare=prepare)
+
+
+def round_samples(settings: BenchSettings, backend: str) -> int:
+    """Rows per timed epoch round: the whole ``settings.epoch_samples`` for PyTorch and for a ``full_size``
+    backend, ``settings.loops_samples`` for the others (the report scales their time to an epoch)."""
+    if backend == PYTORCH or get_backend(backend).full_size:
+        return settings.epoch_samples
+    return settings.loops_samples
+
+
+def epoch_side(data: BenchData, backend: str, **options) -> Side:
+    """``trainer_epoch`` for a registered backend, ``pytorch_epoch`` for ``PYTORCH``."""
+    if backend == PYTORCH:
+        return pytorch_epoch(data, **options)
+    return trainer_epoch(data, backend, **options)
+
+
+def time_side(benchmark, side: Side, *, study: str, rounds: int) -> None:
+    """Time ``side`` alone: ``WARMUP_ROUNDS`` untimed rounds, then ``rounds`` timed ones. The row carries
+    ``study`` and the side's ``info``."""
+    side.prepare()
+    benchmark.extra_info.update(study=study, **side.info)
+    benchmark.pedantic(side.run, rounds=rounds, iterations=1, warmup_rounds=WARMUP_ROUNDS)
 
 
 def bench_epoch(
@@ -172,18 +306,88 @@ def bench_epoch(
     threads: int | None = None,
     fused: bool = True,
 ) -> None:
-    """Time one training epoch (``Trainer.run_epoch``: a permutation and the steps) of ``samples`` rows.
+    """Time one training epoch of ``samples`` rows in ``backend`` (``trainer_epoch`` by ``time_side``).
 
-    One warm-up epoch runs first, untimed, so that Numba's compilation and the first touch of every
-    buffer stay out of the rounds. The report divides the median by ``samples`` and, where ``samples``
-    is not a whole epoch, scales it to ``EPOCH_SAMPLES`` and says so.
+    The report divides the median by ``samples`` and, where ``samples`` is not a whole epoch, scales it to
+    ``EPOCH_SAMPLES`` and says so.
     """
-    samples = min(samples, len(data.X_train))
-    trainer = make_trainer(data, backend, batch=batch, hidden=hidden, samples=samples, fused=fused)
-    use_threads(benchmark, threads)
-    benchmark.extra_info.update(epoch_info(study, backend, data, samples=samples, batch=batch, hidden=hidden))
-    benchmark.extra_info["fused"] = fused and hasattr(trainer.net.backend, "momentum_step")
-    benchmark.pedantic(trainer.run_epoch, rounds=rounds, iterations=1, warmup_rounds=1)
+    side = trainer_epoch(
+        data, backend, samples=samples, batch=batch, hidden=hidden, threads=threads, fused=fused
+    )
+    time_side(benchmark, side, study=study, rounds=rounds)
+
+
+def settle() -> None:
+    """Return once no thread of this process is still running: sleep while the worker threads of the
+    library that ran last spin down (see ``SETTLE_SLICE``), or ``SETTLE_TIMEOUT`` has passed.
+
+    Without it, the side of a pair that runs next shares the cores with the other side's spinning
+    threads: on this project's 2-core machine a numba epoch that followed a numpy one took up to 20 times
+    as long as one that followed a numba epoch.
+    """
+    deadline = time.perf_counter() + SETTLE_TIMEOUT
+    while time.perf_counter() < deadline:
+        cpu, wall = time.process_time(), time.perf_counter()  # process_time: every thread of the process
+        time.sleep(SETTLE_SLICE)
+        if time.process_time() - cpu < SETTLE_IDLE_SHARE * (time.perf_counter() - wall):
+            return
+
+
+def bench_paired(
+    benchmark,
+    a: Side,
+    b: Side,
+    *,
+    rounds: int,
+    quantity: str,
+    scale: float = 1.0,
+    bound: float | None = None,
+    sense: str | None = None,
+) -> None:
+    """Time ``a`` against ``b`` in alternating rounds, b a b a ..., for the ratios ``scale * a_i / b_i``.
+
+    pytest-benchmark times ``a`` (its ``stats.data``: one time per round, in order); each of a's rounds is
+    preceded by a round of ``b``, timed here into ``extra_info["b_seconds"]``, so that both sides of every
+    ratio see the same state of a machine that drifts over minutes; each round starts once the other
+    side's worker threads have gone idle (``settle``). Both sides get ``WARMUP_ROUNDS``
+    untimed rounds, b's first, and b's are dropped: ``b_seconds[i]`` is the round run just before a's
+    timed round ``i``. ``bound`` and ``sense`` (``AT_MOST`` or ``AT_LEAST``) state the ratio's target, or
+    are both None.
+    """
+    if sense not in (None, AT_MOST, AT_LEAST) or (bound is None) != (sense is None):
+        raise ValueError(
+            f"bound {bound!r} with sense {sense!r}: give both ({AT_MOST!r} or {AT_LEAST!r}) or neither"
+        )
+    b_seconds: list[float] = []
+
+    def run_b_then_prepare_a() -> None:
+        # Each side starts on a quiet process (``settle``), with its own settings (``prepare``): neither
+        # inherits the other's spinning threads, and both still see the machine of the same minute.
+        b.prepare()
+        settle()
+        start = time.perf_counter()
+        b.run()
+        b_seconds.append(time.perf_counter() - start)
+        a.prepare()
+        settle()
+
+    benchmark.extra_info.update(
+        study="headline",
+        quantity=quantity,
+        a=a.label,
+        b=b.label,
+        scale=scale,
+        bound=bound,
+        sense=sense,
+        a_info=a.info,
+        b_info=b.info,
+    )
+    # pedantic calls setup before every round, its warm-up rounds first (and, under --benchmark-cprofile,
+    # once more after the timed rounds): the b rounds paired with a's timed rounds are this slice
+    benchmark.pedantic(
+        a.run, setup=run_b_then_prepare_a, rounds=rounds, iterations=1, warmup_rounds=WARMUP_ROUNDS
+    )
+    benchmark.extra_info["b_seconds"] = b_seconds[WARMUP_ROUNDS : WARMUP_ROUNDS + rounds]
 
 
 def bench_calls(
@@ -202,11 +406,13 @@ def bench_calls(
     once = time.perf_counter() - start
     iterations = max(1, min(100_000, int(round_seconds / max(once, 1e-9))))
     benchmark.extra_info["iterations"] = iterations
-    benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=1)
+    benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=WARMUP_ROUNDS)
 
 
 def record_rate(benchmark, *, flops: int = 0, bytes_moved: int = 0) -> None:
-    """Store the achieved GFLOP/s or GB/s of the median call in ``extra_info`` (the report reads it)."""
+    """Store a call's work in ``extra_info``, ``flops`` and ``bytes`` (its compulsory memory traffic), and
+    the median call's GFLOP/s and GB/s for each count given (non-zero): with both, the report can place the
+    call on a roofline."""
     benchmark.extra_info.update(flops=flops, bytes=bytes_moved)
     stats = getattr(benchmark, "stats", None)
     if stats is None:  # --benchmark-disable: the function ran once, nothing was timed

@@ -26,6 +26,7 @@ class BenchSettings:
     sweep_samples: int  # samples per round at every sweep point; reported per sample and scaled
     epoch_rounds: int
     sweep_rounds: int
+    headline_rounds: int  # alternating pairs per headline ratio: its interval narrows with their number
     kernel_rounds: int
     loops_kernel_rounds: int  # at the network's shapes a loops product takes about 0.3 s
     kernel_round_seconds: float  # calls are repeated within a round until it lasts about this long
@@ -44,6 +45,7 @@ FULL = BenchSettings(
     sweep_samples=16_384,
     epoch_rounds=5,
     sweep_rounds=3,
+    headline_rounds=15,
     kernel_rounds=10,
     loops_kernel_rounds=3,
     kernel_round_seconds=0.05,
@@ -62,6 +64,7 @@ QUICK = BenchSettings(
     sweep_samples=512,
     epoch_rounds=1,
     sweep_rounds=1,
+    headline_rounds=2,
     kernel_rounds=1,
     loops_kernel_rounds=1,
     kernel_round_seconds=0.005,
