@@ -1,5 +1,9 @@
 """Options, shared fixtures, and the end of a run: save the benchmarks as JSON and build the report.
 
+The JSON is pytest-benchmark's own, from its ``--benchmark-json`` machinery: when the user gives no
+``--benchmark-json``, ``pytest_configure`` sets the option to a sink, so that pytest-benchmark always
+generates the JSON and calls ``pytest_benchmark_update_json``, which saves it and builds the report.
+
 ``pytest bench/ --benchmark-only`` runs the full study and writes ``reports/``; ``--quick`` (or
 ``SCRATCHNET_BENCH_QUICK=1``) runs a small version for CI and writes to a temporary folder instead,
 so the committed report is only ever replaced by a full run. ``--report-dir DIR`` (or
@@ -24,7 +28,9 @@ from network.files import atomic_write
 
 SETTINGS_KEY = pytest.StashKey[BenchSettings]()
 DATA_KEY = pytest.StashKey[dict]()
-REPORT_KEY = pytest.StashKey[str]()  # one line for the terminal summary: where the report went, or why not
+REPORT_KEY = pytest.StashKey[str]()  # for the terminal summary: where the report went, or why not
+REPORT_FAILED_KEY = pytest.StashKey[bool]()
+BENCHMARK_JSON = "benchmark.json"  # the run's data, in the report folder beside the report built from it
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,10 +49,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+class JsonSink:
+    """A stand-in for the ``--benchmark-json`` file when the user gave none, so that pytest-benchmark always
+    generates its JSON and calls ``pytest_benchmark_update_json``, where this run saves it.
+
+    pytest-benchmark writes to the option's value as ``with sink as fh: fh.write(data)`` after that hook;
+    the hook has already written the same data (as ``benchmark.json``), so the bytes are dropped here.
+    """
+
+    def __init__(self, report_dir: Path):
+        self.report_dir = report_dir
+
+    def __enter__(self) -> JsonSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def write(self, data: bytes) -> int:
+        return len(data)
+
+    def __str__(self) -> str:  # pytest-benchmark names the file it wrote ("Wrote benchmark data in: ...")
+        return str(self.report_dir / BENCHMARK_JSON)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's own (trylast) configure reads --benchmark-json
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[SETTINGS_KEY] = resolve_settings(
-        config.getoption("--quick"), config.getoption("--report-dir")
-    )
+    settings = resolve_settings(config.getoption("--quick"), config.getoption("--report-dir"))
+    config.stash[SETTINGS_KEY] = settings
+    benchmarks_run = config.getoption("benchmark_only") or not config.getoption("benchmark_skip")
+    # Where benchmarks are skipped (the project's default addopts), a sink would only earn pytest-benchmark's
+    # warning that there was nothing to save.
+    if benchmarks_run and config.getoption("benchmark_json") is None:
+        config.option.benchmark_json = JsonSink(settings.report_dir)
 
 
 @pytest.fixture(scope="session")
@@ -90,28 +125,16 @@ def run_info(config: pytest.Config) -> dict:
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
-    """Make a user's own ``--benchmark-json`` file complete enough to build the report from."""
+    """Complete every JSON that pytest-benchmark writes (``--benchmark-json``, ``--benchmark-save``) with
+    the run's info, so that ``python -m reports.build`` can build the report from any of them; the first
+    time, which is the ``--benchmark-json`` one (pytest-benchmark writes it before any saved copy, and with
+    every round's time), save it as ``benchmark.json`` and build the report beside it."""
     output_json["scratchnet"] = run_info(config)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Save every benchmark of the run as ``benchmark.json`` and build the report beside it."""
-    config = session.config
-    bench_session = getattr(config, "_benchmarksession", None)  # pytest-benchmark's one per-run object
-    if bench_session is None or bench_session.skip or bench_session.disabled or not bench_session.benchmarks:
+    if REPORT_KEY in config.stash:  # a saved copy after the JSON (--benchmark-save, --benchmark-autosave)
         return
     report_dir = config.stash[SETTINGS_KEY].report_dir
+    json_path = report_dir / BENCHMARK_JSON
     try:
-        output_json = config.hook.pytest_benchmark_generate_json(
-            config=config,
-            benchmarks=bench_session.benchmarks,
-            include_data=True,
-            machine_info=bench_session.get_machine_info(),
-            commit_info=config.hook.pytest_benchmark_generate_commit_info(config=config),
-        )
-        output_json["scratchnet"] = run_info(config)
-        json_path = report_dir / "benchmark.json"
         with atomic_write(json_path, "w") as f:
             json.dump(output_json, f, indent=2, default=str)
 
@@ -120,9 +143,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         markdown = build_report(json_path, report_dir)
     except Exception:  # a broken report must fail the run (CI runs the quick mode for this), with the cause
         config.stash[REPORT_KEY] = "report NOT built:\n" + traceback.format_exc()
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        config.stash[REPORT_FAILED_KEY] = True
     else:
         config.stash[REPORT_KEY] = f"report written to {markdown} (data: {json_path})"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if its report could not be built. pytest-benchmark saves the JSON, and so calls
+    ``pytest_benchmark_update_json``, in its hook wrapper's first half, before this runs."""
+    if session.config.stash.get(REPORT_FAILED_KEY, False):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
