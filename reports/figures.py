@@ -1,5 +1,5 @@
-"""The report's figures, each a function of the results that returns a matplotlib Figure (or None when
-its study is not in the results). Saving is the builder's business."""
+"""The report's figures. Each is a function of the results that returns a matplotlib Figure, or None when
+its study is not in the results; every label and line is read from the rows. Saving is the builder's."""
 
 from __future__ import annotations
 
@@ -12,200 +12,227 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from reports.analysis import (  # noqa: E402
-    epoch_table,
-    floor_seconds,
-    ordered,
-    rank,
-    sgemm_rate,
-    sweep,
-)
+from reports import analysis  # noqa: E402
 from reports.results import Results  # noqa: E402
 
 COLORS = {"loops": "tab:gray", "numpy": "tab:blue", "numba": "tab:orange", "pytorch": "tab:red"}
+OTHER_COLORS = ["tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
 # numpy and numba compute the same numbers, so their curves coincide: styles keep both visible
 LINES = {"loops": ("s", "-"), "numpy": ("o", "-"), "numba": ("x", "--")}
-ELEMENTWISE = ["relu", "relu_backward", "softmax", "softmax_xent"]
+VERDICT_COLORS = {"met": "tab:green", "not met": "tab:red", "unclear": "tab:orange", "": "black"}
 
 
 def _color(backend: str) -> str:
-    return COLORS.get(backend, "tab:green")
+    return COLORS.get(backend) or OTHER_COLORS[analysis.rank(backend) % len(OTHER_COLORS)]
 
 
-def _figure(ncols: int = 1, width: float = 7.0) -> tuple[Figure, np.ndarray]:
-    fig, axes = plt.subplots(1, ncols, figsize=(width, 4.2), squeeze=False, layout="constrained")
+def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2):
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False, layout="constrained")
     return fig, axes[0]
 
 
-def _log_y(ax) -> None:
-    """A log y axis labelled with plain numbers (0.5, 2, 100), not powers of ten."""
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+def _log(ax, which: str = "y") -> None:
+    """A log axis labelled with plain numbers (0.5, 2, 100), not powers of ten."""
+    getattr(ax, f"set_{which}scale")("log")
+    axis = getattr(ax, f"{which}axis")
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _network(rows) -> str:
+    first = rows.iloc[0]
+    return f"{first['layer_sizes']}, {first['dtype']}, {first['dataset']}"
 
 
 def epoch_time(results: Results) -> Figure | None:
-    """Seconds per 60,000-sample epoch per backend, log scale, with min-max whiskers and the floor."""
-    table = epoch_table(results)
-    if table.empty:
+    """Seconds per epoch per backend (log), min-max whiskers, hatched where scaled, and the floor."""
+    t = analysis.epoch_table(results)
+    if t.empty:
         return None
     fig, (ax,) = _figure()
-    x = np.arange(len(table))
-    median = table["epoch_seconds"].to_numpy()
-    whiskers = np.vstack([median - table["epoch_min"], table["epoch_max"] - median])
-    bars = ax.bar(x, median, color=[_color(b) for b in table["backend"]], yerr=whiskers, capsize=4)
-    for bar, scaled, seconds, top in zip(bars, table["scaled"], median, table["epoch_max"]):
-        if scaled:
-            bar.set_hatch("//")
-        ax.annotate(  # above the whisker, so that the two never overlap
-            f"{seconds:.3g} s",
-            (bar.get_x() + bar.get_width() / 2, max(seconds, top)),
+    x = np.arange(len(t))
+    median = t["epoch_seconds"].to_numpy()
+    whiskers = np.vstack([median - t["min"] * t["epoch_scale"], t["max"] * t["epoch_scale"] - median])
+    bars = ax.bar(x, median, color=[_color(b) for b in t["backend"]], yerr=whiskers, capsize=4)
+    for bar, scaled, value, top in zip(bars, t["scaled"], median, median + whiskers[1]):
+        bar.set_hatch("//" if scaled else "")
+        ax.annotate(
+            f"{value:.3g} s",
+            (bar.get_x() + bar.get_width() / 2, top),
             xytext=(0, 6),
             textcoords="offset points",
             ha="center",
-            va="bottom",
             fontsize=9,
         )
-    labels = [
-        f"{b}\n(scaled from {int(n):,})" if s else b
-        for b, n, s in zip(table.backend, table.samples, table.scaled)
-    ]
-    ax.set_xticks(x, labels)
-    if table["scaled"].any():
-        ax.bar(
-            [0], [np.nan], color="white", edgecolor="black", hatch="//", label="hatched: scaled from a subset"
-        )
-    floor = table["floor_seconds"].min()
+    ax.set_xticks(
+        x, [f"{b}\n(scaled from {int(n):,})" if s else b for b, n, s in zip(t.backend, t.samples, t.scaled)]
+    )
+    floor = t["floor_seconds"].min()
     if not np.isnan(floor):
         ax.axhline(
-            floor, color="black", linestyle="--", linewidth=1, label=f"floor at sgemm rate ({floor:.3g} s)"
+            floor,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=f"floor at the measured peak ({floor:.3g} s)",
         )
-    ax.legend(loc="upper right")
-    _log_y(ax)
-    ax.set_ylim(top=ax.get_ylim()[1] * 3)  # room for the value labels above the tallest bar
-    ax.set_ylabel(f"seconds per epoch of {int(table['epoch_samples'].iloc[0]):,} samples (log)")
-    ax.set_title("One training epoch, [784, 128, 10], batch 128, float32 (median, min-max)")
+        ax.legend(loc="upper right")
+    _log(ax)
+    ax.set_ylim(top=ax.get_ylim()[1] * 3)  # room for the labels above the tallest bar
+    ax.set_ylabel(f"seconds per epoch of {int(t['epoch_samples'].iloc[0]):,} samples (log)")
+    ax.set_title(
+        f"One training epoch, {_network(t)}, batch {int(t['batch'].iloc[0])} (median, min-max)", fontsize=10
+    )
     return fig
 
 
-def _sweep_figure(results: Results, study: str, key: str, xlabel: str, title: str) -> Figure | None:
-    times = sweep(results, study, key)
+def _sweep(results: Results, study: str, key: str, xlabel: str) -> Figure | None:
+    times = analysis.sweep(results, study, key)
     if times.empty:
         return None
     points = results.study(study)
     fig, (ax,) = _figure()
-    for backend in sorted(times.columns, key=rank):
+    for backend in times.columns:
         rows = points[points["backend"] == backend].set_index(key).loc[times.index]
-        whiskers = np.vstack(
-            [rows["epoch_seconds"] - rows["epoch_min"], rows["epoch_max"] - rows["epoch_seconds"]]
-        )
+        low, high = rows["min"] * rows["epoch_scale"], rows["max"] * rows["epoch_scale"]
         ax.errorbar(
             times.index,
             rows["epoch_seconds"],
-            yerr=whiskers,
+            yerr=[rows["epoch_seconds"] - low, high - rows["epoch_seconds"]],
             marker="o",
             capsize=3,
             color=_color(backend),
             label=f"{backend} (median, min-max)",
         )
     flops = points.groupby(key)["epoch_flops"].first()
-    floors = [floor_seconds(results, f) for f in flops]
-    if all(f is not None for f in floors):
-        ax.plot(flops.index, floors, color="black", linestyle="--", linewidth=1, label="floor at sgemm rate")
+    floors = [analysis.floor_seconds(results, f) for f in flops]
+    if not np.isnan(floors).all():
+        ax.plot(
+            flops.index,
+            floors,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label="floor at the measured peak",
+        )
     ax.set_xscale("log", base=2)
     ax.set_xticks(times.index, [str(int(v)) for v in times.index])
     ax.minorticks_off()
-    _log_y(ax)
+    _log(ax)
     ax.set_xlabel(xlabel)
-    samples = int(points["samples"].iloc[0])
     ax.set_ylabel(f"seconds per {int(points['epoch_samples'].iloc[0]):,}-sample epoch (log)")
-    ax.set_title(f"{title}\n(each point: {samples:,} samples per round, scaled to a full epoch)", fontsize=10)
+    ax.set_title(
+        f"Epoch time against {xlabel.split(' (')[0]}, {_network(points)}\n(each point: "
+        f"{int(points['samples'].iloc[0]):,} samples per round, scaled to a full epoch)",
+        fontsize=10,
+    )
     ax.legend()
     return fig
 
 
 def batch_sweep(results: Results) -> Figure | None:
-    return _sweep_figure(
-        results, "batch", "batch", "batch size (log 2)", "Epoch time against batch size, [784, 128, 10]"
-    )
+    return _sweep(results, "batch", "batch", "batch size (log 2)")
 
 
 def width_sweep(results: Results) -> Figure | None:
-    return _sweep_figure(
-        results, "width", "hidden", "hidden width (log 2)", "Epoch time against hidden width, batch 128"
-    )
+    return _sweep(results, "width", "hidden", "hidden width (log 2)")
 
 
-def _grouped_bars(ax, frame, kernels: list[str], value: str) -> None:
-    backends = [b for b in ordered(frame)["backend"].unique()]
-    width = 0.8 / len(backends)
-    for i, backend in enumerate(backends):
-        rows = frame[frame["backend"] == backend].set_index("kernel")
-        heights = [rows[value].get(k, np.nan) for k in kernels]
-        ax.bar(
-            np.arange(len(kernels)) + (i - (len(backends) - 1) / 2) * width,
-            heights,
-            width,
-            color=_color(backend),
-            label=backend,
-        )
-    ax.set_xticks(np.arange(len(kernels)), [k.replace("_", "\n", 1) for k in kernels], fontsize=8)
-    _log_y(ax)
-
-
-def kernel_rates(results: Results) -> Figure | None:
-    """Achieved GFLOP/s of the step's products and GB/s of the element-wise kernels, per backend."""
-    kernels = results.study("kernel")
-    if kernels.empty:
+def roofline(results: Results) -> Figure | None:
+    """Every kernel of every backend at its arithmetic intensity, under the measured peak and bandwidths."""
+    points = analysis.roofline_points(results)
+    peak = analysis.peak_rate(results)
+    if points.empty or np.isnan(peak):
         return None
-    fig, (left, right) = _figure(ncols=2, width=11)
-    products = list(dict.fromkeys(kernels.loc[kernels["flops"].gt(0), "kernel"]))  # in the benchmarks' order
-    _grouped_bars(left, kernels, products, "gflops")
-    rate = sgemm_rate(results)
-    if rate:
-        left.axhline(rate, color="black", linestyle="--", linewidth=1, label=f"sgemm {rate:.3g} GFLOP/s")
-    left.set_ylabel("GFLOP/s (log)")
-    left.set_title("Matrix products at batch 128", fontsize=10)
-    elementwise = [k for k in ELEMENTWISE if k in set(kernels["kernel"])]
-    _grouped_bars(right, kernels, elementwise, "gbytes_per_s")
-    right.set_ylabel("GB/s of arguments read and written (log)")
-    right.set_title("Element-wise kernels at batch 128", fontsize=10)
-    # one legend above both panels: inside either it would cover the tallest bars
-    fig.legend(*left.get_legend_handles_labels(), loc="outside upper center", ncols=5, fontsize=9)
+    fig, (ax,) = _figure(width=8.5, height=5.2)
+    x = np.geomspace(min(points["intensity"].min(), 0.05) / 2, max(points["intensity"].max(), 100) * 2, 200)
+    bandwidth = analysis.bandwidth(results)
+    if not bandwidth.empty:
+        for (level, _), rate in bandwidth.max(axis=1).items():
+            ax.plot(x, np.minimum(peak, rate * x), linewidth=1, linestyle=":", color="black")
+            ax.annotate(f"{level} {rate:.3g} GB/s", (x[0], rate * x[0]), fontsize=7, va="bottom")
+    ax.axhline(peak, color="black", linewidth=1.5, label=f"FMA peak, all cores ({peak:.3g} GFLOP/s)")
+    for threads, rate in analysis.sgemm_rates(results).items():
+        ax.axhline(
+            rate,
+            color="tab:blue",
+            linewidth=1,
+            linestyle="--",
+            label=f"NumPy sgemm, {int(threads)} thread(s)",
+        )
+    for backend, rows in points.groupby("backend", sort=False):
+        ax.scatter(rows["intensity"], rows["gflops"], color=_color(backend), label=backend, zorder=3)
+        for r in rows.itertuples():
+            ax.annotate(
+                r.kernel, (r.intensity, r.gflops), fontsize=6, xytext=(3, 2), textcoords="offset points"
+            )
+    _log(ax, "x")
+    _log(ax)
+    ax.set_xlabel("arithmetic intensity (FLOP per byte of compulsory traffic, log)")
+    ax.set_ylabel("GFLOP/s (log)")
+    ax.set_title("Roofline: the step's kernels against the machine's measured limits", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def headline(results: Results) -> Figure | None:
+    """Each headline ratio with its interval, against its bound."""
+    h = analysis.headline(results)
+    if h.empty:
+        return None
+    fig, (ax,) = _figure(width=8, height=0.45 * len(h) + 1.2)
+    y = np.arange(len(h))[::-1]
+    for yi, r in zip(y, h.itertuples()):
+        color = VERDICT_COLORS.get(r.verdict, "black")
+        ax.errorbar(
+            r.ratio, yi, xerr=[[r.ratio - r.low], [r.high - r.ratio]], fmt="o", color=color, capsize=3
+        )
+        if not np.isnan(r.bound):
+            ax.plot([r.bound, r.bound], [yi - 0.35, yi + 0.35], color="black", linewidth=2)
+    ax.set_yticks(y, h["quantity"], fontsize=8)
+    _log(ax, "x")
+    ax.set_xlabel("ratio: median of the pairs, 95% bootstrap interval (log); black bar: the bound")
+    ax.set_title(
+        "Headline ratios from alternating rounds (green: met, red: not met, orange: unclear)", fontsize=10
+    )
     return fig
 
 
 def training_curves(results: Results) -> Figure | None:
     """Training loss and test accuracy per epoch for each backend's short real run."""
-    if not results.curves:
+    curves = {r.backend: results.extra[r.name] for r in ordered_rows(results, "curve")}
+    if not curves:
         return None
     fig, (loss_ax, acc_ax) = _figure(ncols=2, width=11)
-    for backend in sorted(results.curves, key=rank):
-        info = results.curves[backend]
+    for backend, info in curves.items():
         history = info.get("history") or []
-        epochs = [h["epoch"] for h in history]
-        label = (
-            f"{backend} ({int(info.get('samples', 0)):,} train / {int(info.get('test_samples', 0)):,} test)"
-        )
         marker, linestyle = LINES.get(backend, ("o", "-"))
-        style = {"marker": marker, "linestyle": linestyle, "color": _color(backend), "label": label}
+        style = {
+            "marker": marker,
+            "linestyle": linestyle,
+            "color": _color(backend),
+            "label": f"{backend} ({int(info['samples']):,} train / {int(info['test_samples']):,} test)",
+        }
+        epochs = [h["epoch"] for h in history]
         loss_ax.plot(epochs, [h["train_loss"] for h in history], **style)
         acc_ax.plot(epochs, [100 * h["test_accuracy"] for h in history], **style)
-    for ax in (loss_ax, acc_ax):
+    for ax, label in ((loss_ax, "mean training cross-entropy (nats)"), (acc_ax, "test accuracy (%)")):
         ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
-    loss_ax.set_ylabel("mean training cross-entropy (nats)")
-    acc_ax.set_ylabel("test accuracy (%)")
-    loss_ax.set_title("Training loss", fontsize=10)
-    acc_ax.set_title("Test accuracy", fontsize=10)
     return fig
 
 
+def ordered_rows(results: Results, study: str):
+    return analysis.ordered(results.study(study)).itertuples()
+
+
 FIGURES = {
+    "headline.png": headline,
     "epoch_time.png": epoch_time,
+    "roofline.png": roofline,
     "batch_sweep.png": batch_sweep,
     "width_sweep.png": width_sweep,
-    "kernel_rates.png": kernel_rates,
     "training_curves.png": training_curves,
 }

@@ -1,13 +1,25 @@
-"""Generated sections of the README: the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->``
-is replaced by a report, so that no number in the README is typed by hand."""
+"""Generated sections of the README: the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` is
+replaced by a report, so that no number in the README is typed by hand.
+
+    python -m reports.readme      # the performance section, from reports/headline.csv and its run
+
+A benchmark run writes ``reports/`` only; the README changes through this command alone.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import pandas as pd
+
 from network.files import atomic_write
+from reports.build import HEADLINE_CSV, machine_name
+from reports.fmt import interval, table
+from reports.results import ReportError, load_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+REPORTS = Path(__file__).resolve().parent
 
 
 def update_section(readme: Path, name: str, text: str) -> None:
@@ -20,3 +32,37 @@ def update_section(readme: Path, name: str, text: str) -> None:
     _, tail = rest.split(end, 1)
     with atomic_write(readme, "w") as f:
         f.write(f"{head}{start}\n{text.strip()}\n{end}{tail}")
+
+
+def performance_section(reports: Path = REPORTS) -> str:
+    """The headline ratios of the committed run with their intervals, and what they were measured on."""
+    results = load_results(reports / "benchmark.json")
+    headline = pd.read_csv(reports / HEADLINE_CSV)
+    data = results.run.get("data") or {}
+    epoch = results.study("epoch")
+    network = f"{epoch['layer_sizes'].iloc[0]}, {epoch['dtype'].iloc[0]}, " if len(epoch) else ""
+    rows = [
+        (r.quantity, interval(r.ratio, r.low, r.high), r.bound, r.verdict)
+        for r in headline.fillna({"bound": "", "verdict": ""}).itertuples()
+    ]
+    return (
+        f"### Results\n\nHeadline ratios of the committed [performance report](reports/performance.md): "
+        f"{network}{data.get('name', 'unknown data')}, measured on {machine_name(results)} (run finished "
+        f"{results.datetime[:16]}). Each is the median of ratios of alternating rounds, with its 95% "
+        "interval; the report has the absolute times, the machine's measured limits and the method.\n\n"
+        + table(["quantity", "ratio [95% interval]", "bound", "verdict"], rows)
+    )
+
+
+def main() -> int:
+    try:
+        update_section(README, "performance", performance_section())
+    except (ReportError, OSError, ValueError) as err:
+        print(f"python -m reports.readme: error: {err}", file=sys.stderr)
+        return 1
+    print(f"updated {README}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,8 +1,9 @@
-"""Read a pytest-benchmark JSON into one flat table, one row per benchmark, with the derived numbers.
+"""Read a pytest-benchmark JSON of ``bench/`` into one flat table, one row per benchmark.
 
-Every benchmark in ``bench/`` says what it measured in ``extra_info`` (``study``, ``backend``, sizes,
-FLOPs or bytes, threads); this module turns those and the timing statistics into columns, and derives
-what several sections share: seconds per sample, the epoch time scaled to a full epoch, GFLOP/s.
+Every benchmark says what it measured in ``extra_info`` (``study``, ``backend``, sizes, dtype, FLOPs and
+bytes, threads); this module turns those and the timing statistics into columns and derives what several
+sections share: the time per sample, the epoch scaled to a full one, the achieved rates. The report reads
+every shape, size and setting from these rows, never from constants of its own.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-STAT_COLUMNS = ["median", "iqr", "q1", "q3", "min", "max", "mean", "stddev", "rounds", "iterations"]
-INFO_COLUMNS = [
-    "study", "backend", "kernel", "op", "shape", "variant", "batch", "hidden", "threads", "samples",
-    "epoch_samples", "flops_per_sample", "flops", "bytes", "dataset", "torch_version", "fused", "technique",
-    "expected_gain", "expected_why",
+STAT_COLUMNS = ["median", "iqr", "min", "max", "rounds", "iterations"]
+NUMERIC_INFO = [
+    "batch", "hidden", "threads", "samples", "epoch_samples", "flops_per_sample", "flops", "bytes",
+    "vector_bits", "working_set", "chains", "scale", "bound", "expected_gain",
+]  # fmt: skip
+TEXT_INFO = [
+    "study", "backend", "kernel", "shape", "variant", "dtype", "dataset", "layer_sizes", "optimizer",
+    "fused", "technique", "expected_why", "quantity", "a", "b", "sense", "when", "level", "isa", "asm_ok",
 ]  # fmt: skip
 
 
@@ -36,8 +40,8 @@ class Results:
     commit: dict
     run: dict  # the "scratchnet" entry bench/conftest.py adds: versions, BLAS, threads, data, settings
     datetime: str
-    pytest_benchmark_version: str
-    curves: dict[str, dict]  # backend -> extra_info of its training-curve run (with "history")
+    rounds: dict[str, list[float]]  # benchmark name -> its per-round seconds, in the order timed
+    extra: dict[str, dict]  # benchmark name -> its whole extra_info (histories, paired times, caches)
 
     def study(self, name: str) -> pd.DataFrame:
         return self.table[self.table["study"] == name]
@@ -62,49 +66,46 @@ def load_results(path: str | Path) -> Results:
         raise ReportError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("benchmarks"), list):
         raise ReportError(f"{path}: not a pytest-benchmark JSON file (no 'benchmarks' list)")
-    rows, curves = [], {}
+    if not isinstance(raw.get("scratchnet"), dict):
+        raise ReportError(f"{path}: not a run of scratchnet's bench/ (no 'scratchnet' entry)")
+    rows, rounds, extra = [], {}, {}
     for i, bench in enumerate(raw["benchmarks"]):
         if not isinstance(bench, dict) or not isinstance(bench.get("stats"), dict):
             raise ReportError(f"{path}: benchmark {i} has no 'stats'")
         info = bench.get("extra_info") or {}
-        if info.get("study") == "curve":
-            curves[info.get("backend", bench.get("name", str(i)))] = info
-        row = {"name": bench.get("name"), "group": bench.get("group")}
-        row |= {key: info.get(key) for key in INFO_COLUMNS}
+        name = str(bench.get("name", i))
+        rounds[name] = list(bench["stats"].get("data") or [])
+        extra[name] = info
+        row = {"name": name, "group": bench.get("group")}
+        row |= {key: info.get(key) for key in NUMERIC_INFO + TEXT_INFO}
         row |= {key: bench["stats"].get(key) for key in STAT_COLUMNS}
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["name", "group", *INFO_COLUMNS, *STAT_COLUMNS])
+    table = pd.DataFrame(rows, columns=["name", "group", *NUMERIC_INFO, *TEXT_INFO, *STAT_COLUMNS])
     return Results(
         path=path,
         table=_derive(table),
         machine=raw.get("machine_info") or {},
         commit=raw.get("commit_info") or {},
-        run=raw.get("scratchnet") or {},
+        run=raw["scratchnet"],
         datetime=raw.get("datetime", "unknown"),
-        pytest_benchmark_version=raw.get("version", "unknown"),
-        curves=curves,
+        rounds=rounds,
+        extra=extra,
     )
 
 
 def _derive(table: pd.DataFrame) -> pd.DataFrame:
     """Per-sample and scaled-epoch times for the epoch studies, achieved rates for everything counted."""
     t = table.copy()
-    numeric = [
-        *STAT_COLUMNS,
-        *"batch hidden threads samples epoch_samples flops_per_sample flops bytes".split(),
-    ]
-    for column in numeric:
+    for column in [*STAT_COLUMNS, *NUMERIC_INFO]:
         t[column] = pd.to_numeric(t[column], errors="coerce")
+    t["layer_sizes"] = t["layer_sizes"].map(lambda s: str(list(s)) if isinstance(s, list) else s)
     t["seconds_per_sample"] = t["median"] / t["samples"]
-    t["scale"] = t["epoch_samples"] / t["samples"]  # 1 where a round was a whole epoch
-    t["scaled"] = t["scale"].gt(1)
-    t["epoch_seconds"] = t["median"] * t["scale"]
-    for stat in ("iqr", "min", "max"):
-        t[f"epoch_{stat}"] = t[stat] * t["scale"]
-    t["samples_per_second"] = t["samples"] / t["median"]
+    t["epoch_scale"] = t["epoch_samples"] / t["samples"]  # 1 where a round was a whole epoch
+    t["scaled"] = t["epoch_scale"].gt(1)
+    t["epoch_seconds"] = t["median"] * t["epoch_scale"]
     t["epoch_flops"] = t["flops_per_sample"] * t["epoch_samples"]
     counted = t["flops"].where(t["flops"].gt(0), t["flops_per_sample"] * t["samples"])
     t["gflops"] = counted / t["median"] / 1e9
     t["gbytes_per_s"] = t["bytes"].where(t["bytes"].gt(0)) / t["median"] / 1e9
-    t.replace([np.inf, -np.inf], np.nan, inplace=True)
-    return t
+    t["intensity"] = t["flops"] / t["bytes"]  # FLOP per byte of compulsory traffic, for the roofline
+    return t.replace([np.inf, -np.inf], np.nan)

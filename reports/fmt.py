@@ -1,0 +1,65 @@
+"""How the report writes numbers and tables: one place, so that every section rounds alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import pandas as pd
+
+NA = "n/a"
+
+
+def number(x: float, digits: int = 3) -> str:
+    """``digits`` significant digits, thousands separated: 0.0848, 176, 244,848."""
+    if x is None or pd.isna(x):
+        return NA
+    return f"{x:,.{digits}g}" if abs(x) < 10**digits else f"{x:,.0f}"
+
+
+def times(x: float) -> str:
+    """A ratio: 0.57x, 1.8x, 2,077x."""
+    return NA if x is None or pd.isna(x) else f"{number(x, 2 if x >= 1 else 3)}x"
+
+
+def percent(x: float) -> str:
+    return NA if x is None or pd.isna(x) else f"{100 * x:.3g}%"
+
+
+def seconds(s: float) -> str:
+    """A duration in a unit a reader takes in at once: 1.23 s, 45.6 ms, 12.3 µs."""
+    if s is None or pd.isna(s):
+        return NA
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return f"{s / 1e-9:.3g} ns"
+
+
+def interval(ratio: float, low: float, high: float) -> str:
+    """A ratio with its 95% interval: 0.571 [0.562, 0.580]."""
+    if pd.isna(ratio):
+        return NA
+    return f"{number(ratio)} [{number(low)}, {number(high)}]"
+
+
+def threads(n: float) -> str:
+    return f"{int(n)} thread" + ("s" if int(n) != 1 else "")
+
+
+def bound(value: float | None, sense: str | None) -> str:
+    """A bound as the headline tables write it: ≤ 0.7, ≥ 3, or blank for a ratio without one."""
+    if value is None or pd.isna(value):
+        return ""
+    return f"{'≤' if sense == 'at most' else '≥'} {value:g}"
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], numbers: bool = True) -> str:
+    """A GitHub markdown table; the first column left-aligned, the rest right-aligned if ``numbers``."""
+    align = ["---:" if numbers else ":---"] * (len(headers) - 1)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join([":---", *align]) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def bullets(lines: Iterable[str]) -> str:
+    return "\n".join(f"- {line}" for line in lines)
