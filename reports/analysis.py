@@ -41,7 +41,8 @@ def peaks(results: Results) -> pd.DataFrame:
     per core, and whether its assembly was checked to be what it claims."""
     p = results.study("peak").copy()
     p["per_core"] = p["gflops"] / p["threads"]
-    return p[["dtype", "vector_bits", "threads", "when", "gflops", "per_core", "asm_ok", "isa", "chains"]]
+    columns = ["dtype", "vector_bits", "threads", "when", "gflops", "per_core", "asm_ok", "isa", "chains"]
+    return p[[*columns, "busy_elsewhere"]]
 
 
 def _widest(p: pd.DataFrame, dtype: str) -> pd.DataFrame:
@@ -82,11 +83,17 @@ def peak_drift(results: Results, dtype: str = "float32") -> float:
 
 
 def bandwidth(results: Results) -> pd.DataFrame:
-    """The triad's GB/s per cache level and thread count."""
+    """The triad's GB/s per cache level (rows, smallest first) and thread count (columns); ``attrs``
+    holds the working sets alike (a private level holds one working set per core, so they differ)."""
     b = results.study("bandwidth")
-    return b.pivot_table(index=["level", "working_set"], columns="threads", values="gbytes_per_s").sort_index(
-        level="working_set"
-    )
+    if b.empty:
+        return pd.DataFrame()
+    order = b.groupby("level")["working_set"].min().sort_values().index
+    rates = b.pivot_table(index="level", columns="threads", values="gbytes_per_s").loc[order]
+    rates.attrs["working_sets"] = b.pivot_table(index="level", columns="threads", values="working_set").loc[
+        order
+    ]
+    return rates
 
 
 def sgemm_rates(results: Results) -> pd.Series:

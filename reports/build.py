@@ -28,6 +28,7 @@ REPORT_NAME = "performance.md"
 HEADLINE_CSV = "headline.csv"
 BENCHMARKS_CSV = "benchmarks.csv"
 NOT_MEASURED = "_Not measured in this run._"
+BUSY = 0.25  # cores' worth of CPU other processes used while a probe ran: above it, say so beside the rate
 ASM_CHECK = {"True": "checked", "False": "**not as intended**"}
 
 
@@ -181,13 +182,23 @@ def _machine(results: Results) -> str:
             (
                 f"FMA peak, {r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
                 f"{number(r.gflops)} GFLOP/s ({number(r.per_core)} per core; {int(r.chains)} chains; "
-                f"assembly {ASM_CHECK.get(str(r.asm_ok), 'not checked')})",
+                f"assembly {ASM_CHECK.get(str(r.asm_ok), 'not checked')}"
+                + (
+                    f"; **other processes used {r.busy_elsewhere:.1f} cores meanwhile**"
+                    if r.busy_elsewhere > BUSY
+                    else ""
+                )
+                + ")",
             )
         )
     bandwidth = analysis.bandwidth(results)
-    for (level, working_set), rates in bandwidth.iterrows():
-        cells = ", ".join(f"{number(rate)} GB/s on {threads(t)}" for t, rate in rates.items())
-        rows.append((f"triad bandwidth, {level} ({number(working_set / 2**10)} KiB)", cells))
+    for level, rates in bandwidth.iterrows():
+        sets = bandwidth.attrs["working_sets"].loc[level]
+        cells = [
+            f"{number(rate)} GB/s on {threads(t)} ({number(sets[t] / 2**10)} KiB)"
+            for t, rate in rates.items()
+        ]
+        rows.append((f"triad bandwidth, {level}", ", ".join(cells)))
     for count, rate in analysis.sgemm_rates(results).items():
         rows.append((f"NumPy sgemm, {threads(count)} (reference, not the limit)", f"{number(rate)} GFLOP/s"))
     blas = "; ".join(

@@ -148,7 +148,7 @@ def roofline(results: Results) -> Figure | None:
     x = np.geomspace(min(points["intensity"].min(), 0.05) / 2, max(points["intensity"].max(), 100) * 2, 200)
     bandwidth = analysis.bandwidth(results)
     if not bandwidth.empty:
-        for (level, _), rate in bandwidth.max(axis=1).items():
+        for level, rate in bandwidth.max(axis=1).items():
             ax.plot(x, np.minimum(peak, rate * x), linewidth=1, linestyle=":", color="black")
             ax.annotate(f"{level} {rate:.3g} GB/s", (x[0], rate * x[0]), fontsize=7, va="bottom")
     ax.axhline(peak, color="black", linewidth=1.5, label=f"FMA peak, all cores ({peak:.3g} GFLOP/s)")
