@@ -1,0 +1,164 @@
+"""The headline ratios, each from rounds that alternate its two sides (b a b a ...: ``bench_paired``).
+
+Timed minutes apart on a shared machine that drifts, one ratio (numpy/numba at batch 8) came out 5.04 in
+one run and 1.84 in another. Here each round of side a follows a round of side b, so both sides of every
+per-round ratio ``scale * a_i / b_i`` see the same state of the machine; the report takes the median of
+those ratios with a bootstrap interval and, where a quantity has a bound, says whether it is met.
+
+One benchmark per quantity, all in the group "headline" (pytest-benchmark's own times are side a's):
+
+* ``numba epoch / numpy epoch`` and ``numba epoch / pytorch epoch`` at batch 128, whole epochs;
+* ``numpy epoch / numba epoch`` at the small batch sizes, ``settings.sweep_samples`` per round;
+* ``<backend> epoch / floor`` for every registered backend and PyTorch: the floor is the round's FLOPs at
+  the machine's measured peak, so side b is one call of the float32 FMA peak probe at the widest vector
+  width on the same threads, and ``scale`` is the probe's FLOPs over the round's;
+* ``<backend> epoch, 1 thread / all threads`` for every ``full_size`` backend: the speed-up of the cores.
+
+The bounds are the study's targets; the report decides whether one applies (e.g. a thread speed-up where
+the cores are not independent). Only the quantities that name numba or numpy name them here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bench.harness import (
+    AT_LEAST,
+    AT_MOST,
+    DEFAULT_BATCH,
+    DTYPE,
+    PYTORCH,
+    TORCH_MISSING,
+    Side,
+    bench_paired,
+    epoch_side,
+    round_samples,
+)
+from bench.machine import check_probe, fma_peak_probe, widest_vector_bits
+from kernels import available_backends, full_size_backends, get_backend
+
+NUMBA_OVER_NUMPY_BOUND = 0.7  # numba's epoch at batch 128 in at most 0.7 of numpy's
+SMALL_BATCH_BOUNDS = {1: 6.0, 8: 3.0, 16: 2.5}  # batch -> numpy's epoch at least this many numba epochs
+FLOOR_BOUNDS = {"numba": 1.5}  # backend -> its epoch at most this many floors; the others have none
+THREAD_BOUNDS = {"numba": 1.6}  # backend -> all threads at least this much faster than one; others: none
+
+pytestmark = pytest.mark.benchmark(group="headline")
+
+
+def require(backend: str) -> None:
+    """Skip, saying why, when ``backend`` cannot run here (PyTorch, or a backend's library, missing)."""
+    if backend == PYTORCH:
+        pytest.importorskip("torch", reason=TORCH_MISSING)
+        return
+    try:
+        get_backend(backend)
+    except ImportError as err:
+        pytest.skip(f"backend {backend!r} not available: {err}")
+
+
+def epoch_pair(benchmark, settings, data, a: str, b: str, *, batch: int, samples: int, **target) -> None:
+    """``a``'s epoch over ``b``'s, both training ``samples`` rows per round at ``batch`` on every core."""
+    require(a)
+    require(b)
+    bench_paired(
+        benchmark,
+        epoch_side(data, a, samples=samples, batch=batch),
+        epoch_side(data, b, samples=samples, batch=batch),
+        rounds=settings.headline_rounds,
+        quantity=f"{a} epoch / {b} epoch, batch {batch}",
+        **target,
+    )
+
+
+def test_numba_over_numpy(benchmark, settings, bench_data):
+    epoch_pair(
+        benchmark,
+        settings,
+        bench_data,
+        "numba",
+        "numpy",
+        batch=DEFAULT_BATCH,
+        samples=settings.epoch_samples,
+        bound=NUMBA_OVER_NUMPY_BOUND,
+        sense=AT_MOST,
+    )
+
+
+def test_numba_over_pytorch(benchmark, settings, bench_data):
+    epoch_pair(
+        benchmark, settings, bench_data, "numba", PYTORCH, batch=DEFAULT_BATCH, samples=settings.epoch_samples
+    )
+
+
+@pytest.mark.parametrize("batch", list(SMALL_BATCH_BOUNDS))
+def test_numpy_over_numba_small_batch(benchmark, settings, bench_data, batch):
+    epoch_pair(
+        benchmark,
+        settings,
+        bench_data,
+        "numpy",
+        "numba",
+        batch=batch,
+        samples=settings.sweep_samples,
+        bound=SMALL_BATCH_BOUNDS[batch],
+        sense=AT_LEAST,
+    )
+
+
+def peak_probe(threads: int) -> Side:
+    """One call of the float32 FMA peak probe at the widest vector width on ``threads`` threads. Its info
+    carries the FLOPs of a call and the verdict on the probe's assembly (is it the FMAs it claims?)."""
+    bits = widest_vector_bits()
+    probe, flops = fma_peak_probe(DTYPE, bits, threads)
+    verdict = check_probe(DTYPE, bits)
+    info = {
+        "kind": "fma peak probe",
+        "dtype": DTYPE,
+        "vector_bits": bits,
+        "threads": threads,
+        "flops": flops,
+        "asm_ok": verdict.ok,
+        "asm_check": verdict.reason,
+    }
+    return Side(f"{DTYPE} FMA peak probe, {bits}-bit, {threads} threads", probe, info)
+
+
+@pytest.mark.parametrize("backend", [*available_backends(), PYTORCH])
+def test_epoch_over_floor(benchmark, settings, bench_data, backend):
+    """ratio_i = a_i * peak_i / round_flops, peak_i = probe_flops / b_i: the epoch in floors."""
+    require(backend)
+    epoch = epoch_side(bench_data, backend, samples=round_samples(settings, backend))
+    floor = peak_probe(epoch.info["threads"])
+    bound = FLOOR_BOUNDS.get(backend)
+    bench_paired(
+        benchmark,
+        epoch,
+        floor,
+        rounds=settings.headline_rounds,
+        quantity=f"{backend} epoch / floor",
+        scale=floor.info["flops"] / epoch.info["flops"],
+        bound=bound,
+        sense=None if bound is None else AT_MOST,
+    )
+
+
+@pytest.mark.parametrize("backend", full_size_backends())
+def test_thread_speedup(benchmark, settings, bench_data, backend):
+    """One thread's epoch over all threads' (batch 128, whole epochs)."""
+    all_threads = epoch_side(bench_data, backend, samples=settings.epoch_samples)
+    cores = all_threads.info["threads"]
+    if cores < 2:
+        pytest.skip(f"{cores} thread available: no speed-up to measure")
+    one_thread = epoch_side(bench_data, backend, samples=settings.epoch_samples, threads=1)
+    bound = THREAD_BOUNDS.get(backend)
+    bench_paired(
+        benchmark,
+        replace(one_thread, label=f"{backend} epoch, 1 thread"),
+        replace(all_threads, label=f"{backend} epoch, {cores} threads"),
+        rounds=settings.headline_rounds,
+        quantity=f"{backend} epoch, 1 thread / all threads",
+        bound=bound,
+        sense=None if bound is None else AT_LEAST,
+    )
