@@ -23,6 +23,7 @@ import pytest
 
 from bench.harness import BenchData, choose_data
 from bench.settings import BenchSettings, resolve_settings
+from bench.test_machine import order_probes
 from kernels.threads import available_cores, blas_info
 from network.files import atomic_write
 
@@ -77,11 +78,19 @@ class JsonSink:
 def pytest_configure(config: pytest.Config) -> None:
     settings = resolve_settings(config.getoption("--quick"), config.getoption("--report-dir"))
     config.stash[SETTINGS_KEY] = settings
-    benchmarks_run = config.getoption("benchmark_only") or not config.getoption("benchmark_skip")
-    # Where benchmarks are skipped (the project's default addopts), a sink would only earn pytest-benchmark's
-    # warning that there was nothing to save.
+    benchmarks_run = not config.getoption("collectonly") and (
+        config.getoption("benchmark_only") or not config.getoption("benchmark_skip")
+    )
+    # Where no benchmark runs (skipped by the project's default addopts, or only collected), a sink would
+    # only earn pytest-benchmark's warning that there was nothing to save.
     if benchmarks_run and config.getoption("benchmark_json") is None:
         config.option.benchmark_json = JsonSink(settings.report_dir)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The machine's "start" peak probes run first and its "end" ones last, so that the run's own
+    measurements lie between two measurements of the peak (``bench/test_machine.py``)."""
+    order_probes(items)
 
 
 @pytest.fixture(scope="session")
