@@ -117,7 +117,7 @@ def test_sgemm_peak(benchmark, settings, threads):
     out = np.empty_like(a)
     use_threads(benchmark, threads)
     benchmark.extra_info.update(
-        study="peak", kernel="sgemm", shape=f"{PEAK_SIZE}^3", dtype=DTYPE, backend="numpy"
+        study="sgemm", kernel="sgemm", shape=f"{PEAK_SIZE}^3", dtype=DTYPE, backend="numpy"
     )
     bench_calls(benchmark, lambda: np.matmul(a, b, out=out), rounds=settings.kernel_rounds, round_seconds=0.0)
     record_rate(benchmark, flops=2 * PEAK_SIZE**3, bytes_moved=compulsory_bytes(a, b, out))
