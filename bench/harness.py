@@ -184,10 +184,12 @@ def _nothing() -> None:
 class Side:
     """Something timed round by round: one side of a paired ratio, or an epoch timed alone.
 
-    ``run`` does one round's work and is all that is timed. ``prepare`` runs, untimed, before each of its
-    rounds: it restores what the other side of a pair may have changed (the thread count), so that
-    "1 thread against all threads" alternates as well as "numba against numpy". ``info`` is the context
-    the report reads (for an epoch: ``epoch_info`` and more).
+    ``run`` does one round's work and is all that is timed. ``prepare`` runs, untimed, just before each of
+    its rounds: it restores what the other side of a pair may have changed (the thread count), so that
+    "1 thread against all threads" alternates as well as "numba against numpy", and it wakes the side's
+    own worker threads (for an epoch: one training step), so that the round starts as one of a series of
+    back-to-back rounds does. ``info`` is the context the report reads (for an epoch: ``epoch_info`` and
+    more).
     """
 
     label: str
@@ -215,7 +217,13 @@ def trainer_epoch(
     n = set_threads(threads)
     info = epoch_info(backend, data, samples=samples, batch=batch, hidden=hidden, threads=n)
     info["fused"] = fused and hasattr(trainer.net.backend, "momentum_step")
-    return Side(f"{backend} epoch", trainer.run_epoch, info, prepare=lambda: set_threads(n))
+    X, y = trainer.X_train[:batch], trainer.y_train[:batch]
+
+    def prepare() -> None:
+        set_threads(n)
+        trainer.net.train_step(X, y, trainer.optimizer, trainer.lr)  # wakes the thread pools the round uses
+
+    return Side(f"{backend} epoch", trainer.run_epoch, info, prepare=prepare)
 
 
 def pytorch_epoch(
@@ -246,6 +254,13 @@ def pytorch_epoch(
     generator = torch.Generator().manual_seed(SEED)
     epochs_done = 0
 
+    def train_step(X_batch, y_batch) -> float:
+        optimizer.zero_grad()
+        loss = loss_fn(model(X_batch), y_batch)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
     def epoch() -> None:
         # as Trainer.run_epoch: a permutation, then each step gathers its batch; and as Trainer, every
         # step's loss is read back and checked, so that a diverging run fails and both do that work
@@ -253,17 +268,14 @@ def pytorch_epoch(
         order = torch.randperm(samples, generator=generator)
         for step, start in enumerate(range(0, samples, batch)):
             rows = order[start : start + batch]
-            optimizer.zero_grad()
-            loss = loss_fn(model(X[rows]), y[rows])
-            loss.backward()
-            optimizer.step()
-            value = loss.item()
-            if not math.isfinite(value):
-                raise Diverged(epochs_done + 1, step + 1, value, TIMING_LR)
+            loss = train_step(X[rows], y[rows])
+            if not math.isfinite(loss):
+                raise Diverged(epochs_done + 1, step + 1, loss, TIMING_LR)
         epochs_done += 1
 
     def prepare() -> None:
         torch.set_num_threads(set_threads(n))
+        train_step(X[:batch], y[:batch])  # wakes the thread pool the round uses
 
     info = epoch_info(PYTORCH, data, samples=samples, batch=batch, hidden=hidden, threads=n)
     info.update(torch_version=torch.__version__, torch_threads=torch.get_num_threads())
@@ -322,9 +334,7 @@ def settle() -> None:
     library that ran last spin down (see ``SETTLE_SLICE``), or ``SETTLE_TIMEOUT`` has passed.
 
     Without it, the side of a pair that runs next shares the cores with the other side's spinning
-    threads: on this project's 2-core machine, quiet, a numba epoch of 8,192 samples at batch 128 that
-    followed a numpy one took 50 to 130 ms, against 27 ms after a numba one or after ``settle``; a whole
-    epoch took 1.4 times as long.
+    threads (``bench_paired`` gives what that does to a ratio).
     """
     deadline = time.perf_counter() + SETTLE_TIMEOUT
     while time.perf_counter() < deadline:
@@ -350,7 +360,8 @@ def bench_paired(
     pytest-benchmark times ``a`` (its ``stats.data``: one time per round, in order); each of a's rounds is
     preceded by a round of ``b``, timed here into ``extra_info["b_seconds"]``, so that both sides of every
     ratio see the same state of a machine that drifts over minutes; each round starts once the other
-    side's worker threads have gone idle (``settle``). Both sides get ``WARMUP_ROUNDS``
+    side's worker threads have gone idle (``settle``) and its own are awake (``Side.prepare``). Both
+    sides get ``WARMUP_ROUNDS``
     untimed rounds, b's first, and b's are dropped: ``b_seconds[i]`` is the round run just before a's
     timed round ``i``. ``bound`` and ``sense`` (``AT_MOST`` or ``AT_LEAST``) state the ratio's target, or
     are both None.
@@ -362,15 +373,20 @@ def bench_paired(
     b_seconds: list[float] = []
 
     def run_b_then_prepare_a() -> None:
-        # Each side starts on a quiet process (``settle``), with its own settings (``prepare``): neither
-        # inherits the other's spinning threads, and both still see the machine of the same minute.
-        b.prepare()
+        # Each side's round starts once the other side's threads are idle (``settle``) and its own are awake
+        # (``prepare``), as in a series of its own rounds, while both sides see the machine of the same
+        # minute. Measured on this project's 2-core machine (the median over alternating pairs of numba's
+        # epoch over numpy's, at batch 128, against the same ratio from each timed alone, back to back):
+        # 60,000 samples, alone 0.836, unsettled 1.043, settled 0.836, settled and prepared 0.830; 2,048
+        # samples, alone 0.768, unsettled 1.68, settled 1.78 (the first step waits for the other core to
+        # wake up from idle), settled and prepared 0.779.
         settle()
+        b.prepare()
         start = time.perf_counter()
         b.run()
         b_seconds.append(time.perf_counter() - start)
-        a.prepare()
         settle()
+        a.prepare()
 
     benchmark.extra_info.update(
         study="headline",
