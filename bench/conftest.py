@@ -13,6 +13,7 @@ so the committed report is only ever replaced by a full run. ``--report-dir DIR`
 from __future__ import annotations
 
 import json
+import os
 import platform
 import traceback
 from pathlib import Path
@@ -105,6 +106,9 @@ def bench_data(pytestconfig: pytest.Config) -> BenchData:
     return data
 
 
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
 def run_info(config: pytest.Config) -> dict:
     """What pytest-benchmark's machine_info lacks: library versions, BLAS, threads, data, run settings."""
     settings = config.stash[SETTINGS_KEY]
@@ -126,6 +130,8 @@ def run_info(config: pytest.Config) -> dict:
         "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
         "torch": torch_version,
         "blas": blas_info(),
+        # set on some machines because older OpenBLAS builds failed there; they slow a current one
+        "env": {name: os.environ.get(name) for name in BLAS_OVERRIDES},
         "available_cores": available_cores(),
         "quick": settings.quick,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()},
