@@ -19,6 +19,8 @@ COLORS = {"loops": "tab:gray", "numpy": "tab:blue", "numba": "tab:orange", "pyto
 OTHER_COLORS = ["tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
 # numpy and numba compute the same numbers, so their curves coincide: styles keep both visible
 LINES = {"loops": ("s", "-"), "numpy": ("o", "-"), "numba": ("x", "--")}
+MARKERS = "osD^vP*X<>hp"  # one per kernel of the step
+ROOF_DASHES = [(0, (1, 1)), (0, (3, 1)), (0, (5, 2)), (0, (8, 3))]  # the bandwidth roofs, fastest level first
 VERDICT_COLORS = {"met": "tab:green", "not met": "tab:red", "unclear": "tab:orange", "": "black"}
 
 
@@ -139,39 +141,37 @@ def width_sweep(results: Results) -> Figure | None:
 
 
 def roofline(results: Results) -> Figure | None:
-    """Every kernel of every backend at its arithmetic intensity, under the measured peak and bandwidths."""
+    """Every kernel of every backend at its arithmetic intensity, under the measured peak and bandwidths:
+    colour names the backend, the marker the kernel."""
     points = analysis.roofline_points(results)
     peak = analysis.peak_rate(results)
     if points.empty or np.isnan(peak):
         return None
-    fig, (ax,) = _figure(width=8.5, height=5.2)
+    fig, (ax,) = _figure(width=10, height=5.5)
     x = np.geomspace(min(points["intensity"].min(), 0.05) / 2, max(points["intensity"].max(), 100) * 2, 200)
-    bandwidth = analysis.bandwidth(results)
-    if not bandwidth.empty:
-        for level, rate in bandwidth.max(axis=1).items():
-            ax.plot(x, np.minimum(peak, rate * x), linewidth=1, linestyle=":", color="black")
-            ax.annotate(f"{level} {rate:.3g} GB/s", (x[0], rate * x[0]), fontsize=7, va="bottom")
-    ax.axhline(peak, color="black", linewidth=1.5, label=f"FMA peak, all cores ({peak:.3g} GFLOP/s)")
-    for threads, rate in analysis.sgemm_rates(results).items():
-        ax.axhline(
-            rate,
-            color="tab:blue",
-            linewidth=1,
-            linestyle="--",
-            label=f"NumPy sgemm, {int(threads)} thread(s)",
-        )
-    for backend, rows in points.groupby("backend", sort=False):
-        ax.scatter(rows["intensity"], rows["gflops"], color=_color(backend), label=backend, zorder=3)
-        for r in rows.itertuples():
-            ax.annotate(
-                r.kernel, (r.intensity, r.gflops), fontsize=6, xytext=(3, 2), textcoords="offset points"
-            )
+    roofs = [(f"FMA peak: {peak:.3g} GFLOP/s", np.full_like(x, peak), "-")]
+    for (level, rate), dashes in zip(analysis.bandwidth(results).max(axis=1).items(), ROOF_DASHES):
+        roofs.append((f"{level}: {rate:.3g} GB/s", np.minimum(peak, rate * x), dashes))
+    for label, y, dashes in roofs:
+        ax.plot(x, y, color="black", linewidth=1, linestyle=dashes, label=label)
+    for (threads, rate), dashes in zip(analysis.sgemm_rates(results).items(), ("--", "-.")):
+        ax.axhline(rate, color="tab:blue", linewidth=1, linestyle=dashes, label=f"sgemm, {threads:g} thr.")
+    markers = dict(zip(dict.fromkeys(points["kernel"]), MARKERS))
+    for r in points.itertuples():
+        ax.scatter(r.intensity, r.gflops, color=_color(r.backend), marker=markers[r.kernel], zorder=3)
+    lines = ax.get_legend_handles_labels()[0]
+    backends = [ax.scatter([], [], color=_color(b), label=b) for b in dict.fromkeys(points["backend"])]
+    kernels = [ax.scatter([], [], color="gray", marker=m, label=k) for k, m in markers.items()]
+    outside = {"fontsize": 7, "bbox_to_anchor": (1.01, 1), "loc": "upper left"}  # the points stay visible
+    ax.add_artist(ax.legend(handles=lines + backends, **outside))
+    ax.legend(
+        handles=kernels, title="kernel", **(outside | {"bbox_to_anchor": (1.01, 0), "loc": "lower left"})
+    )
     _log(ax, "x")
     _log(ax)
     ax.set_xlabel("arithmetic intensity (FLOP per byte of compulsory traffic, log)")
     ax.set_ylabel("GFLOP/s (log)")
     ax.set_title("Roofline: the step's kernels against the machine's measured limits", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
     return fig
 
 
@@ -193,7 +193,7 @@ def headline(results: Results) -> Figure | None:
     _log(ax, "x")
     ax.set_xlabel("ratio: median of the pairs, 95% bootstrap interval (log); black bar: the bound")
     ax.set_title(
-        "Headline ratios from alternating rounds (green: met, red: not met, orange: unclear)", fontsize=10
+        "Headline ratios from alternating rounds\ngreen: met, red: not met, orange: unclear", fontsize=10
     )
     return fig
 
