@@ -158,11 +158,23 @@ def headline(results: Results) -> pd.DataFrame:
                 "sense": row.sense if not pd.isna(bound) else None,
                 "verdict": verdict(low, high, bound, row.sense),
                 "pairs": pairs,
+                "a_median": np.median(results.rounds[row.name]) if pairs else math.nan,
+                "b_median": np.median(b_seconds) if pairs else math.nan,
             }
         )
-    return pd.DataFrame(
-        rows, columns=["quantity", "ratio", "low", "high", "bound", "sense", "verdict", "pairs"]
-    )
+    columns = [
+        "quantity",
+        "ratio",
+        "low",
+        "high",
+        "bound",
+        "sense",
+        "verdict",
+        "pairs",
+        "a_median",
+        "b_median",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def compare(runs: list[Results]) -> pd.DataFrame:
@@ -177,8 +189,8 @@ def compare(runs: list[Results]) -> pd.DataFrame:
         row = {"quantity": q, "agree": len(present) == len(runs) and inside}
         row["same_verdict"] = len({p.verdict for p in present}) == 1
         for i, f in enumerate(frames):
-            for column in ("ratio", "low", "high", "verdict"):
-                row[f"{column}_{i}"] = f.at[q, column] if q in f.index else math.nan
+            for column in ("ratio", "low", "high", "verdict", "a_median", "b_median"):
+                row[f"{column.split('_')[0]}_{i}"] = f.at[q, column] if q in f.index else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 

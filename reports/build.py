@@ -21,7 +21,7 @@ import pandas as pd
 from network.files import atomic_write
 from reports import analysis
 from reports.figures import FIGURES
-from reports.fmt import bound, bullets, interval, number, percent, seconds, table, threads, times
+from reports.fmt import bound, bullets, frame_table, interval, number, percent, seconds, table, threads, times
 from reports.results import ReportError, Results, load_results
 
 REPORT_NAME = "performance.md"
@@ -29,6 +29,7 @@ HEADLINE_CSV = "headline.csv"
 BENCHMARKS_CSV = "benchmarks.csv"
 NOT_MEASURED = "_Not measured in this run._"
 BUSY = 0.25  # cores' worth of CPU other processes used while a probe ran: above it, say so beside the rate
+SPLIT = 1.5  # wide FMAs at most this much faster than half-width ones: the CPU splits them in two
 ASM_CHECK = {"True": "checked", "False": "**not as intended**"}
 
 
@@ -65,7 +66,7 @@ def render(runs: list[Results], figures: list[str]) -> str:
     sections = [
         _header(results),
         _headline(results, figures),
-        "## Findings\n\n" + (bullets(findings(results)) or NOT_MEASURED),
+        _section("Findings", bullets(findings(results))),
         _machine(results),
         _method(results),
         _epoch(results, figures),
@@ -79,10 +80,6 @@ def render(runs: list[Results], figures: list[str]) -> str:
         f"`{BENCHMARKS_CSV}` one row per benchmark with derived columns; `{HEADLINE_CSV}` the headline.",
     ]
     return "\n\n".join(s for s in sections if s) + "\n"
-
-
-def _figure(name: str, figures: list[str], alt: str) -> str:
-    return f"\n\n![{alt}]({name})" if name in figures else ""
 
 
 def _header(results: Results) -> str:
@@ -102,22 +99,80 @@ def machine_name(results: Results) -> str:
     return f"{cpu.get('brand_raw', 'an unknown CPU')}, {results.run.get('available_cores', '?')} cores"
 
 
+def _section(title: str, body: str, figures: Sequence[str] = (), figure: str = "") -> str:
+    """``## title``, its body (or the note that its study was not measured), and its figure if drawn."""
+    image = f"\n\n![{title}]({figure})" if figure in figures else ""
+    return f"## {title}\n\n{body or NOT_MEASURED}{image}"
+
+
+HEADLINE_COLUMNS = {
+    "quantity": lambda r: r.quantity,
+    "ratio [95% interval]": lambda r: interval(r.ratio, r.low, r.high),
+    "bound": lambda r: bound(r.bound, r.sense),
+    "verdict": lambda r: r.verdict or "—",
+    "pairs": lambda r: r.pairs,
+}
+PEAK_COLUMNS = {
+    "FMA probe": lambda r: f"{r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
+    "GFLOP/s": lambda r: number(r.gflops),
+    "per core": lambda r: number(r.per_core),
+    "chains": lambda r: int(r.chains),
+    "assembly": lambda r: ASM_CHECK.get(str(r.asm_ok), "not checked"),
+    "others' load": lambda r: f"**{r.busy_elsewhere:.1f} cores**" if r.busy_elsewhere > BUSY else "",
+}
+EPOCH_COLUMNS = {
+    "backend": lambda r: r.backend,
+    "samples/round": lambda r: f"{int(r.samples):,}",
+    "epoch": lambda r: seconds(r.epoch_seconds) + (" *scaled*" if r.scaled else ""),
+    "IQR/median": lambda r: percent(r.spread),
+    "rounds": lambda r: int(r.rounds),
+    "vs slowest": lambda r: times(r.speedup),
+    "GFLOP/s": lambda r: number(r.gflops),
+    "of peak": lambda r: percent(r.of_peak),
+    "x floor": lambda r: times(r.floor_ratio),
+}
+VARIANT_COLUMNS = {
+    "variant": lambda r: r.variant,
+    "per call": lambda r: seconds(r.median),
+    "GFLOP/s": lambda r: number(r.gflops),
+    "of peak": lambda r: percent(r.of_peak),
+    "of sgemm": lambda r: percent(r.of_sgemm),
+}
+TECHNIQUE_COLUMNS = {
+    "technique": lambda r: r.technique,
+    "batch": lambda r: r.batch,
+    "without": lambda r: seconds(r.without),
+    "with": lambda r: seconds(r._4),  # "with" is a keyword: itertuples renames the column
+    "gain": lambda r: times(r.gain),
+    "expected": lambda r: times(r.expected),
+    "why we expected it": lambda r: r.why,
+}
+BUDGET_COLUMNS = {
+    "part": lambda r: r.part,
+    "per step": lambda r: seconds(r.seconds),
+    "x floor's step": lambda r: times(r.floor_ratio),
+    "of the step": lambda r: percent(r.share),
+}
+CURVE_COLUMNS = {
+    "backend": lambda r: r.backend,
+    "train samples": lambda r: f"{int(r.samples):,}",
+    "data": lambda r: r.dataset,
+    "epochs": lambda r: len(r.history),
+    "final loss": lambda r: number(r.history[-1]["train_loss"]),
+    "final test accuracy": lambda r: percent(r.history[-1]["test_accuracy"]),
+}
+
+
 def _headline(results: Results, figures: list[str]) -> str:
     h = analysis.headline(results)
-    if h.empty:
-        return "## Headline ratios\n\n" + NOT_MEASURED
-    rows = [
-        (r.quantity, interval(r.ratio, r.low, r.high), bound(r.bound, r.sense), r.verdict or "—", r.pairs)
-        for r in h.itertuples()
-    ]
-    return (
-        "## Headline ratios\n\nEach ratio comes from rounds that alternate its two sides (b, a, b, a, ...) "
-        "so that both see the same state of the machine: the median of the per-pair ratios, with its 95% "
-        "bootstrap interval. A verdict is *met* when the whole interval is on the bound's side, *not met* "
-        "when it is wholly on the other, *unclear* when it straddles the bound.\n\n"
-        + table(["quantity", "ratio [95% interval]", "bound", "verdict", "pairs"], rows)
-        + _figure("headline.png", figures, "headline ratios with intervals")
+    method = (
+        "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both see the "
+        "same state of the machine: the median of the per-pair ratios, with its 95% bootstrap interval. A "
+        "verdict is *met* when the whole interval is on the bound's side, *not met* when it is wholly on "
+        "the other, *unclear* when it straddles the bound.\n\n"
     )
+    body = method + frame_table(h, HEADLINE_COLUMNS) if len(h) else ""
+    return _section("Headline ratios", body, figures, "headline.png")
 
 
 def findings(results: Results) -> list[str]:
@@ -132,37 +187,25 @@ def findings(results: Results) -> list[str]:
             f"{seconds(best.epoch_seconds)} an epoch, {times(best.floor_ratio)} the floor."
         )
     h = analysis.headline(results)
-    judged = h[h["verdict"] != ""]
-    if len(judged):
-        counts = judged.groupby("verdict", sort=False)["quantity"].apply(list)
-        out.append(
-            "Of the bounds, " + "; ".join(f"{len(q)} {v} ({', '.join(q)})" for v, q in counts.items()) + "."
-        )
+    for verdict, quantities in h[h["verdict"] != ""].groupby("verdict", sort=False)["quantity"]:
+        out.append(f"Bounds {verdict}: {'; '.join(quantities)}.")
     scaling = analysis.core_scaling(results)
     if not pd.isna(scaling):
         state = "independent" if scaling >= analysis.INDEPENDENT else "**not independent**"
         out.append(
-            f"The cores are {state}: all of them run the FMA probe at {percent(scaling)} of one core "
-            "times their count."
+            f"The cores are {state}: together they run the FMA probe at {percent(scaling)} of n x one."
         )
     narrow, wide, gain = analysis.width_gain(results)
     if not pd.isna(gain):
-        out.append(
-            f"{int(wide)}-bit FMAs run at {times(gain)} the rate of {int(narrow)}-bit ones on one core "
-            f"({'full width' if gain > 1.5 else 'split into halves'})."
-        )
+        split = "full width" if gain > SPLIT else "split into halves"
+        out.append(f"{wide:g}-bit FMAs run at {times(gain)} the rate of {narrow:g}-bit ones ({split}).")
     drift = analysis.peak_drift(results)
     if abs(drift) > analysis.DRIFT:
-        out.append(
-            f"**The machine changed during the run**: the all-core peak moved {percent(drift)} from start "
-            "to end; absolute times depend on when they were taken, paired ratios much less."
-        )
+        out.append(f"**The machine changed during the run**: the all-core peak moved {percent(drift)}.")
     winners, switches = analysis.crossover(results)
     if len(switches) == 1:
         a, b = switches[0]
-        out.append(
-            f"Batch-size crossover between {int(a)} and {int(b)}: {winners[a]} below, {winners[b]} above."
-        )
+        out.append(f"Batch-size crossover between {a:g} and {b:g}: {winners[a]} below, {winners[b]} above.")
     elif len(winners) and not switches:
         out.append(f"No batch-size crossover: {winners.iloc[0]} is fastest at every batch size measured.")
     noisy = analysis.spread(results)
@@ -176,54 +219,39 @@ def findings(results: Results) -> list[str]:
 
 
 def _machine(results: Results) -> str:
-    run, rows = results.run, []
-    for r in analysis.peaks(results).sort_values(["dtype", "vector_bits", "threads", "when"]).itertuples():
-        rows.append(
-            (
-                f"FMA peak, {r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
-                f"{number(r.gflops)} GFLOP/s ({number(r.per_core)} per core; {int(r.chains)} chains; "
-                f"assembly {ASM_CHECK.get(str(r.asm_ok), 'not checked')}"
-                + (
-                    f"; **other processes used {r.busy_elsewhere:.1f} cores meanwhile**"
-                    if r.busy_elsewhere > BUSY
-                    else ""
-                )
-                + ")",
-            )
-        )
+    run, commit = results.run, results.commit
     bandwidth = analysis.bandwidth(results)
+    rows = []
     for level, rates in bandwidth.iterrows():
-        sets = bandwidth.attrs["working_sets"].loc[level]
-        cells = [
-            f"{number(rate)} GB/s on {threads(t)} ({number(sets[t] / 2**10)} KiB)"
-            for t, rate in rates.items()
-        ]
+        sets = bandwidth.attrs["working_sets"].loc[level] / 2**10
+        cells = [f"{number(rate)} GB/s on {threads(t)} ({number(sets[t])} KiB)" for t, rate in rates.items()]
         rows.append((f"triad bandwidth, {level}", ", ".join(cells)))
-    for count, rate in analysis.sgemm_rates(results).items():
-        rows.append((f"NumPy sgemm, {threads(count)} (reference, not the limit)", f"{number(rate)} GFLOP/s"))
-    blas = "; ".join(
+    rows += [
+        (f"NumPy sgemm, {threads(n)}: a reference, not the limit", f"{number(rate)} GFLOP/s")
+        for n, rate in analysis.sgemm_rates(results).items()
+    ]
+    blas = [
         f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')} kernel)"
         for b in run.get("blas", [])
-    )
-    env = run.get("env") or {}
-    commit = results.commit
+    ]
+    env = ", ".join(f"{k}={v}" for k, v in (run.get("env") or {}).items() if v)
+    software = ", ".join(f"{k} {run[k]}" for k in ("python", "numpy", "numba", "torch") if run.get(k))
+    dirty = " with uncommitted changes" if commit.get("dirty") else ""
     rows += [
         ("CPU", machine_name(results)),
-        ("BLAS under NumPy", blas or "unknown"),
-        ("OpenBLAS overrides", ", ".join(f"{k}={v}" for k, v in env.items() if v) or "none set"),
-        (
-            "software",
-            ", ".join(f"{k} {run.get(k)}" for k in ("python", "numpy", "numba", "torch") if run.get(k)),
-        ),
-        (
-            "commit",
-            f"{str(commit.get('id', '?'))[:10]}{' with uncommitted changes' if commit.get('dirty') else ''}",
-        ),
+        ("BLAS under NumPy", "; ".join(blas) or "unknown"),
+        ("OpenBLAS overrides", env or "none set"),
+        ("software", software),
+        ("commit", f"{str(commit.get('id', '?'))[:10]}{dirty}"),
     ]
-    return (
-        "## Machine\n\nMeasured in this run (the FMA probe: independent vector FMA chains on registers, no "
-        "memory; the triad: `a = b + s*c`, 24 bytes per element).\n\n" + table(["", ""], rows, numbers=False)
+    peaks = analysis.peaks(results).sort_values(["dtype", "vector_bits", "threads", "when"])
+    body = (
+        "Measured in this run. The FMA probe runs independent chains of vector multiply-adds on registers, "
+        "no memory; the triad `a = b + s*c` counts 24 bytes per element.\n\n"
+        + (frame_table(peaks, PEAK_COLUMNS) + "\n\n" if len(peaks) else "")
+        + table(["", ""], rows, numbers=False)
     )
+    return _section("Machine", body)
 
 
 def _method(results: Results) -> str:
@@ -235,154 +263,88 @@ def _method(results: Results) -> str:
     if not data.get("real", True):
         source = f"**random data** ({data.get('source')}): the same arithmetic, but the curves mean nothing"
     samples = ", ".join(f"{r.backend} {int(r.samples):,}" for r in analysis.ordered(epochs).itertuples())
-    return "## Data and method\n\n" + bullets(
-        [
-            f"Data: {source}; an epoch is {int(e['epoch_samples']):,} samples.",
-            f"Network {e['layer_sizes']}, {e['dtype']}, batch {int(e['batch'])}, {e['optimizer']}; "
-            "a sweep varies one of them.",
-            f"Samples per round: {samples}; where fewer than an epoch, the time is scaled (*scaled*).",
-            "An epoch benchmark times `Trainer.run_epoch` after one untimed warm-up epoch (compilation, "
-            "first touch); tables quote the median of the rounds.",
-            "FLOPs are the matrix products'; the **floor** is an epoch's FLOPs at the all-core FMA peak.",
-        ]
+    return _section(
+        "Data and method",
+        bullets(
+            [
+                f"Data: {source}; an epoch is {int(e['epoch_samples']):,} samples.",
+                f"Network {e['layer_sizes']}, {e['dtype']}, batch {int(e['batch'])}, {e['optimizer']}; "
+                "a sweep varies one of them.",
+                f"Samples per round: {samples}; where fewer than an epoch, the time is scaled (*scaled*).",
+                "An epoch benchmark times `Trainer.run_epoch` after one untimed warm-up epoch (compilation, "
+                "first touch); tables quote the median of the rounds.",
+                "FLOPs are the matrix products'; the **floor** is an epoch's FLOPs at the all-core FMA peak.",
+            ]
+        ),
     )
 
 
 def _epoch(results: Results, figures: list[str]) -> str:
     t = analysis.epoch_table(results)
-    if t.empty:
-        return "## One training epoch\n\n" + NOT_MEASURED
-    rows = [
-        (
-            r.backend,
-            f"{int(r.samples):,}",
-            seconds(r.epoch_seconds) + (" *scaled*" if r.scaled else ""),
-            percent(r.spread),
-            int(r.rounds),
-            times(r.speedup),
-            number(r.gflops),
-            percent(r.of_peak),
-            times(r.floor_ratio),
-        )
-        for r in t.itertuples()
-    ]
-    headers = [
-        "backend",
-        "samples/round",
-        "epoch",
-        "IQR/median",
-        "rounds",
-        "vs slowest",
-        "GFLOP/s",
-        "of peak",
-        "x floor",
-    ]
-    return f"## One training epoch\n\n{table(headers, rows)}" + _figure(
-        "epoch_time.png", figures, "epoch times"
+    return _section(
+        "One training epoch", frame_table(t, EPOCH_COLUMNS) if len(t) else "", figures, "epoch_time.png"
     )
 
 
 def _kernels(results: Results, figures: list[str]) -> str:
-    k = analysis.kernel_table(results)
-    if k.empty:
-        return "## Kernels\n\n" + NOT_MEASURED
-    rows = [(kernel, f"`{shape}`", *(seconds(v) for v in row)) for (kernel, shape), row in k.iterrows()]
-    text = "## Kernels\n\nTime per call (median) at the shapes of the epoch study's step.\n\n"
-    text += table(["kernel", "shape", *k.columns], rows) + _figure("roofline.png", figures, "roofline")
-    v = analysis.variant_table(results)
+    k, v = analysis.kernel_table(results), analysis.variant_table(results)
+    body = ""
+    if len(k):
+        rows = [(kernel, f"`{shape}`", *(seconds(x) for x in row)) for (kernel, shape), row in k.iterrows()]
+        body = "Time per call (median) at the shapes of the epoch study's step.\n\n"
+        body += table(["kernel", "shape", *k.columns], rows)
     if len(v):
-        rows = [
-            (r.variant, seconds(r.median), number(r.gflops), percent(r.of_peak), percent(r.of_sgemm))
-            for r in v.itertuples()
-        ]
-        text += (
-            f"\n\n### Matmul variants at `{v['shape'].iloc[0]}`, {int(v['threads'].iloc[0])} threads\n\n"
-            + table(["variant", "per call", "GFLOP/s", "of peak", "of sgemm"], rows)
-        )
-    return text
+        body += f"\n\nMatmul variants at `{v['shape'].iloc[0]}`, {threads(v['threads'].iloc[0])}:\n\n"
+        body += frame_table(v, VARIANT_COLUMNS)
+    return _section("Kernels", body, figures, "roofline.png")
 
 
 def _techniques(results: Results) -> str:
     t = analysis.technique_table(results)
-    rows = [
-        (r.technique, r.batch, seconds(r.without), seconds(r.with_), times(r.gain), times(r.expected), r.why)
-        for r in t.rename(columns={"with": "with_"}).itertuples()
-    ]
-    headers = ["technique", "batch", "without", "with", "gain", "expected", "why we expected it"]
-    return (
-        "## What the fused step bought\n\nEpochs (scaled) without and with it; the gain expected was written "
-        f"down before measuring.\n\n{table(headers, rows)}"
-        if rows
-        else ""
-    )
+    intro = "Epochs (scaled) without and with it; the gain expected was written down before measuring.\n\n"
+    return _section("What the fused step bought", intro + frame_table(t, TECHNIQUE_COLUMNS)) if len(t) else ""
 
 
 def _sweeps(results: Results, figures: list[str]) -> str:
-    parts = ["## How the cost grows"]
-    for study, key, title in (
-        ("batch", "batch", "Batch size"),
-        ("width", "hidden", "Hidden width"),
-        ("threads", "threads", "Threads"),
-    ):
+    parts = []
+    for study, key in (("batch", "batch"), ("width", "hidden"), ("threads", "threads")):
         s = analysis.sweep(results, study, key)
-        rows = [(int(i), *(seconds(v) for v in row)) for i, row in s.iterrows()]
+        rows = [(f"{i:g}", *(seconds(x) for x in row)) for i, row in s.iterrows()]
+        image = f"\n\n![{study} sweep]({study}_sweep.png)" if f"{study}_sweep.png" in figures else ""
         parts.append(
-            f"### {title} (epochs scaled from each point's samples)\n\n"
-            + (table([key, *s.columns], rows) if rows else NOT_MEASURED)
+            f"### Against {key}\n\n{table([key, *s.columns], rows) if rows else NOT_MEASURED}{image}"
         )
-        parts.append(_figure(f"{study}_sweep.png", figures, f"epoch time against {key}").strip())
-    return "\n\n".join(p for p in parts if p)
+    return _section("How the cost grows (epochs scaled from each point's samples)", "\n\n".join(parts))
 
 
 def _budgets(results: Results) -> str:
     numpy_step, small = analysis.numpy_step_budget(results), analysis.small_batch_budget(results)
     parts = []
     if len(numpy_step):
-        rows = [
-            (r.part, seconds(r.seconds), times(r.floor_ratio), percent(r.share))
-            for r in numpy_step.itertuples()
-        ]
-        parts.append(
-            f"### A numpy step at batch {numpy_step.attrs['batch']}\n\n"
-            + table(["part", "per step", "x floor's step", "of the step"], rows)
-        )
+        title = f"### A numpy step at batch {numpy_step.attrs['batch']}"
+        parts.append(f"{title}\n\n{frame_table(numpy_step, BUDGET_COLUMNS)}")
     if len(small):
         kernels = [c for c in small.columns if c not in ("batch", "step", "kernels_gflops", "rest")]
         rows = [
-            (
-                int(r["batch"]),
-                seconds(r["step"]),
-                *(seconds(r[k]) for k in kernels),
-                number(r["kernels_gflops"]),
-                seconds(r["rest"]),
-            )
+            (int(r["batch"]), seconds(r["step"]), *(seconds(r[k]) for k in kernels),
+             number(r["kernels_gflops"]), seconds(r["rest"]))
             for _, r in small.iterrows()
-        ]
-        parts.append(
-            "### A numba step at small batches\n\n"
-            + table(["batch", "step", *kernels, "their GFLOP/s", "the rest"], rows)
-        )
-    return "## Where the time goes\n\n" + "\n\n".join(parts) if parts else ""
+        ]  # fmt: skip
+        headers = ["batch", "step", *kernels, "their GFLOP/s", "the rest"]
+        parts.append(f"### A numba step at small batches\n\n{table(headers, rows)}")
+    return _section("Where the time goes", "\n\n".join(parts)) if parts else ""
 
 
 def _curves(results: Results, figures: list[str]) -> str:
-    rows = [
-        (
-            r.backend,
-            f"{int(r.samples):,}",
-            r.dataset,
-            len(h := results.extra[r.name].get("history") or []),
-            f"{h[-1]['train_loss']:.3f}" if h else "n/a",
-            percent(h[-1]["test_accuracy"]) if h else "n/a",
-        )
-        for r in analysis.ordered(results.study("curve")).itertuples()
-    ]
-    if not rows:
-        return ""
+    curves = analysis.ordered(results.study("curve")).copy()
+    curves["history"] = [results.extra[name].get("history") or [{}] for name in curves["name"]]
+    intro = "A short run per backend, to show that every backend trains (not timed).\n\n"
     return (
-        "## Training curves\n\nA short run per backend, to show that every backend trains (not timed).\n\n"
-        + table(["backend", "train samples", "data", "epochs", "final loss", "final test accuracy"], rows)
-        + _figure("training_curves.png", figures, "training curves")
+        _section(
+            "Training curves", intro + frame_table(curves, CURVE_COLUMNS), figures, "training_curves.png"
+        )
+        if len(curves)
+        else ""
     )
 
 
@@ -390,25 +352,29 @@ def _runs(runs: list[Results]) -> str:
     if len(runs) < 2:
         return ""
     c = analysis.compare(runs)
-    names = [f"{r.path.name} ({r.datetime[:16]})" for r in runs]
-    rows = [
-        (
-            r["quantity"],
-            *(
-                f"{interval(r[f'ratio_{i}'], r[f'low_{i}'], r[f'high_{i}'])} {r[f'verdict_{i}']}"
-                for i in range(len(runs))
-            ),
-            "yes" if r["agree"] and r["same_verdict"] else "**no**",
+    columns = {"quantity": lambda r: r.quantity}
+    for i, run in enumerate(runs):
+        columns[f"{i + 1}: {run.path.name} ({run.datetime[:16]})"] = lambda r, i=i: (
+            f"{interval(getattr(r, f'ratio_{i}'), getattr(r, f'low_{i}'), getattr(r, f'high_{i}'))} "
+            f"{getattr(r, f'verdict_{i}')}"
         )
-        for _, r in c.iterrows()
-    ]
-    unstable = c.loc[~(c["agree"] & c["same_verdict"]), "quantity"].tolist()
+    columns["agree"] = lambda r: "yes" if r.agree and r.same_verdict else "**no**"
+    unstable = c[~(c["agree"] & c["same_verdict"])]
     summary = (
-        f"{len(c) - len(unstable)} of {len(c)} ratios agree (each run's ratio inside every other run's "
-        "interval, the same verdict)" + (f"; these do not: {'; '.join(unstable)}." if unstable else ".")
+        f"{len(c) - len(unstable)} of {len(c)} ratios agree: each run's ratio inside every other run's "
+        "interval, and one verdict."
     )
-    return f"## Runs side by side\n\n{summary}\n\n" + table(
-        ["quantity", *names, "agree"], rows, numbers=False
+    moved = [
+        f"{r.quantity}: side a {' → '.join(seconds(getattr(r, f'a_{i}')) for i in range(len(runs)))}, side b "
+        f"{' → '.join(seconds(getattr(r, f'b_{i}')) for i in range(len(runs)))} (medians per run)"
+        for r in unstable.itertuples()
+    ]
+    why = "\n\nWhere they do not, each side's median time in each run shows which side moved:\n\n" + bullets(
+        moved
+    )
+    return _section(
+        "Runs side by side",
+        summary + (why if moved else "") + "\n\n" + frame_table(c, columns, numbers=False),
     )
 
 

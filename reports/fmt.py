@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -59,6 +60,14 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], numbers: boo
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join([":---", *align]) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+Columns = dict[str, Callable[[Any], object]]  # header -> the cell of a row (an itertuples() tuple)
+
+
+def frame_table(frame: pd.DataFrame, columns: Columns, numbers: bool = True) -> str:
+    """A markdown table of ``frame``'s rows: one column per ``header: cell(row)`` of ``columns``."""
+    return table(list(columns), ([cell(r) for cell in columns.values()] for r in frame.itertuples()), numbers)
 
 
 def bullets(lines: Iterable[str]) -> str:

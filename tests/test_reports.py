@@ -241,6 +241,10 @@ def test_runs_side_by_side(tmp_path):
     differ = analysis.compare([results(tmp_path / "a"), load_results(tmp_path / "c" / "benchmark.json")])
     row = differ.set_index("quantity").loc["numba epoch / numpy epoch, batch 32"]
     assert not row["agree"] and not row["same_verdict"] and row["verdict_1"] == "not met"
+    assert row["a_1"] == pytest.approx(0.8 * 1.5) and row["a_0"] == pytest.approx(0.5 * 1.5)  # side a moved
+    assert row["b_0"] == row["b_1"] == pytest.approx(1.5)  # side b did not
+    text = build.render([results(tmp_path / "a"), load_results(tmp_path / "c" / "benchmark.json")], [])
+    assert "numba epoch / numpy epoch, batch 32: side a 750 ms → 1.2 s, side b 1.5 s → 1.5 s" in text
 
 
 def test_build_writes_every_file_atomically(tmp_path, monkeypatch):
