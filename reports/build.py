@@ -364,13 +364,16 @@ def _runs(runs: list[Results]) -> str:
         f"{len(c) - len(unstable)} of {len(c)} ratios agree: each run's ratio inside every other run's "
         "interval, and one verdict."
     )
+
+    def medians(r, side: str) -> str:
+        return " → ".join(seconds(getattr(r, f"{side}_{i}")) for i in range(len(runs)))
+
     moved = [
-        f"{r.quantity}: side a {' → '.join(seconds(getattr(r, f'a_{i}')) for i in range(len(runs)))}, side b "
-        f"{' → '.join(seconds(getattr(r, f'b_{i}')) for i in range(len(runs)))} (medians per run)"
-        for r in unstable.itertuples()
+        f"{r.quantity}: side a {medians(r, 'a')}, side b {medians(r, 'b')}" for r in unstable.itertuples()
     ]
-    why = "\n\nWhere they do not, each side's median time in each run shows which side moved:\n\n" + bullets(
-        moved
+    why = (
+        "\n\nWhere they do not, each side's median time, run 1 → run 2 ..., shows what moved (both sides "
+        "alike: the machine's state during those rounds; one side alone: that side):\n\n" + bullets(moved)
     )
     return _section(
         "Runs side by side",

@@ -14,12 +14,14 @@ from pathlib import Path
 import pandas as pd
 
 from network.files import atomic_write
+from reports import analysis
 from reports.build import HEADLINE_CSV, machine_name
 from reports.fmt import interval, table
 from reports.results import ReportError, load_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 REPORTS = Path(__file__).resolve().parent
+REPEAT_JSON = "benchmark_repeat.json"  # a second full run, committed beside the report's
 
 
 def update_section(readme: Path, name: str, text: str) -> None:
@@ -45,12 +47,23 @@ def performance_section(reports: Path = REPORTS) -> str:
         (r.quantity, interval(r.ratio, r.low, r.high), r.bound, r.verdict)
         for r in headline.fillna({"bound": "", "verdict": ""}).itertuples()
     ]
+    repeat = reports / REPEAT_JSON
+    agreement = ""
+    if repeat.exists():
+        c = analysis.compare([results, load_results(repeat)])
+        agreement = (
+            f"\n\nA second full run on the same machine (`{REPEAT_JSON}`) reaches the same verdict on "
+            f"{int(c['same_verdict'].sum())} of {len(c)} ratios, and lies inside this run's interval on "
+            f"{int(c['agree'].sum())}: the machine's state moves some ratios between runs by more than their "
+            "intervals; the report's *Runs side by side* shows which side moved."
+        )
     return (
         f"### Results\n\nHeadline ratios of the committed [performance report](reports/performance.md): "
         f"{network}{data.get('name', 'unknown data')}, measured on {machine_name(results)} (run finished "
         f"{results.datetime[:16]}). Each is the median of ratios of alternating rounds, with its 95% "
         "interval; the report has the absolute times, the machine's measured limits and the method.\n\n"
         + table(["quantity", "ratio [95% interval]", "bound", "verdict"], rows)
+        + agreement
     )
 
 

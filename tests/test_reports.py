@@ -244,7 +244,7 @@ def test_runs_side_by_side(tmp_path):
     assert row["a_1"] == pytest.approx(0.8 * 1.5) and row["a_0"] == pytest.approx(0.5 * 1.5)  # side a moved
     assert row["b_0"] == row["b_1"] == pytest.approx(1.5)  # side b did not
     text = build.render([results(tmp_path / "a"), load_results(tmp_path / "c" / "benchmark.json")], [])
-    assert "numba epoch / numpy epoch, batch 32: side a 750 ms → 1.2 s, side b 1.5 s → 1.5 s" in text
+    assert "numba epoch / numpy epoch, batch 32: side a 750 ms → 1.2 s, side b 1.5 s → 1.5 s\n" in text
 
 
 def test_build_writes_every_file_atomically(tmp_path, monkeypatch):
