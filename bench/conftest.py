@@ -23,12 +23,12 @@ import numpy as np
 import pytest
 
 from bench.harness import BenchData, choose_data
-from bench.settings import BenchSettings, resolve_settings
+from bench.settings import SETTINGS_KEY, BenchSettings, resolve_settings
+from bench.test_headline import spread_blocks
 from bench.test_machine import order_probes
 from kernels.threads import available_cores, blas_info
 from network.files import atomic_write
 
-SETTINGS_KEY = pytest.StashKey[BenchSettings]()
 DATA_KEY = pytest.StashKey[dict]()
 REPORT_KEY = pytest.StashKey[str]()  # for the terminal summary: where the report went, or why not
 REPORT_FAILED_KEY = pytest.StashKey[bool]()
@@ -89,8 +89,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The machine's "start" peak probes run first and its "end" ones last, so that the run's own
-    measurements lie between two measurements of the peak (``bench/test_machine.py``)."""
+    """The headline ratios' blocks spread over the run (``bench/test_headline.py``); then the machine's
+    "start" peak probes first and its "end" ones last, so that the run's own measurements lie between two
+    measurements of the peak (``bench/test_machine.py``)."""
+    spread_blocks(items)
     order_probes(items)
 
 

@@ -11,6 +11,8 @@ import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import pytest
+
 QUICK_ENV = "SCRATCHNET_BENCH_QUICK"
 REPORT_DIR_ENV = "SCRATCHNET_REPORT_DIR"
 COMMITTED_REPORT_DIR = Path(__file__).resolve().parents[1] / "reports"
@@ -26,7 +28,8 @@ class BenchSettings:
     sweep_samples: int  # samples per round at every sweep point; reported per sample and scaled
     epoch_rounds: int
     sweep_rounds: int
-    headline_rounds: int  # alternating pairs per headline ratio: its interval narrows with their number
+    headline_rounds: int  # alternating pairs per headline ratio and block: more pairs, a narrower interval
+    headline_blocks: int  # each headline ratio's pairs in this many blocks, spread over the whole run
     kernel_rounds: int
     loops_kernel_rounds: int  # at the network's shapes a loops product takes about 0.3 s
     kernel_round_seconds: float  # calls are repeated within a round until it lasts about this long
@@ -45,7 +48,8 @@ FULL = BenchSettings(
     sweep_samples=16_384,
     epoch_rounds=5,
     sweep_rounds=3,
-    headline_rounds=15,
+    headline_rounds=5,
+    headline_blocks=3,
     kernel_rounds=10,
     loops_kernel_rounds=3,
     kernel_round_seconds=0.05,
@@ -65,6 +69,7 @@ QUICK = BenchSettings(
     epoch_rounds=1,
     sweep_rounds=1,
     headline_rounds=2,
+    headline_blocks=1,
     kernel_rounds=1,
     loops_kernel_rounds=1,
     kernel_round_seconds=0.005,
@@ -85,3 +90,6 @@ def resolve_settings(quick_option: bool, report_dir_option: str | None) -> Bench
     if report_dir:
         settings = replace(settings, report_dir=Path(report_dir).expanduser().resolve())
     return settings
+
+
+SETTINGS_KEY = pytest.StashKey[BenchSettings]()  # the run's settings, in the pytest config's stash

@@ -37,6 +37,7 @@ from bench.harness import (
     round_samples,
 )
 from bench.machine import check_probe, fma_peak_probe, widest_vector_bits
+from bench.settings import SETTINGS_KEY
 from kernels import available_backends, full_size_backends, get_backend
 
 NUMBA_OVER_NUMPY_BOUND = 0.7  # numba's epoch at batch 128 in at most 0.7 of numpy's
@@ -45,6 +46,38 @@ FLOOR_BOUNDS = {"numba": 1.5}  # backend -> its epoch at most this many floors; 
 THREAD_BOUNDS = {"numba": 1.6}  # backend -> all threads at least this much faster than one; others: none
 
 pytestmark = pytest.mark.benchmark(group="headline")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every headline test once per block (``settings.headline_blocks``); ``spread_blocks`` places the
+    blocks apart in the run, so that each ratio's pairs sample the machine over the whole run, not over
+    the few seconds of one test: the machine's state changes over seconds to minutes (the report shows
+    two runs whose epochs differed twice over for a whole test), and a ratio drawn from one stretch of it
+    would move from run to run by more than its interval."""
+    blocks = metafunc.config.stash[SETTINGS_KEY].headline_blocks
+    metafunc.parametrize("block", range(blocks), ids=lambda b: f"block{b}")
+
+
+@pytest.fixture(autouse=True)
+def _record_block(benchmark, block: int) -> None:
+    benchmark.extra_info["block"] = block  # the report joins a ratio's blocks in this order
+
+
+def spread_blocks(items: list[pytest.Item]) -> None:
+    """Reorder ``items`` in place: block k of the headline tests goes k/blocks of the way through the
+    other tests (block 0 first), each block in its collected order. For ``pytest_collection_modifyitems``."""
+    blocks: dict[int, list[pytest.Item]] = {}
+    others = []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if item.module.__name__ == __name__ and "block" in params:
+            blocks.setdefault(params["block"], []).append(item)
+        else:
+            others.append(item)
+    for k in sorted(blocks, reverse=True):  # from the last, so that the earlier cut points stay put
+        cut = round(k * len(others) / len(blocks))
+        others[cut:cut] = blocks[k]
+    items[:] = others
 
 
 def require(backend: str) -> None:

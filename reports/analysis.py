@@ -109,14 +109,19 @@ def floor_seconds(results: Results, flops: float, dtype: str = "float32") -> flo
 # --- headline: ratios from alternating rounds ---------------------------------------------------------------
 
 
-def paired_interval(a: list[float], b: list[float], scale: float = 1.0) -> tuple[float, float, float, int]:
-    """The median of the per-pair ratios ``scale * a_i / b_i`` and its bootstrap interval (``CONFIDENCE``),
-    resampling the pairs; (ratio, low, high, pairs). Pairs, not the two sides apart, so that what the
-    machine did during one pair cancels in its ratio."""
+def pair_ratios(a: list[float], b: list[float], scale: float = 1.0) -> np.ndarray:
+    """``scale * a_i / b_i`` for the pairs of rounds ``(a_i, b_i)``."""
     n = min(len(a), len(b))
+    return scale * np.asarray(a[:n], float) / np.asarray(b[:n], float)
+
+
+def median_interval(ratios: np.ndarray) -> tuple[float, float, float, int]:
+    """The median of the per-pair ratios and its bootstrap interval (``CONFIDENCE``), resampling the pairs;
+    (ratio, low, high, pairs). Pairs, not the two sides apart, so that what the machine did during one
+    pair cancels in its ratio."""
+    n = len(ratios)
     if n == 0:
         return math.nan, math.nan, math.nan, 0
-    ratios = scale * np.asarray(a[:n], float) / np.asarray(b[:n], float)
     rng = np.random.default_rng(0)
     medians = np.median(ratios[rng.integers(0, n, size=(RESAMPLES, n))], axis=1)
     tail = (1 - CONFIDENCE) / 2 * 100
@@ -142,24 +147,34 @@ def headline(results: Results) -> pd.DataFrame:
     speed-up applies only where the probe found the cores independent."""
     rows = []
     independent = core_scaling(results) >= INDEPENDENT
-    for row in results.study("headline").itertuples():
-        b_seconds = results.extra[row.name].get("b_seconds") or []
-        ratio, low, high, pairs = paired_interval(results.rounds[row.name], b_seconds, row.scale)
-        bound = row.bound
-        if THREADS_IN_QUANTITY in row.quantity and not independent:
+    study = results.study("headline")
+    for quantity, blocks in study.sort_values("block", kind="stable").groupby("quantity", sort=False):
+        # a ratio's blocks (spread over the run) join into one set of pairs; each keeps its own scale
+        a = [t for name in blocks["name"] for t in results.rounds[name]]
+        b = [t for name in blocks["name"] for t in results.extra[name].get("b_seconds") or []]
+        ratios = np.concatenate(
+            [
+                pair_ratios(results.rounds[r.name], results.extra[r.name].get("b_seconds") or [], r.scale)
+                for r in blocks.itertuples()
+            ]
+        )
+        ratio, low, high, pairs = median_interval(ratios)
+        first = blocks.iloc[0]
+        bound, sense = first["bound"], first["sense"]
+        if THREADS_IN_QUANTITY in quantity and not independent:
             bound = math.nan  # the target's premise does not hold on this machine; the report says why
         rows.append(
             {
-                "quantity": row.quantity,
+                "quantity": quantity,
                 "ratio": ratio,
                 "low": low,
                 "high": high,
                 "bound": bound,
-                "sense": row.sense if not pd.isna(bound) else None,
-                "verdict": verdict(low, high, bound, row.sense),
+                "sense": sense if not pd.isna(bound) else None,
+                "verdict": verdict(low, high, bound, sense),
                 "pairs": pairs,
-                "a_median": np.median(results.rounds[row.name]) if pairs else math.nan,
-                "b_median": np.median(b_seconds) if pairs else math.nan,
+                "a_median": np.median(a) if a else math.nan,
+                "b_median": np.median(b) if b else math.nan,
             }
         )
     columns = [

@@ -18,7 +18,7 @@ import pandas as pd
 STAT_COLUMNS = ["median", "iqr", "min", "max", "rounds", "iterations"]
 NUMERIC_INFO = [
     "batch", "hidden", "threads", "samples", "epoch_samples", "flops_per_sample", "flops", "bytes",
-    "vector_bits", "working_set", "chains", "scale", "bound", "expected_gain", "busy_elsewhere",
+    "vector_bits", "working_set", "chains", "scale", "bound", "expected_gain", "busy_elsewhere", "block",
 ]  # fmt: skip
 TEXT_INFO = [
     "study", "backend", "kernel", "shape", "variant", "dtype", "dataset", "layer_sizes", "optimizer",

@@ -194,10 +194,27 @@ def test_the_machine_limits_come_from_the_probe(tmp_path):
 
 def test_paired_ratios_cancel_the_machine_state():
     drift = [1.0, 3.0, 1.5, 2.0, 1.2]
-    ratio, low, high, pairs = analysis.paired_interval([0.5 * s for s in drift], drift)
+    ratio, low, high, pairs = analysis.median_interval(analysis.pair_ratios([0.5 * s for s in drift], drift))
     assert (ratio, low, high, pairs) == pytest.approx((0.5, 0.5, 0.5, 5))
-    noisy = analysis.paired_interval([0.5, 0.6, 0.4, 0.55, 0.45], [1.0] * 5, scale=2.0)
+    noisy = analysis.median_interval(analysis.pair_ratios([0.5, 0.6, 0.4, 0.55, 0.45], [1.0] * 5, scale=2.0))
     assert noisy[0] == pytest.approx(1.0) and noisy[1] < 1.0 < noisy[2]
+
+
+def test_the_blocks_of_a_ratio_join_into_one_set_of_pairs(tmp_path):
+    run = synthetic_run()
+    first = _headline("numpy epoch / floor", [1.0] * 4, [0.5] * 4, scale=0.25)  # 0.5 in this block
+    second = _headline("numpy epoch / floor", [3.0] * 3, [1.0] * 3, scale=0.2)  # 0.6: its own probe's scale
+    first["extra_info"]["block"], second["extra_info"]["block"] = 0, 1
+    second["name"] += "-block1"
+    run["benchmarks"] += [second, first]
+    (tmp_path / "benchmark.json").write_text(json.dumps(run))
+    row = (
+        analysis.headline(load_results(tmp_path / "benchmark.json"))
+        .set_index("quantity")
+        .loc["numpy epoch / floor"]
+    )
+    assert row["pairs"] == 7 and row["ratio"] == pytest.approx(0.5) and row["high"] == pytest.approx(0.6)
+    assert row["a_median"] == pytest.approx(1.0) and row["b_median"] == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize(
