@@ -55,8 +55,10 @@ class JsonSink:
     """A stand-in for the ``--benchmark-json`` file when the user gave none, so that pytest-benchmark always
     generates its JSON and calls ``pytest_benchmark_update_json``, where this run saves it.
 
-    pytest-benchmark writes to the option's value as ``with sink as fh: fh.write(data)`` after that hook;
-    the hook has already written the same data (as ``benchmark.json``), so the bytes are dropped here.
+    pytest-benchmark writes to the option's value after that hook, which has already saved the same data
+    (as ``benchmark.json``), so the bytes go nowhere. Up to 5.2 the option is an open file, written as
+    ``with sink as fh: fh.write(data)``; from 5.3 it is a path, opened with ``open(sink, "wb")``: the sink
+    is both, a file that drops what it is given and a path to the null device.
     """
 
     def __init__(self, report_dir: Path):
@@ -70,6 +72,9 @@ class JsonSink:
 
     def write(self, data: bytes) -> int:
         return len(data)
+
+    def __fspath__(self) -> str:
+        return os.devnull
 
     def __str__(self) -> str:  # pytest-benchmark names the file it wrote ("Wrote benchmark data in: ...")
         return str(self.report_dir / BENCHMARK_JSON)
