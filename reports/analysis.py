@@ -152,13 +152,11 @@ def headline(results: Results) -> pd.DataFrame:
         # a ratio's blocks (spread over the run) join into one set of pairs; each keeps its own scale
         a = [t for name in blocks["name"] for t in results.rounds[name]]
         b = [t for name in blocks["name"] for t in results.extra[name].get("b_seconds") or []]
-        ratios = np.concatenate(
-            [
-                pair_ratios(results.rounds[r.name], results.extra[r.name].get("b_seconds") or [], r.scale)
-                for r in blocks.itertuples()
-            ]
-        )
-        ratio, low, high, pairs = median_interval(ratios)
+        per_block = [
+            pair_ratios(results.rounds[r.name], results.extra[r.name].get("b_seconds") or [], r.scale)
+            for r in blocks.itertuples()
+        ]
+        ratio, low, high, pairs = median_interval(np.concatenate(per_block))
         first = blocks.iloc[0]
         bound, sense = first["bound"], first["sense"]
         if THREADS_IN_QUANTITY in quantity and not independent:
@@ -175,6 +173,7 @@ def headline(results: Results) -> pd.DataFrame:
                 "pairs": pairs,
                 "a_median": np.median(a) if a else math.nan,
                 "b_median": np.median(b) if b else math.nan,
+                "blocks": [float(np.median(r)) if len(r) else math.nan for r in per_block],
             }
         )
     columns = [
@@ -188,6 +187,7 @@ def headline(results: Results) -> pd.DataFrame:
         "pairs",
         "a_median",
         "b_median",
+        "blocks",
     ]
     return pd.DataFrame(rows, columns=columns)
 

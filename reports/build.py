@@ -111,6 +111,7 @@ HEADLINE_COLUMNS = {
     "bound": lambda r: bound(r.bound, r.sense),
     "verdict": lambda r: r.verdict or "—",
     "pairs": lambda r: r.pairs,
+    "per block": lambda r: " / ".join(number(x) for x in r.blocks) if len(r.blocks) > 1 else "",
 }
 PEAK_COLUMNS = {
     "FMA probe": lambda r: f"{r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
@@ -169,7 +170,8 @@ def _headline(results: Results, figures: list[str]) -> str:
         "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both see the "
         "same state of the machine: the median of the per-pair ratios, with its 95% bootstrap interval. A "
         "verdict is *met* when the whole interval is on the bound's side, *not met* when it is wholly on "
-        "the other, *unclear* when it straddles the bound.\n\n"
+        "the other, *unclear* when it straddles the bound. The pairs come in blocks spread over the run; "
+        "each block's median shows how the machine's state moved the ratio while the run went on.\n\n"
     )
     body = method + frame_table(h, HEADLINE_COLUMNS) if len(h) else ""
     return _section("Headline ratios", body, figures, "headline.png")
@@ -194,6 +196,12 @@ def findings(results: Results) -> list[str]:
         state = "independent" if scaling >= analysis.INDEPENDENT else "**not independent**"
         out.append(
             f"The cores are {state}: together they run the FMA probe at {percent(scaling)} of n x one."
+        )
+    for r in h[h["quantity"].str.contains(analysis.THREADS_IN_QUANTITY) & (h["high"] < 1)].itertuples():
+        out.append(
+            f"{r.quantity}: {interval(r.ratio, r.low, r.high)}: **more threads were slower**, though the "
+            f"FMA probe, which never synchronises, ran {percent(scaling)} of n x one: in this run's state of "
+            "the machine, work that synchronises across the cores lost by it."
         )
     narrow, wide, gain = analysis.width_gain(results)
     if not pd.isna(gain):

@@ -215,6 +215,7 @@ def test_the_blocks_of_a_ratio_join_into_one_set_of_pairs(tmp_path):
     )
     assert row["pairs"] == 7 and row["ratio"] == pytest.approx(0.5) and row["high"] == pytest.approx(0.6)
     assert row["a_median"] == pytest.approx(1.0) and row["b_median"] == pytest.approx(0.5)
+    assert row["blocks"] == pytest.approx([0.5, 0.6])
 
 
 @pytest.mark.parametrize(
