@@ -189,8 +189,11 @@ def findings(results: Results) -> list[str]:
             f"{seconds(best.epoch_seconds)} an epoch, {times(best.floor_ratio)} the floor."
         )
     h = analysis.headline(results)
-    for verdict, quantities in h[h["verdict"] != ""].groupby("verdict", sort=False)["quantity"]:
-        out.append(f"Bounds {verdict}: {'; '.join(quantities)}.")
+    for r in h[h["verdict"] != ""].itertuples():
+        out.append(
+            f"{r.quantity}: {interval(r.ratio, r.low, r.high)}, "
+            f"bound {bound(r.bound, r.sense)}: **{r.verdict}**."
+        )
     scaling = analysis.core_scaling(results)
     if not pd.isna(scaling):
         state = "independent" if scaling >= analysis.INDEPENDENT else "**not independent**"
