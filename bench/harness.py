@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bench.machine import sync_probe
 from bench.settings import BenchSettings
 from kernels import get_backend
 from kernels.threads import set_threads
@@ -371,6 +372,7 @@ def bench_paired(
             f"bound {bound!r} with sense {sense!r}: give both ({AT_MOST!r} or {AT_LEAST!r}) or neither"
         )
     b_seconds: list[float] = []
+    sync_us: list[float] = []
 
     def run_b_then_prepare_a() -> None:
         # Each side's round starts once the other side's threads are idle (``settle``) and its own are awake
@@ -381,6 +383,8 @@ def bench_paired(
         # samples, alone 0.768, unsettled 1.68, settled 1.78 (the first step waits for the other core to
         # wake up from idle), settled and prepared 0.779.
         settle()
+        set_threads(None)
+        sync_us.append(sync_probe())  # the machine's state for this pair (bench/machine.py says why)
         b.prepare()
         start = time.perf_counter()
         b.run()
@@ -405,6 +409,7 @@ def bench_paired(
         a.run, setup=run_b_then_prepare_a, rounds=rounds, iterations=1, warmup_rounds=WARMUP_ROUNDS
     )
     benchmark.extra_info["b_seconds"] = b_seconds[WARMUP_ROUNDS : WARMUP_ROUNDS + rounds]
+    benchmark.extra_info["sync_us"] = sync_us[WARMUP_ROUNDS : WARMUP_ROUNDS + rounds]
 
 
 def bench_calls(

@@ -572,3 +572,30 @@ def triad_probe(
 
     reps = _calibrate(lambda r: sized(r)(), seconds, 1)
     return sized(reps), TRIAD_BYTES_PER_ELEMENT * count * reps, TRIAD_BYTES_PER_ELEMENT * count
+
+
+# --- the cores' cooperation ---------------------------------------------------------------------------------
+# The FMA probe's threads never meet, so it cannot see what a run of this machine showed: some minutes the
+# epochs on both cores take ~1.8x as long as in others (and longer than on one core), while the FMA probe
+# and the triad's bandwidth do not move. Work that synchronises the cores does, and so does the cost of a
+# parallel region that does nothing but meet: ~1.4 µs in the fast state, ~2.6 µs in the slow one (measured
+# beside a numba epoch of 0.215 s and 0.37 s). The paired benchmarks record it beside every pair.
+
+SYNC_REGIONS = 200  # empty parallel regions per measurement: ~0.5 ms, nothing beside an epoch
+
+
+@njit(parallel=True, cache=True)
+def _meet(slots):
+    for t in prange(slots.shape[0]):  # one trivial item per thread: the region is all synchronisation
+        slots[t] += 1.0
+
+
+def sync_probe(regions: int = SYNC_REGIONS) -> float:
+    """Microseconds per parallel region that only starts and joins Numba's threads (all of them): how
+    fast the cores meet. Call with the thread count set as the caller wants it measured."""
+    slots = np.zeros(numba.get_num_threads())
+    _meet(slots)  # compiled (or loaded) and the pool awake before timing
+    start = time.perf_counter()
+    for _ in range(regions):
+        _meet(slots)
+    return (time.perf_counter() - start) / regions * 1e6

@@ -151,7 +151,7 @@ def headline(results: Results) -> pd.DataFrame:
     for quantity, blocks in study.sort_values("block", kind="stable").groupby("quantity", sort=False):
         # a ratio's blocks (spread over the run) join into one set of pairs; each keeps its own scale
         a = [t for name in blocks["name"] for t in results.rounds[name]]
-        b = [t for name in blocks["name"] for t in results.extra[name].get("b_seconds") or []]
+        b = _joined(results, blocks, "b_seconds")
         per_block = [
             pair_ratios(results.rounds[r.name], results.extra[r.name].get("b_seconds") or [], r.scale)
             for r in blocks.itertuples()
@@ -174,6 +174,7 @@ def headline(results: Results) -> pd.DataFrame:
                 "a_median": np.median(a) if a else math.nan,
                 "b_median": np.median(b) if b else math.nan,
                 "blocks": [float(np.median(r)) if len(r) else math.nan for r in per_block],
+                "sync_us": np.median(sync) if (sync := _joined(results, blocks, "sync_us")) else math.nan,
             }
         )
     columns = [
@@ -188,8 +189,14 @@ def headline(results: Results) -> pd.DataFrame:
         "a_median",
         "b_median",
         "blocks",
+        "sync_us",
     ]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _joined(results: Results, blocks: pd.DataFrame, key: str) -> list[float]:
+    """The per-pair list ``key`` of a ratio's rows' extra_info, joined over its blocks."""
+    return [t for name in blocks["name"] for t in results.extra[name].get(key) or []]
 
 
 def compare(runs: list[Results]) -> pd.DataFrame:
@@ -204,7 +211,7 @@ def compare(runs: list[Results]) -> pd.DataFrame:
         row = {"quantity": q, "agree": len(present) == len(runs) and inside}
         row["same_verdict"] = len({p.verdict for p in present}) == 1
         for i, f in enumerate(frames):
-            for column in ("ratio", "low", "high", "verdict", "a_median", "b_median"):
+            for column in ("ratio", "low", "high", "verdict", "a_median", "b_median", "sync_us"):
                 row[f"{column.split('_')[0]}_{i}"] = f.at[q, column] if q in f.index else math.nan
         rows.append(row)
     return pd.DataFrame(rows)

@@ -112,6 +112,7 @@ HEADLINE_COLUMNS = {
     "verdict": lambda r: r.verdict or "—",
     "pairs": lambda r: r.pairs,
     "per block": lambda r: " / ".join(number(x) for x in r.blocks) if len(r.blocks) > 1 else "",
+    "cores meet in": lambda r: f"{number(r.sync_us)} µs",
 }
 PEAK_COLUMNS = {
     "FMA probe": lambda r: f"{r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
@@ -171,7 +172,9 @@ def _headline(results: Results, figures: list[str]) -> str:
         "same state of the machine: the median of the per-pair ratios, with its 95% bootstrap interval. A "
         "verdict is *met* when the whole interval is on the bound's side, *not met* when it is wholly on "
         "the other, *unclear* when it straddles the bound. The pairs come in blocks spread over the run; "
-        "each block's median shows how the machine's state moved the ratio while the run went on.\n\n"
+        "each block's median shows how the machine's state moved the ratio while the run went on. *Cores "
+        "meet in*: the median time of an empty parallel region across all cores, measured beside every "
+        "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine.\n\n"
     )
     body = method + frame_table(h, HEADLINE_COLUMNS) if len(h) else ""
     return _section("Headline ratios", body, figures, "headline.png")
@@ -379,8 +382,12 @@ def _runs(runs: list[Results]) -> str:
     def medians(r, side: str) -> str:
         return " → ".join(seconds(getattr(r, f"{side}_{i}")) for i in range(len(runs)))
 
+    def meet(r) -> str:
+        return " → ".join(f"{number(getattr(r, f'sync_{i}'))} µs" for i in range(len(runs)))
+
     moved = [
-        f"{r.quantity}: side a {medians(r, 'a')}, side b {medians(r, 'b')}" for r in unstable.itertuples()
+        f"{r.quantity}: side a {medians(r, 'a')}, side b {medians(r, 'b')}; cores meet in {meet(r)}"
+        for r in unstable.itertuples()
     ]
     why = (
         "\n\nWhere they do not, each side's median time, run 1 → run 2 ..., shows what moved (both sides "

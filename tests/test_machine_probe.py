@@ -15,6 +15,7 @@ import pytest
 
 from bench import machine
 from bench.test_machine import order_probes
+from kernels.threads import set_threads
 
 DTYPES = ["float32", "float64"]
 WIDTHS = machine.supported_vector_bits()
@@ -225,3 +226,9 @@ def test_order_probes_puts_start_first_and_end_last():
     assert [i.id for i in items] == [
         ("test_peak", "start"), ("test_kernel", None), ("test_bandwidth", None), ("test_peak", "end")
     ]  # fmt: skip
+
+
+def test_the_sync_probe_times_parallel_regions():
+    set_threads(None)
+    microseconds = machine.sync_probe(regions=20)
+    assert 0 < microseconds < 10_000  # an empty region: start and join the threads, far below 10 ms

@@ -63,6 +63,8 @@ def test_each_timed_round_of_a_has_its_b_round(paired_run):
     assert len(row["stats"]["data"]) == ROUNDS
     assert len(row["extra_info"]["b_seconds"]) == ROUNDS  # the warm-up's b round is dropped
     assert all(isinstance(t, float) and t >= 0 for t in row["extra_info"]["b_seconds"])
+    assert len(row["extra_info"]["sync_us"]) == ROUNDS  # the cores' state, measured beside every pair
+    assert all(0 < t < 1e6 for t in row["extra_info"]["sync_us"])
 
 
 def test_the_row_says_what_was_compared(paired_run):

@@ -73,6 +73,7 @@ def _headline(quantity: str, a: list[float], b: list[float], bound=None, sense=N
         a="a",
         b="b",
         b_seconds=b,
+        sync_us=[1.4] * len(a),
         scale=scale,
         bound=bound,
         sense=sense,
@@ -254,6 +255,7 @@ def test_runs_side_by_side(tmp_path):
     for bench in other["benchmarks"]:
         if bench["extra_info"].get("quantity") == "numba epoch / numpy epoch, batch 32":
             bench["stats"]["data"] = [0.8 * s for s in bench["extra_info"]["b_seconds"]]
+            bench["extra_info"]["sync_us"] = [2.6] * len(bench["stats"]["data"])  # the cores met slower
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "benchmark.json").write_text(json.dumps(other))
     differ = analysis.compare([results(tmp_path / "a"), load_results(tmp_path / "c" / "benchmark.json")])
@@ -262,7 +264,8 @@ def test_runs_side_by_side(tmp_path):
     assert row["a_1"] == pytest.approx(0.8 * 1.5) and row["a_0"] == pytest.approx(0.5 * 1.5)  # side a moved
     assert row["b_0"] == row["b_1"] == pytest.approx(1.5)  # side b did not
     text = build.render([results(tmp_path / "a"), load_results(tmp_path / "c" / "benchmark.json")], [])
-    assert "numba epoch / numpy epoch, batch 32: side a 750 ms → 1.2 s, side b 1.5 s → 1.5 s\n" in text
+    moved = "numba epoch / numpy epoch, batch 32: side a 750 ms → 1.2 s, side b 1.5 s → 1.5 s"
+    assert f"{moved}; cores meet in 1.4 µs → 2.6 µs\n" in text
 
 
 def test_build_writes_every_file_atomically(tmp_path, monkeypatch):
