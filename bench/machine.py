@@ -582,6 +582,7 @@ def triad_probe(
 # beside a numba epoch of 0.215 s and 0.37 s). The paired benchmarks record it beside every pair.
 
 SYNC_REGIONS = 200  # empty parallel regions per measurement: ~0.5 ms, nothing beside an epoch
+SYNC_WARMUP = 50  # untimed regions first: measured, 50 leave no trace of a sleeping pool
 
 
 @njit(parallel=True, cache=True)
@@ -594,7 +595,8 @@ def sync_probe(regions: int = SYNC_REGIONS) -> float:
     """Microseconds per parallel region that only starts and joins Numba's threads (all of them): how
     fast the cores meet. Call with the thread count set as the caller wants it measured."""
     slots = np.zeros(numba.get_num_threads())
-    _meet(slots)  # compiled (or loaded) and the pool awake before timing
+    for _ in range(SYNC_WARMUP):  # compiled (or loaded), and the pool awake: after an idle spell (another
+        _meet(slots)  # library's round) the first regions wake sleeping threads, ~20 µs each, not the state
     start = time.perf_counter()
     for _ in range(regions):
         _meet(slots)
