@@ -362,10 +362,10 @@ def bench_paired(
     preceded by a round of ``b``, timed here into ``extra_info["b_seconds"]``, so that both sides of every
     ratio see the same state of a machine that drifts over minutes; each round starts once the other
     side's worker threads have gone idle (``settle``) and its own are awake (``Side.prepare``). Both
-    sides get ``WARMUP_ROUNDS``
-    untimed rounds, b's first, and b's are dropped: ``b_seconds[i]`` is the round run just before a's
-    timed round ``i``. ``bound`` and ``sense`` (``AT_MOST`` or ``AT_LEAST``) state the ratio's target, or
-    are both None.
+    sides get ``WARMUP_ROUNDS`` untimed rounds, b's first, and b's are dropped: ``b_seconds[i]`` is the
+    round run just before a's timed round ``i``, and ``sync_us[i]`` the cores' state just before that
+    (``bench.machine.sync_probe``). ``bound`` and ``sense`` (``AT_MOST`` or ``AT_LEAST``) state the
+    ratio's target, or are both None.
     """
     if sense not in (None, AT_MOST, AT_LEAST) or (bound is None) != (sense is None):
         raise ValueError(

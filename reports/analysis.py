@@ -19,6 +19,14 @@ DRIFT = 0.05  # the peak probe moving more than this between the run's start and
 INDEPENDENT = 0.9  # all cores at least this fraction of n x one core: the cores do not share the FMA units
 NOISY_SPREAD = 0.10  # an IQR above this fraction of the median: the rounds of that benchmark were noisy
 EPOCH_STUDIES = ["epoch", "batch", "width", "threads", "technique"]
+HEADLINE_FIELDS = [
+    "quantity", "ratio", "low", "high", "bound", "sense", "verdict", "pairs",
+    "a_median", "b_median", "blocks", "sync_us",
+]  # fmt: skip
+RUN_COLUMNS = {  # headline column -> its name, suffixed with the run's index, in compare()
+    "ratio": "ratio", "low": "low", "high": "high", "verdict": "verdict", "a_median": "a", "b_median": "b",
+    "sync_us": "sync",
+}  # fmt: skip
 THREADS_IN_QUANTITY = "thread"  # headline quantities comparing thread counts need independent cores
 
 
@@ -150,15 +158,16 @@ def headline(results: Results) -> pd.DataFrame:
     study = results.study("headline")
     for quantity, blocks in study.sort_values("block", kind="stable").groupby("quantity", sort=False):
         # a ratio's blocks (spread over the run) join into one set of pairs; each keeps its own scale
-        a = [t for name in blocks["name"] for t in results.rounds[name]]
-        b = _joined(results, blocks, "b_seconds")
-        per_block = [
-            pair_ratios(results.rounds[r.name], results.extra[r.name].get("b_seconds") or [], r.scale)
+        sides = [
+            (results.rounds[r.name], results.extra[r.name].get("b_seconds") or [], r.scale)
             for r in blocks.itertuples()
         ]
+        per_block = [pair_ratios(a, b, scale) for a, b, scale in sides]
         ratio, low, high, pairs = median_interval(np.concatenate(per_block))
-        first = blocks.iloc[0]
-        bound, sense = first["bound"], first["sense"]
+        a_seconds = [t for a, _, _ in sides for t in a]
+        b_seconds = [t for _, b, _ in sides for t in b]
+        sync = [t for name in blocks["name"] for t in results.extra[name].get("sync_us") or []]
+        bound, sense = blocks["bound"].iloc[0], blocks["sense"].iloc[0]
         if THREADS_IN_QUANTITY in quantity and not independent:
             bound = math.nan  # the target's premise does not hold on this machine; the report says why
         rows.append(
@@ -171,32 +180,13 @@ def headline(results: Results) -> pd.DataFrame:
                 "sense": sense if not pd.isna(bound) else None,
                 "verdict": verdict(low, high, bound, sense),
                 "pairs": pairs,
-                "a_median": np.median(a) if a else math.nan,
-                "b_median": np.median(b) if b else math.nan,
+                "a_median": np.median(a_seconds) if a_seconds else math.nan,
+                "b_median": np.median(b_seconds) if b_seconds else math.nan,
                 "blocks": [float(np.median(r)) if len(r) else math.nan for r in per_block],
-                "sync_us": np.median(sync) if (sync := _joined(results, blocks, "sync_us")) else math.nan,
+                "sync_us": np.median(sync) if sync else math.nan,
             }
         )
-    columns = [
-        "quantity",
-        "ratio",
-        "low",
-        "high",
-        "bound",
-        "sense",
-        "verdict",
-        "pairs",
-        "a_median",
-        "b_median",
-        "blocks",
-        "sync_us",
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _joined(results: Results, blocks: pd.DataFrame, key: str) -> list[float]:
-    """The per-pair list ``key`` of a ratio's rows' extra_info, joined over its blocks."""
-    return [t for name in blocks["name"] for t in results.extra[name].get(key) or []]
+    return pd.DataFrame(rows, columns=HEADLINE_FIELDS)
 
 
 def compare(runs: list[Results]) -> pd.DataFrame:
@@ -211,8 +201,8 @@ def compare(runs: list[Results]) -> pd.DataFrame:
         row = {"quantity": q, "agree": len(present) == len(runs) and inside}
         row["same_verdict"] = len({p.verdict for p in present}) == 1
         for i, f in enumerate(frames):
-            for column in ("ratio", "low", "high", "verdict", "a_median", "b_median", "sync_us"):
-                row[f"{column.split('_')[0]}_{i}"] = f.at[q, column] if q in f.index else math.nan
+            for column, name in RUN_COLUMNS.items():
+                row[f"{name}_{i}"] = f.at[q, column] if q in f.index else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -200,7 +200,7 @@ def headline(results: Results) -> Figure | None:
 
 def training_curves(results: Results) -> Figure | None:
     """Training loss and test accuracy per epoch for each backend's short real run."""
-    curves = {r.backend: results.extra[r.name] for r in ordered_rows(results, "curve")}
+    curves = {r.backend: results.extra[r.name] for r in analysis.ordered(results.study("curve")).itertuples()}
     if not curves:
         return None
     fig, (loss_ax, acc_ax) = _figure(ncols=2, width=11)
@@ -222,10 +222,6 @@ def training_curves(results: Results) -> Figure | None:
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
     return fig
-
-
-def ordered_rows(results: Results, study: str):
-    return analysis.ordered(results.study(study)).itertuples()
 
 
 FIGURES = {

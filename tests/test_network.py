@@ -245,19 +245,19 @@ def assert_step_within_bound(
     and lands within the rounding bound of the exact float64 step (``bounded_reference.momentum_updates``)."""
     net, opt = runs[0]
     expected = reference(net.params, X, y, net.dtype)
-    before = [p.copy() for pair in net.params for p in pair]
+    before = [p.copy() for p in flat_params(net)]
     velocities = [v.copy() for v in opt.velocity]
     updates = momentum_updates(
         before, velocities, expected.grads, lr, opt.momentum, opt.weight_decay, net.dtype
     )
     for net, opt in runs:
-        for param, value in zip((p for pair in net.params for p in pair), before):
+        for param, value in zip(flat_params(net), before):
             param[...] = value
         for velocity, value in zip(opt.velocity, velocities):
             velocity[...] = value
         loss = net.train_step(X, y, opt, lr)
         assert worst_ratio(loss, expected.loss) <= 1, f"{net!r}: loss"
-        params = [p for pair in net.params for p in pair]
+        params = flat_params(net)
         for i, (param, velocity, (new_param, new_velocity)) in enumerate(zip(params, opt.velocity, updates)):
             assert worst_ratio(param, new_param) <= 1, f"{net!r}, fused={net.fused}: parameter {i}"
             assert worst_ratio(velocity, new_velocity) <= 1, f"{net!r}, fused={net.fused}: velocity {i}"
@@ -302,7 +302,7 @@ def test_fused_step_does_not_update_when_the_loss_is_not_finite(backend_name, rn
     net = MLP([6, 5, 3], backend=backend_name)
     optimizer = make_optimizer("momentum", net.params)
     net.params[1][0][0, 0] = np.inf  # the logits become inf - inf = NaN
-    before = [p.copy() for pair in net.params for p in pair] + [v.copy() for v in optimizer.velocity]
+    before = [p.copy() for p in flat_params(net)] + [v.copy() for v in optimizer.velocity]
     X, y = batch(rng, n_rows, net.layer_sizes)
     loss = net.train_step(X.astype(np.float32), y, optimizer, 0.1)
     assert not np.isfinite(loss)
