@@ -10,7 +10,7 @@ matplotlib.use("Agg")  # files only: no display, and the same output on every ma
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from reports import analysis  # noqa: E402
 from reports.results import Results  # noqa: E402
@@ -34,16 +34,21 @@ def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2):
 
 
 def _log(ax, which: str = "y") -> None:
-    """A log axis labelled with plain numbers (0.5, 2, 100), not powers of ten."""
+    """A log axis labelled with plain numbers (0.5, 2, 100), not powers of ten, at 1, 2 and 5 of each
+    decade, so that an axis spanning less than a decade still reads."""
     getattr(ax, f"set_{which}scale")("log")
     axis = getattr(ax, f"{which}axis")
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(NullFormatter())
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(plain)
+    axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    axis.set_minor_formatter(plain)
 
 
 def _network(rows) -> str:
-    first = rows.iloc[0]
-    return f"{first['layer_sizes']}, {first['dtype']}, {first['dataset']}"
+    """What the rows share, in this order: the network, the dtype, the data set, the batch (a sweep's
+    varied setting is left out)."""
+    shown = {"layer_sizes": str, "dtype": str, "dataset": str, "batch": lambda v: f"batch {int(v)}"}
+    return ", ".join(show(rows[c].iloc[0]) for c, show in shown.items() if rows[c].nunique() == 1)
 
 
 def epoch_time(results: Results) -> Figure | None:
@@ -82,9 +87,7 @@ def epoch_time(results: Results) -> Figure | None:
     _log(ax)
     ax.set_ylim(top=ax.get_ylim()[1] * 3)  # room for the labels above the tallest bar
     ax.set_ylabel(f"seconds per epoch of {int(t['epoch_samples'].iloc[0]):,} samples (log)")
-    ax.set_title(
-        f"One training epoch, {_network(t)}, batch {int(t['batch'].iloc[0])} (median, min-max)", fontsize=10
-    )
+    ax.set_title(f"One training epoch, {_network(t)} (median, min-max)", fontsize=10)
     return fig
 
 
