@@ -28,8 +28,8 @@ class BenchSettings:
     sweep_samples: int  # samples per round at every sweep point; reported per sample and scaled
     epoch_rounds: int
     sweep_rounds: int
-    headline_rounds: int  # alternating pairs per headline ratio and block: more pairs, a narrower interval
-    headline_blocks: int  # each headline ratio's pairs in this many blocks, spread over the whole run
+    headline_rounds: int  # alternating pairs per headline ratio and block: a steadier median per block
+    headline_blocks: int  # a ratio's pairs in this many blocks, spread over the run: the interval's unit
     kernel_rounds: int
     loops_kernel_rounds: int  # at the network's shapes a loops product takes about 0.3 s
     kernel_round_seconds: float  # calls are repeated within a round until it lasts about this long
@@ -48,8 +48,8 @@ FULL = BenchSettings(
     sweep_samples=16_384,
     epoch_rounds=5,
     sweep_rounds=3,
-    headline_rounds=5,
-    headline_blocks=3,
+    headline_rounds=3,
+    headline_blocks=6,
     kernel_rounds=10,
     loops_kernel_rounds=3,
     kernel_round_seconds=0.05,
@@ -68,8 +68,8 @@ QUICK = BenchSettings(
     sweep_samples=512,
     epoch_rounds=1,
     sweep_rounds=1,
-    headline_rounds=2,
-    headline_blocks=1,
+    headline_rounds=1,
+    headline_blocks=2,
     kernel_rounds=1,
     loops_kernel_rounds=1,
     kernel_round_seconds=0.005,

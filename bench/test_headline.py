@@ -2,8 +2,9 @@
 
 Timed minutes apart on a shared machine that drifts, one ratio (numpy/numba at batch 8) came out 5.04 in
 one run and 1.84 in another. Here each round of side a follows a round of side b, so both sides of every
-per-round ratio ``scale * a_i / b_i`` see the same state of the machine; the report takes the median of
-those ratios with a bootstrap interval and, where a quantity has a bound, says whether it is met.
+per-round ratio ``scale * a_i / b_i`` see the same state of the machine. The pairs come in blocks spread
+over the run (``spread_blocks``); the report treats the blocks as its unit (``reports.analysis.
+blocks_interval``) and, where a quantity has a bound, says whether it is met.
 
 One benchmark per quantity, all in the group "headline" (pytest-benchmark's own times are side a's):
 

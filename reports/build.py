@@ -169,10 +169,11 @@ def _headline(results: Results, figures: list[str]) -> str:
     h = analysis.headline(results)
     method = (
         "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both see the "
-        "same state of the machine: the median of the per-pair ratios, with its 95% bootstrap interval. A "
-        "verdict is *met* when the whole interval is on the bound's side, *not met* when it is wholly on "
-        "the other, *unclear* when it straddles the bound. The pairs come in blocks spread over the run; "
-        "each block's median shows how the machine's state moved the ratio while the run went on. *Cores "
+        "same state of the machine. The pairs come in blocks spread over the run, and the pairs of one "
+        "block share the machine's state of that moment; so the blocks are the unit: the ratio is the "
+        "mean of the blocks' median pair ratios on a log scale, its 95% interval Student's t over the "
+        "blocks (the method of batch means). A verdict is *met* when the whole interval is on the bound's "
+        "side, *not met* when it is wholly on the other, *unclear* when it straddles the bound. *Cores "
         "meet in*: the median time of an empty parallel region across all cores, measured beside every "
         "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine.\n\n"
     )

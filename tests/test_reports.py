@@ -81,10 +81,20 @@ def _headline(quantity: str, a: list[float], b: list[float], bound=None, sense=N
     return row
 
 
+def _blocks(quantity: str, ratio: float, bound: float, sense: str, blocks: int = 2) -> list[dict]:
+    """A headline quantity measured at ``ratio`` in every pair of ``blocks`` blocks, while the machine's
+    state moves from pair to pair."""
+    drifting = [1.0, 3.0, 1.5, 2.0, 1.2]
+    rows = [_headline(quantity, [ratio * s for s in drifting], drifting, bound, sense) for _ in range(blocks)]
+    for k, row in enumerate(rows):
+        row["name"] += f"-block{k}"
+        row["extra_info"]["block"] = k
+    return rows
+
+
 def synthetic_run(*, numba_epoch: float = 0.5, pytorch: bool = False, two_core_rate: float = 380.0) -> dict:
     """A small complete run. The machine: FP32 peak 200 GFLOP/s on one core at 512 bits (105 at 256: the
     wide FMAs split), ``two_core_rate`` on both; FP64 190 on both."""
-    drifting = [1.0, 3.0, 1.5, 2.0, 1.2]  # the machine's state per pair: cancels within each pair
     benchmarks = [
         *[
             _bench(
@@ -117,15 +127,9 @@ def synthetic_run(*, numba_epoch: float = 0.5, pytorch: bool = False, two_core_r
         _epoch("epoch", "loops", 3.0, samples=512),
         _epoch("epoch", "numpy", 1.0),
         _epoch("epoch", "numba", numba_epoch),
-        _headline(
-            "numba epoch / numpy epoch, batch 32", [0.5 * s for s in drifting], drifting, 0.7, "at most"
-        ),
-        _headline(
-            "numpy epoch / numba epoch, batch 8", [3.0 * s for s in drifting], drifting, 3.0, "at least"
-        ),
-        _headline(
-            "numba epoch, 1 thread / all threads", [1.2 * s for s in drifting], drifting, 1.6, "at least"
-        ),
+        *_blocks("numba epoch / numpy epoch, batch 32", 0.5, 0.7, "at most"),
+        *_blocks("numpy epoch / numba epoch, batch 8", 3.0, 3.0, "at least"),
+        *_blocks("numba epoch, 1 thread / all threads", 1.2, 1.6, "at least"),
     ]
     if pytorch:
         benchmarks.append(_epoch("epoch", "pytorch", 0.4))
@@ -195,13 +199,29 @@ def test_the_machine_limits_come_from_the_probe(tmp_path):
 
 def test_paired_ratios_cancel_the_machine_state():
     drift = [1.0, 3.0, 1.5, 2.0, 1.2]
-    ratio, low, high, pairs = analysis.median_interval(analysis.pair_ratios([0.5 * s for s in drift], drift))
-    assert (ratio, low, high, pairs) == pytest.approx((0.5, 0.5, 0.5, 5))
-    noisy = analysis.median_interval(analysis.pair_ratios([0.5, 0.6, 0.4, 0.55, 0.45], [1.0] * 5, scale=2.0))
-    assert noisy[0] == pytest.approx(1.0) and noisy[1] < 1.0 < noisy[2]
+    block = analysis.pair_ratios([0.5 * s for s in drift], drift)
+    assert analysis.blocks_interval([block, block]) == pytest.approx((0.5, 0.5, 0.5, 10))
 
 
-def test_the_blocks_of_a_ratio_join_into_one_set_of_pairs(tmp_path):
+def test_the_interval_is_over_the_blocks_not_the_pairs():
+    # each block's pairs agree closely, the blocks do not: the machine moved between them. Many pairs per
+    # block must not narrow the interval below what the blocks' spread allows.
+    rng = np.random.default_rng(1)
+    blocks = [m * (1 + 0.001 * rng.standard_normal(50)) for m in (1.0, 1.2, 0.9, 1.1)]
+    ratio, low, high, pairs = analysis.blocks_interval(blocks)
+    logs = np.log([1.0, 1.2, 0.9, 1.1])
+    half = 3.182446 * logs.std(ddof=1) / 2  # Student's t, 3 degrees of freedom, 97.5%
+    assert pairs == 200 and ratio == pytest.approx(np.exp(logs.mean()), rel=1e-3)
+    assert (low, high) == pytest.approx((np.exp(logs.mean() - half), np.exp(logs.mean() + half)), rel=2e-3)
+    assert analysis.blocks_interval([blocks[0]])[1:3] == pytest.approx((np.nan, np.nan), nan_ok=True)
+
+
+@pytest.mark.parametrize(("df", "table"), [(1, 12.7062), (2, 4.3027), (5, 2.5706), (30, 2.0423)])
+def test_t_quantile_matches_the_tables(df, table):
+    assert analysis.t_quantile(0.975, df) == pytest.approx(table, abs=1e-4)
+
+
+def test_each_block_of_a_ratio_keeps_its_scale(tmp_path):
     run = synthetic_run()
     first = _headline("numpy epoch / floor", [1.0] * 4, [0.5] * 4, scale=0.25)  # 0.5 in this block
     second = _headline("numpy epoch / floor", [3.0] * 3, [1.0] * 3, scale=0.2)  # 0.6: its own probe's scale
@@ -214,7 +234,7 @@ def test_the_blocks_of_a_ratio_join_into_one_set_of_pairs(tmp_path):
         .set_index("quantity")
         .loc["numpy epoch / floor"]
     )
-    assert row["pairs"] == 7 and row["ratio"] == pytest.approx(0.5) and row["high"] == pytest.approx(0.6)
+    assert row["pairs"] == 7 and row["ratio"] == pytest.approx(np.sqrt(0.5 * 0.6))
     assert row["a_median"] == pytest.approx(1.0) and row["b_median"] == pytest.approx(0.5)
     assert row["blocks"] == pytest.approx([0.5, 0.6])
 
@@ -237,11 +257,8 @@ def test_verdicts_follow_the_interval(low, high, bound, sense, expected):
 
 def test_headline_rows(tmp_path):
     h = analysis.headline(results(tmp_path)).set_index("quantity")
-    assert h.loc["numba epoch / numpy epoch, batch 32", ["ratio", "verdict", "pairs"]].tolist() == [
-        0.5,
-        "met",
-        5,
-    ]
+    row = h.loc["numba epoch / numpy epoch, batch 32", ["ratio", "verdict", "pairs"]]
+    assert row.tolist() == [pytest.approx(0.5), "met", 10]
     assert h.at["numpy epoch / numba epoch, batch 8", "verdict"] == "met"  # 3.0 exactly: at least 3
     assert h.at["numba epoch, 1 thread / all threads", "verdict"] == "not met"  # 1.2 < 1.6, cores independent
     shared = analysis.headline(results(tmp_path, two_core_rate=210.0)).set_index("quantity")
