@@ -24,7 +24,6 @@ import math
 import os
 import struct
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
+
+from network.files import OutputRefused, atomic_write
 
 DATA_ENV = "SCRATCHNET_DATA"
 DOWNLOAD_TIMEOUT = 30.0  # seconds of silence before a mirror counts as failed
@@ -134,26 +135,34 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with _open_idx(path) as stream:
             shape = _read_idx_header(stream, path)
-            payload = stream.read()
+            return _read_payload(stream, shape, path)
     except EOFError as error:
         raise DataError(f"{path}: the gzip stream is cut off (incomplete download?)") from error
     except (zlib.error, gzip.BadGzipFile) as error:
         raise DataError(f"{path}: corrupt gzip data ({error})") from error
     except OSError as error:
         raise DataError(f"{path}: cannot read the file ({error.strerror or error})") from error
+
+
+def _read_payload(stream: io.BufferedIOBase, shape: tuple[int, ...], path: Path) -> np.ndarray:
+    """The data the header promises, read in chunks straight into the array, and one byte more to see
+    that there is no more: memory never exceeds what the header declares, however long the stream."""
     expected = math.prod(shape)
-    if len(payload) < expected:
+    try:
+        array = np.empty(expected, dtype=np.uint8)
+    except MemoryError:
+        raise DataError(f"{path}: the header promises {expected:,} bytes of data, more than memory") from None
+    view, filled = memoryview(array), 0
+    while filled < expected and (n := stream.readinto(view[filled : filled + _CHUNK])):
+        filled += n
+    if filled < expected:
         raise DataError(
             f"{path}: truncated: the header promises {expected} bytes of data "
-            f"({' x '.join(map(str, shape))}) but the file has {len(payload)}"
+            f"({' x '.join(map(str, shape))}) but the file has {filled}"
         )
-    if len(payload) > expected:
-        raise DataError(
-            f"{path}: {len(payload) - expected} unexpected bytes after the {expected} bytes "
-            "the header promises"
-        )
-    # frombuffer views the immutable bytes; copy so callers get an ordinary writable array.
-    return np.frombuffer(payload, dtype=np.uint8).reshape(shape).copy()
+    if stream.read(1):
+        raise DataError(f"{path}: unexpected bytes after the {expected} bytes the header promises")
+    return array.reshape(shape)
 
 
 def _open_idx(path: Path) -> io.BufferedIOBase:
@@ -314,12 +323,8 @@ def download_dataset(
 
 def _download_file(name: str, target: Path, mirrors: Sequence[str], md5: str, progress: bool) -> None:
     try:
-        fd, part_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    except OSError as error:
-        raise DataError(f"{target.parent}: cannot write the download ({error.strerror or error})") from error
-    part = Path(part_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+        # atomic_write: the file appears under its real name only once a mirror's bytes matched the MD5.
+        with atomic_write(target) as out:
             failures = []
             for mirror in mirrors:
                 url = mirror + ("" if mirror.endswith("/") else "/") + target.name
@@ -338,12 +343,9 @@ def _download_file(name: str, target: Path, mirrors: Sequence[str], md5: str, pr
                     f"could not download {name}: {target.name} failed from every mirror ({tried}); "
                     + _how_to_provide(name)
                 )
-            out.flush()
-            # Make the bytes durable before the rename makes them look complete.
-            os.fsync(out.fileno())
-        os.replace(part, target)
-    finally:
-        part.unlink(missing_ok=True)
+    except (OSError, OutputRefused) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise DataError(f"{target.parent}: cannot write the download ({reason})") from error
 
 
 def _fetch(url: str, out: io.BufferedIOBase, md5: str, progress: bool) -> None:

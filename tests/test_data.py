@@ -7,6 +7,7 @@ import socket
 import struct
 import tempfile
 import threading
+import tracemalloc
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -111,8 +112,24 @@ def test_read_idx_truncated_data(tmp_path, gz):
 def test_read_idx_trailing_garbage(tmp_path):
     path = tmp_path / "long"
     path.write_bytes(idx_bytes(np.zeros((2, 2))) + b"junk")
-    with pytest.raises(DataError, match=path_error(path, "4 unexpected bytes after the 4 bytes")):
+    with pytest.raises(DataError, match=path_error(path, "unexpected bytes after the 4 bytes the header")):
         read_idx(path)
+
+
+def test_read_idx_stops_at_the_first_byte_the_header_does_not_promise(tmp_path):
+    """A small gzip that inflates to far more than its header declares: the reader's memory stays at
+    the declared size (reading the whole stream first held all of it: 32 MiB here)."""
+    inflated = 32 << 20
+    path = tmp_path / "bomb.gz"
+    path.write_bytes(gzip.compress(idx_bytes(np.zeros((2, 2))) + bytes(inflated), compresslevel=1))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="unexpected bytes after the 4 bytes"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < inflated / 16
 
 
 def test_read_idx_gzip_stream_cut_off(tmp_path):

@@ -20,7 +20,6 @@ from network import MLP
 from network.checkpoint import load_checkpoint, save_checkpoint
 from network.data import load_dataset
 from network.evaluate import main as evaluate_main
-from network.files import atomic_write
 from network.optim import make_optimizer
 from network.train import main as train_main
 from network.trainer import Trainer
@@ -310,16 +309,6 @@ def test_checkpoint_needs_no_pickle(tmp_path):
     with np.load(tmp_path / "c.npz", allow_pickle=False) as npz:
         assert all(npz[key].dtype != object for key in npz.files)
     assert load_checkpoint(tmp_path / "c.npz").trainer_state["rng"] == trainer_state["rng"]
-
-
-def test_atomic_write_leaves_nothing_half_written(tmp_path):
-    target = tmp_path / "file.txt"
-    target.write_text("old")
-    with pytest.raises(RuntimeError), atomic_write(target, "w") as f:
-        f.write("half of the new")
-        raise RuntimeError("disk on fire")
-    assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["file.txt"]
 
 
 def test_evaluate_reports_accuracy_and_confusion(capsys, tiny_mnist, tmp_path):
