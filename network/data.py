@@ -404,10 +404,16 @@ def load_dataset(
 
     Images come back as one C-contiguous (n, rows * cols) array of `dtype` (float32 or float64) scaled to
     [0, 1], labels as int64. Raises DataError for anything wrong with the data and ValueError for an
-    unsupported dtype.
+    unsupported dtype. A `data_dir` holding Kaggle's train.csv is read as that layout (network.kaggle), with
+    an empty test set.
     """
     _spec(name)
     dtype = _float_dtype(dtype)
+    # Imported here because network.kaggle builds on this module.
+    from network.kaggle import holds_kaggle_csv, load_kaggle_train
+
+    if data_dir is not None and holds_kaggle_csv(data_dir):
+        return load_kaggle_train(name, data_dir, dtype)
     folder = find_dataset(name, data_dir)
     if folder is None:
         if not download:

@@ -1,0 +1,125 @@
+"""Kaggle's digit-recognizer CSV files: reading, the layout's recognition, and one-line errors that name the
+file, the line and the column."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from network.data import DataError, load_dataset
+from network.kaggle import N_PIXELS, PIXEL_COLUMNS, read_kaggle_csv
+from network.train import main as train_main
+
+
+def write_kaggle_csv(path: Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
+    """A file as Kaggle writes it: a header, then a label (if any) and 784 pixels a line."""
+    header = ("label," if labels is not None else "") + ",".join(PIXEL_COLUMNS)
+    table = images if labels is None else np.column_stack([labels, images])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(path, table, fmt="%d", delimiter=",", header=header, comments="")
+    return path
+
+
+def random_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, N_PIXELS), dtype=np.uint8)
+    images[0, 0] = 255  # so the scaling is seen to reach exactly 1
+    return images, rng.integers(0, 10, n)
+
+
+def test_train_csv_round_trip(tmp_path):
+    images, labels = random_images(5)
+    got_images, got_labels = read_kaggle_csv(write_kaggle_csv(tmp_path / "train.csv", images, labels), True)
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+    assert got_images.dtype == np.uint8 and got_images.flags.c_contiguous and got_labels.dtype == np.int64
+
+
+def test_test_csv_has_no_labels(tmp_path):
+    images, _ = random_images(3)
+    got_images, got_labels = read_kaggle_csv(write_kaggle_csv(tmp_path / "test.csv", images), False)
+    np.testing.assert_array_equal(got_images, images)
+    assert got_labels is None
+
+
+def test_a_folder_with_train_csv_is_read_as_kaggle_with_no_test_set(tmp_path):
+    images, labels = random_images(4)
+    write_kaggle_csv(tmp_path / "train.csv", images, labels)
+    data = load_dataset("mnist", tmp_path, dtype="float64", download=False)
+    np.testing.assert_array_equal(data.train_images, images / 255)
+    np.testing.assert_array_equal(data.train_labels, labels)
+    assert data.train_images[0, 0] == 1.0 and data.n_test == 0 and data.n_features == N_PIXELS
+    assert data.source == tmp_path / "train.csv"
+
+
+def test_windows_line_ends_a_byte_order_mark_and_blank_lines_are_read(tmp_path):
+    images, labels = random_images(2)
+    path = write_kaggle_csv(tmp_path / "train.csv", images, labels)
+    lines = path.read_text().splitlines()
+    path.write_bytes(("\ufeff" + "\r\n".join([lines[0], lines[1], "", lines[2]]) + "\r\n").encode())
+    got_images, got_labels = read_kaggle_csv(path, True)
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+Lines = list[str]
+
+
+def set_cell(line: int, column: int, value: str) -> Callable[[Lines], Lines]:
+    """A spoiler of a file's lines: the cell at ``line`` (1 = the header) and ``column`` (1 = the first)."""
+
+    def spoil(lines: Lines) -> Lines:
+        cells = lines[line - 1].split(",")
+        cells[column - 1] = value
+        return lines[: line - 1] + [",".join(cells)] + lines[line:]
+
+    return spoil
+
+
+def blank_line_then(spoil: Callable[[Lines], Lines]) -> Callable[[Lines], Lines]:
+    """A blank line inserted as line 3, then ``spoil`` (whose line numbers count it)."""
+    return lambda lines: spoil(lines[:2] + [""] + lines[2:])
+
+
+BAD_TRAIN_FILES = [
+    (set_cell(3, 1, "10"), r"line 3, column 1 \(label\): '10' is outside 0-9"),
+    (set_cell(4, 1, "-1"), r"line 4, column 1 \(label\): '-1' is not a whole number 0-9"),
+    (set_cell(2, 302, "256"), r"line 2, column 302 \(pixel300\): '256' is outside 0-255"),
+    (set_cell(4, 2, "-3"), r"line 4, column 2 \(pixel0\): '-3' is not a whole number 0-255"),
+    (set_cell(3, 785, "abc"), r"line 3, column 785 \(pixel783\): 'abc' is not a whole number 0-255"),
+    (set_cell(2, 9, "1.5"), r"line 2, column 9 \(pixel7\): '1.5' is not a whole number 0-255"),
+    (set_cell(3, 9, ""), r"line 3, column 9 \(pixel7\): '' is not a whole number 0-255"),
+    (lambda lines: lines[:2] + [lines[2].rsplit(",", 1)[0]] + lines[3:], r"line 3, 784 values where the"),
+    (lambda lines: lines + [lines[-1] + ",7"], r"line 5, 786 values where the header names 785 columns"),
+    (set_cell(1, 5, "pixel_3"), r"the header's column 5 is 'pixel_3', expected 'pixel3'"),
+    (lambda lines: lines[1:], r"line 1 is data, not the header label,pixel0,...,pixel783"),
+    (lambda lines: [], r"empty file"),
+    (lambda lines: lines[:1], r"no data lines after the header"),
+    # Kaggle's test.csv given as train.csv.
+    (lambda lines: [line.split(",", 1)[1] for line in lines], r"the header has 784 columns, expected 785"),
+    # The parser skips a blank line; the message counts it, so its line number is the one an editor shows.
+    (blank_line_then(set_cell(4, 1, "12")), r"line 4, column 1 \(label\): '12' is outside 0-9"),
+]
+
+
+@pytest.mark.parametrize(("spoil", "message"), BAD_TRAIN_FILES)
+def test_a_bad_train_csv_is_one_line_naming_file_line_and_column(tmp_path, spoil, message):
+    path = write_kaggle_csv(tmp_path / "train.csv", *random_images(3))
+    path.write_text("".join(line + "\n" for line in spoil(path.read_text().splitlines())))
+    with pytest.raises(DataError) as error:
+        read_kaggle_csv(path, True)
+    text = str(error.value)
+    assert re.match(f"^{re.escape(str(path))}: {message}", text) and "\n" not in text, text
+
+
+def test_a_bad_csv_from_the_command_line_is_one_line_and_exit_1(capsys, tmp_path):
+    path = write_kaggle_csv(tmp_path / "train.csv", *random_images(3))
+    path.write_text("\n".join(set_cell(3, 100, "x")(path.read_text().splitlines())))
+    assert train_main(["--data-dir", str(tmp_path), "--epochs", "1"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"error: {path}: line 3, column 100 (pixel98): 'x' is not a whole number 0-255\n"
