@@ -10,7 +10,7 @@ import numpy as np
 
 from kernels import available_backends
 from kernels.threads import set_threads
-from network.checkpoint import load_checkpoint, restore_weights
+from network.checkpoint import CheckpointError, load_checkpoint, restore_weights
 from network.data import DATASETS, load_dataset
 from network.model import MLP
 from network.train import OneLineParser, positive_int, report_user_errors
@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     dataset = args.dataset or checkpoint.settings.get("dataset", "mnist")
     data = load_dataset(dataset, args.data_dir, dtype=checkpoint.dtype)
+    if checkpoint.layer_sizes[0] != data.n_features:
+        raise CheckpointError(
+            f"{args.checkpoint}: the network takes {checkpoint.layer_sizes[0]} pixels per image, "
+            f"{data.name}'s images have {data.n_features}"
+        )
     net = MLP(checkpoint.layer_sizes, backend=args.backend, dtype=checkpoint.dtype)
     restore_weights(net, checkpoint, args.checkpoint)
     X, y = data.test_images[: args.test_limit], data.test_labels[: args.test_limit]

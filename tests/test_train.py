@@ -295,22 +295,6 @@ def test_bad_checkpoint_file(capsys, tiny_mnist, tmp_path, content):
     assert err.startswith(f"error: {bad}: not a scratchnet checkpoint") and err.count("\n") == 1
 
 
-def test_checkpoint_needs_no_pickle(tmp_path):
-    net = MLP([4, 3, 2])
-    trainer_state = {
-        "epoch": 1,
-        "step_in_epoch": 0,
-        "order": None,
-        "loss_sum": 0.0,
-        "rng": np.random.default_rng(0).bit_generator.state,
-        "history": [],
-    }
-    save_checkpoint(tmp_path / "c.npz", net, make_optimizer("adam", net.params), trainer_state, {"x": 1})
-    with np.load(tmp_path / "c.npz", allow_pickle=False) as npz:
-        assert all(npz[key].dtype != object for key in npz.files)
-    assert load_checkpoint(tmp_path / "c.npz").trainer_state["rng"] == trainer_state["rng"]
-
-
 def test_evaluate_reports_accuracy_and_confusion(capsys, tiny_mnist, tmp_path):
     ckpt = tmp_path / "ckpt.npz"
     assert run_cli(capsys, "--data-dir", str(tiny_mnist), "--epochs", "2", "--save", str(ckpt), *FAST)[0] == 0
