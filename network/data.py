@@ -477,3 +477,28 @@ def _to_features(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """(n, rows, cols) uint8 -> C-contiguous (n, rows * cols) in [0, 1], computed in `dtype` throughout."""
     # Division rather than multiplication by 1/255: it is correctly rounded, so 255 maps to exactly 1.0.
     return np.divide(images.reshape(len(images), -1), dtype.type(255), dtype=dtype)
+
+
+# --- holding out a validation set ---------------------------------------------------------------------------
+
+
+def split_validation(
+    images: np.ndarray, labels: np.ndarray, size: int | float, seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Hold out a random part of a training set: ``((train_images, train_labels), (val_images, val_labels))``.
+
+    ``size`` is a count of images (an int) or a fraction of them (a float in (0, 1), at least one image);
+    0 holds out nothing. The rows held out are drawn from ``default_rng((seed, 2))``, a stream of its own
+    (the network's weights use ``seed``, the trainer's shuffling ``(seed, 1)``), so one seed always gives one
+    split; both parts keep the rows in their original order. Raises DataError if no image would be left to
+    train on.
+    """
+    n = len(labels)
+    n_val = size if isinstance(size, int) else max(1, round(size * n))
+    if n_val >= n:
+        raise DataError(
+            f"cannot hold out {n_val:,} of {n:,} training images for validation: none would be left to train"
+        )
+    held_out = np.zeros(n, dtype=bool)
+    held_out[np.random.default_rng((seed, 2)).choice(n, n_val, replace=False)] = True
+    return (images[~held_out], labels[~held_out]), (images[held_out], labels[held_out])

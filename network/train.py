@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,25 +12,50 @@ from tqdm import tqdm
 from kernels import available_backends, get_backend
 from kernels.threads import set_threads
 from network.checkpoint import CheckpointError, load_checkpoint, restore_weights, save_checkpoint
-from network.data import DATASETS, DataError, load_dataset
-from network.files import atomic_write
+from network.data import DATASETS, DataError, load_dataset, split_validation
+from network.files import OutputRefused
+from network.guards import check_network_fits, check_outputs, check_resumed_settings, outputs_locked
+from network.metrics import versions, write_metrics
 from network.model import DTYPES, MLP
 from network.optim import OPTIMIZERS, make_optimizer
-from network.trainer import Diverged, EpochMetrics, Trainer, warm_up
+from network.stopping import stop_on_signals
+from network.trainer import (
+    Diverged,
+    EpochMetrics,
+    NotLearning,
+    Trainer,
+    checked_set,
+    loss_and_accuracy,
+    warm_up,
+)
+from network.tuned import TUNED
 
-# Tuned on the real data (reports/accuracy.md, "Choosing the defaults", records the runs): with these,
-# the final test accuracy clears 97.5% on MNIST after 10 epochs of its 24,345-image training subset and
-# 89% on Fashion-MNIST after 15 epochs. MNIST keeps improving up to a peak learning rate of 0.2, while
-# Fashion-MNIST loses accuracy above 0.05, so the learning rate is the one default that depends on the data.
+# The defaults of the options in TUNED depend on the data set: they are its tuned settings (network/tuned.py,
+# chosen on validation accuracy by reports/accuracy.py). These hold for every data set.
 DEFAULTS = {
-    "hidden": "512",
     "epochs": 10,
-    "batch_size": 128,
-    "optimizer": "momentum",
     "warmup": 0.0,
-    "weight_decay": 0.0,
+    # A tenth of the training set, held out to choose settings on (reports/accuracy.py tunes with it); once
+    # chosen, --val-size 0 trains them on all of it, and the test set is measured once, at the end.
+    "val_size": 0.1,
 }
-DEFAULT_LR = {"mnist": 0.2, "fashion-mnist": 0.05}
+
+
+def default_lr(dataset: str, batch_size: int) -> float:
+    """The tuned peak learning rate of ``dataset``, in proportion to a batch smaller than the tuned one (the
+    linear scaling rule: a step of a smaller batch is a noisier one; MNIST at batch 8 with the lr tuned for
+    128 did not learn)."""
+    tuned = TUNED[dataset]
+    return tuned["lr"] * min(1.0, batch_size / tuned["batch_size"])
+
+
+def tuned_default(option: str) -> str:
+    """The --help text of an option whose default depends on the data set."""
+    values = ", ".join(
+        f"{value:g} for {name}" if isinstance(value := settings[option], float) else f"{value} for {name}"
+        for name, settings in TUNED.items()
+    )
+    return f"(default: {values})"
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -50,14 +72,22 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def positive_int(text: str) -> int:
+def whole_number(text: str, minimum: int, kind: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return whole_number(text, 1, "a positive whole number")
+
+
+def non_negative_int(text: str) -> int:
+    return whole_number(text, 0, "a whole number >= 0")
 
 
 def positive_float(text: str) -> float:
@@ -72,6 +102,27 @@ def positive_float(text: str) -> float:
 
 def non_negative_float(text: str) -> float:
     return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
+
+
+def validation_size(text: str) -> int | float:
+    """``"5000"`` -> 5000 images, ``"0.1"`` -> a tenth of the training set, ``"0"`` -> none."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = None
+    if count is not None:
+        if count < 0:
+            raise argparse.ArgumentTypeError(f"must not be negative, got {count}")
+        return count
+    try:
+        fraction = float(text)
+    except ValueError:
+        fraction = float("nan")
+    if not 0 < fraction < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a count of images such as 5000 or a fraction between 0 and 1 such as 0.1, got {text!r}"
+        )
+    return fraction
 
 
 def hidden_sizes(text: str) -> tuple[int, ...]:
@@ -90,7 +141,10 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="python -m network.train",
-        description="Train a from-scratch MLP on MNIST-style data with one of the kernel backends.",
+        description="Train a from-scratch MLP on MNIST-style data with one of the kernel backends. Each "
+        "epoch reports the held-out validation set (--val-size) to choose settings on; the test set is "
+        "measured once, after the last epoch. A final run of chosen settings trains on all the training "
+        "images (--val-size 0).",
         formatter_class=DefaultsFormatter,
     )
     p.add_argument(
@@ -109,19 +163,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--hidden",
         type=hidden_sizes,
-        default=DEFAULTS["hidden"],
-        help="hidden layer widths, comma-separated (e.g. 128 or 128,64)",
+        help="hidden layer widths, comma-separated (e.g. 128 or 128,64) " + tuned_default("hidden"),
     )
     p.add_argument(
         "--epochs", type=positive_int, default=DEFAULTS["epochs"], help="passes over the training set"
     )
-    p.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="samples per step")
+    p.add_argument("--batch-size", type=positive_int, help="samples per step " + tuned_default("batch_size"))
     p.add_argument(
         "--lr",
         type=positive_float,
-        help="peak learning rate; it follows a cosine from the peak down to 0 over the run (default: "
-        + ", ".join(f"{lr:g} for {name}" for name, lr in DEFAULT_LR.items())
-        + ")",
+        help="peak learning rate; it follows a cosine from the peak down to 0 over the run "
+        + tuned_default("lr")
+        + "; with a batch smaller than the default, that lr times batch / default batch",
     )
     p.add_argument(
         "--warmup",
@@ -133,28 +186,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
-        default=DEFAULTS["optimizer"],
-        help="sgd, sgd with momentum 0.9, or adam",
+        help="sgd, sgd with momentum 0.9, or adam " + tuned_default("optimizer"),
     )
     p.add_argument(
         "--weight-decay",
         type=non_negative_float,
-        default=DEFAULTS["weight_decay"],
-        help="L2 penalty on the weights (not the biases), added to their gradients",
+        help="L2 penalty on the weights (not the biases), added to their gradients "
+        + tuned_default("weight_decay"),
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and the shuffling")
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,  # NumPy's generators take no negative seed
+        default=0,
+        help="seed of the initial weights, the shuffling and the validation split",
+    )
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="floating-point type of all arrays")
     p.add_argument(
         "--limit",
         type=positive_int,
         metavar="N",
-        help="train on the first N training samples only (the loops backend is slow)",
+        help="use the first N training samples only (the loops backend is slow); --val-size holds out "
+        "part of those",
+    )
+    p.add_argument(
+        "--val-size",
+        type=validation_size,
+        default=DEFAULTS["val_size"],
+        metavar="N|FRACTION",
+        help="training images held out (drawn by --seed) to measure after every epoch and choose settings "
+        "on: a count, or a fraction of the training set; 0 trains on all of them, as a final run of chosen "
+        "settings should",
     )
     p.add_argument(
         "--test-limit",
         type=positive_int,
         metavar="N",
         help="measure test accuracy on the first N test samples only",
+    )
+    p.add_argument(
+        "--test-every-epoch",
+        action="store_true",
+        help="measure the test set after every epoch too, not only once after the last (for a learning curve;"
+        " choosing settings by it would make the test accuracy an optimistic estimate)",
     )
     p.add_argument(
         "--threads",
@@ -166,12 +239,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--metrics",
         type=Path,
         metavar="PATH",
-        help="write per-epoch metrics to PATH (.csv or .json), updated after every epoch",
+        help="write the run's settings, data sizes and versions, its per-epoch metrics and the final test "
+        "result to PATH (.csv or .json), updated after every epoch",
     )
     p.add_argument(
-        "--save", type=Path, metavar="PATH", help="save a checkpoint (.npz) after every epoch, and on Ctrl-C"
+        "--save",
+        type=Path,
+        metavar="PATH",
+        help="save a checkpoint (.npz) after every epoch, and mid-epoch on Ctrl-C, SIGTERM or SIGHUP (the "
+        "run then exits with 128 + the signal's number: 130, 143, 129); an existing PATH is refused unless "
+        "it is the --resume checkpoint or --overwrite is given",
     )
     p.add_argument("--resume", type=Path, metavar="PATH", help="continue from a checkpoint written by --save")
+    p.add_argument("--overwrite", action="store_true", help="let --save replace an existing file")
+    p.add_argument(
+        "--accept-changed-settings",
+        action="store_true",
+        help="let --resume continue with another dataset, --limit, --val-size, --batch-size, --lr, --warmup, "
+        "--weight-decay or --epochs than the checkpoint's (otherwise refused: each changes the run)",
+    )
     return p
 
 
@@ -180,28 +266,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.metrics is not None and args.metrics.suffix not in (".csv", ".json"):
         parser.error(f"--metrics: {args.metrics} must end in .csv or .json")
+    tuned = TUNED[args.dataset]
+    args.hidden = args.hidden or hidden_sizes(tuned["hidden"])
+    for option in ("batch_size", "optimizer", "weight_decay"):
+        if getattr(args, option) is None:
+            setattr(args, option, tuned[option])
+    # Where the learning rate came from, for the first line and the records: "given", "default", or the
+    # default scaled to a smaller batch.
+    args.lr_source = "given"
     if args.lr is None:
-        args.lr = DEFAULT_LR[args.dataset]
+        args.lr = default_lr(args.dataset, args.batch_size)
+        scaled = f"default {tuned['lr']:g} x batch {args.batch_size}/{tuned['batch_size']}"
+        args.lr_source = "default" if args.lr == tuned["lr"] else scaled
     return args
-
-
-def write_metrics(path: Path, history: list[EpochMetrics]) -> None:
-    rows = [m.as_dict() for m in history]
-    with atomic_write(path, "w") as f:
-        if path.suffix == ".json":
-            json.dump(rows, f, indent=1)
-        else:
-            fields = list(EpochMetrics.__dataclass_fields__)
-            writer = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def format_epoch(m: EpochMetrics, epochs: int) -> str:
     width = len(str(epochs))
+    val = "" if m.val_loss is None else f"val loss {m.val_loss:.4f}  val acc {m.val_accuracy:.2%}  "
+    test = "" if m.test_accuracy is None else f"test acc {m.test_accuracy:.2%}  "
     return (
         f"epoch {m.epoch:>{width}}/{epochs}  loss {m.train_loss:.4f}  train acc {m.train_accuracy:.2%}  "
-        f"test acc {m.test_accuracy:.2%}  {m.seconds:.2f} s  {m.samples_per_second:,.0f} samples/s"
+        f"{val}{test}{m.seconds:.2f} s  {m.samples_per_second:,.0f} samples/s"
     )
 
 
@@ -214,15 +300,21 @@ def run(args: argparse.Namespace) -> int:
     backend = get_backend(args.backend)  # fails early, in one line, if numba is missing
     threads = set_threads(args.threads)
     data = load_dataset(args.dataset, args.data_dir, dtype=args.dtype)
-    train = data.train_images[: args.limit], data.train_labels[: args.limit]
-    test = data.test_images[: args.test_limit], data.test_labels[: args.test_limit]
+    train, val = split_validation(
+        data.train_images[: args.limit], data.train_labels[: args.limit], args.val_size, args.seed
+    )
+    check_network_fits([data.n_features, *args.hidden, 10], args.dtype)
     net = MLP([data.n_features, *args.hidden, 10], backend=args.backend, dtype=args.dtype, seed=args.seed)
+    # Checked now, not after the last epoch. A data set without labelled test images (Kaggle's) has none.
+    test_images, test_labels = data.test_images[: args.test_limit], data.test_labels[: args.test_limit]
+    test = checked_set(net, "test set", test_images, test_labels) if len(test_labels) else None
     optimizer = make_optimizer(args.optimizer, net.params, args.weight_decay)
     trainer = Trainer(
         net,
         optimizer,
         train,
-        test,
+        test if args.test_every_epoch else None,
+        validation=val if len(val[1]) else None,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -232,11 +324,13 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         resume(args.resume, net, optimizer, trainer)
 
+    sizes = {"train": len(train[1]), "validation": len(val[1]), "test": len(test_labels)}
+    counts = " / ".join(f"{n:,} {part}" for part, n in sizes.items())
     print(
         f"scratchnet: backend {backend.name}, {args.dtype}, {threads} thread{'s' * (threads != 1)}, "
-        f"{data.name} ({len(train[0]):,} train / {len(test[0]):,} test images from {data.source}), "
-        f"network {'-'.join(map(str, net.layer_sizes))}, {args.optimizer} lr {args.lr:g} (cosine), "
-        f"batch {args.batch_size}, seed {args.seed}",
+        f"{data.name} ({counts} images from {data.source}), "
+        f"network {'-'.join(map(str, net.layer_sizes))}, {args.optimizer} lr {args.lr:g} "
+        f"({args.lr_source}; cosine), batch {args.batch_size}, seed {args.seed}",
         flush=True,
     )
     if trainer.epoch:
@@ -254,7 +348,29 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    return train_loop(args, trainer)
+    description = {
+        "settings": settings_of(args),
+        "data": {"name": data.name, "source": str(data.source), **sizes},
+        "threads": threads,
+        "versions": versions(),
+    }
+    code = train_loop(args, trainer, description)
+    if code == 0 and test is not None:
+        final_test(args, trainer, test, description)
+    return code
+
+
+def final_test(args: argparse.Namespace, trainer: Trainer, test: tuple, description: dict) -> None:
+    """Measure the test set once, after the last epoch: print it and add it to the --metrics file."""
+    loss, accuracy = loss_and_accuracy(trainer.net, *test)
+    print(
+        f"test (measured once, after epoch {trainer.epoch}): loss {loss:.4f}  accuracy {accuracy:.2%} "
+        f"on {len(test[1]):,} images",
+        flush=True,
+    )
+    if args.metrics:
+        result = {"epoch": trainer.epoch, "loss": loss, "accuracy": accuracy, "images": len(test[1])}
+        write_metrics(args.metrics, description, trainer.history, result)
 
 
 def resume(path: Path, net: MLP, optimizer, trainer: Trainer) -> None:
@@ -268,50 +384,48 @@ def resume(path: Path, net: MLP, optimizer, trainer: Trainer) -> None:
     try:
         optimizer.load_state(checkpoint.optimizer_state)
         trainer.load_state(checkpoint.trainer_state)
-    except ValueError as err:
+    except (ValueError, TypeError, KeyError) as err:  # a hand-edited history or RNG state
         raise CheckpointError(f"{path}: {err}") from None
 
 
-def train_loop(args: argparse.Namespace, trainer: Trainer) -> int:
-    def request_stop(signum, frame):
+def train_loop(args: argparse.Namespace, trainer: Trainer, description: dict) -> int:
+    def request_stop() -> None:
         trainer.stop_requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops at once
 
-    previous_handler = signal.signal(signal.SIGINT, request_stop)
     show_bar = sys.stderr.isatty()
-    try:
-        while not trainer.finished:
-            with tqdm(
-                total=len(trainer.X_train),
-                initial=trainer.step_in_epoch * args.batch_size,
-                desc=f"epoch {trainer.epoch + 1}",
-                unit=" samples",
-                leave=False,
-                disable=not show_bar,
-            ) as bar:
-                metrics = trainer.train_epoch(on_batch=bar.update)
-            if metrics is None:
-                if args.save:
+    with stop_on_signals(request_stop) as received:
+        try:
+            while not trainer.finished:
+                with tqdm(
+                    total=len(trainer.X_train),
+                    initial=trainer.step_in_epoch * args.batch_size,
+                    desc=f"epoch {trainer.epoch + 1}",
+                    unit=" samples",
+                    leave=False,
+                    disable=not show_bar,
+                ) as bar:
+                    metrics = trainer.train_epoch(on_batch=bar.update)
+                if metrics is None:
+                    stopped = f"interrupted in epoch {trainer.epoch + 1} by {received.name}"
+                    if args.save:
+                        save(args, trainer)
+                        print(f"{stopped}: saved {args.save}; continue with --resume {args.save}", flush=True)
+                    else:
+                        print(f"{stopped} (nothing saved: no --save)", flush=True)
+                    return received.exit_code
+                print(format_epoch(metrics, args.epochs), flush=True)
+                if args.save:  # first: a metrics file that cannot be written must not cost the checkpoint
                     save(args, trainer)
-                    print(
-                        f"interrupted in epoch {trainer.epoch + 1}: saved {args.save}; "
-                        f"continue with --resume {args.save}",
-                        flush=True,
-                    )
-                else:
-                    print(f"interrupted in epoch {trainer.epoch + 1} (nothing saved: no --save)", flush=True)
-                return 130
-            print(format_epoch(metrics, args.epochs), flush=True)
-            if args.metrics:
-                write_metrics(args.metrics, trainer.history)
-            if args.save:
-                save(args, trainer)
-    except Diverged as err:
-        kept = f"; the last good checkpoint is {args.save}" if args.save and args.save.exists() else ""
-        print(f"error: {err}{kept}", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, previous_handler)
+                if args.metrics:
+                    write_metrics(args.metrics, description, trainer.history)
+        except KeyboardInterrupt:  # a second signal
+            kept = f"; {args.save} holds the last completed save" if args.save and args.save.exists() else ""
+            print(f"stopped at once by a second {received.name}{kept}", file=sys.stderr)
+            return received.exit_code
+        except (Diverged, NotLearning) as err:
+            kept = f"; the last good checkpoint is {args.save}" if args.save and args.save.exists() else ""
+            print(f"error: {err}{kept}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -320,17 +434,31 @@ def save(args: argparse.Namespace, trainer: Trainer) -> None:
 
 
 def report_user_errors(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """``run(args)``, with a user's mistake (data, checkpoint, missing library, unwritable path) reported
+    """``run(args)``, with a user's mistake (data, checkpoint, missing library, unwritable path, a network
+    too large for memory) reported
     as one line on stderr and exit status 1 instead of a traceback."""
     try:
         return run(args)
-    except (DataError, CheckpointError, ImportError, OSError) as err:
+    except (DataError, CheckpointError, OutputRefused, ImportError, OSError, MemoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
 
+def run_guarded(args: argparse.Namespace) -> int:
+    """:func:`run`, refused if it resumes with changed settings or another run writes its outputs."""
+    if args.resume is not None and not args.accept_changed_settings:
+        check_resumed_settings(args.resume, settings_of(args))
+    with outputs_locked(args.save, args.metrics):
+        return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return report_user_errors(run, parse_args(argv))
+    args = parse_args(argv)
+    try:
+        check_outputs(args.save, args.metrics, args.resume, args.overwrite)
+    except OutputRefused as err:
+        build_parser().error(str(err))
+    return report_user_errors(run_guarded, args)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import settings
 
 import kernels
-from network.data import DATASETS, FILE_NAMES
+from network.data import DATASETS, FILE_NAMES, read_idx
+from network.kaggle import PIXEL_COLUMNS
 
 # Numba compiles on first use (and may, in a fresh clone, for every dtype and layout): no deadlines.
 # "scratchnet-stress" draws ten times the examples: select it with --hypothesis-profile=scratchnet-stress.
@@ -153,6 +154,28 @@ def tiny_mnist(tmp_path_factory) -> Path:
         images = np.clip(prototypes[labels] + rng.normal(0, 60, (n, 28, 28)), 0, 255).astype(np.uint8)
         write_idx(gz_file(folder, f"{split}_images"), images)
         write_idx(gz_file(folder, f"{split}_labels"), labels)
+    return folder
+
+
+def write_kaggle_csv(path: Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
+    """A file as Kaggle's digit recognizer has it: a header, then a label (if any) and 784 pixels a line."""
+    header = ("label," if labels is not None else "") + ",".join(PIXEL_COLUMNS)
+    images = images.reshape(len(images), -1)
+    table = images if labels is None else np.column_stack([labels, images])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(path, table, fmt="%d", delimiter=",", header=header, comments="")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_kaggle(tiny_mnist, tmp_path_factory) -> Path:
+    """``tiny_mnist`` as Kaggle's files: train.csv with its labels, test.csv with the test images only."""
+    folder = tmp_path_factory.mktemp("kaggle")
+    train_images, train_labels, test_images = (
+        read_idx(gz_file(tiny_mnist, role)) for role in ("train_images", "train_labels", "test_images")
+    )
+    write_kaggle_csv(folder / "train.csv", train_images, train_labels)
+    write_kaggle_csv(folder / "test.csv", test_images)
     return folder
 
 

@@ -5,23 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_kaggle_csv
 
 from network.data import DataError, load_dataset
-from network.kaggle import N_PIXELS, PIXEL_COLUMNS, read_kaggle_csv
+from network.kaggle import N_PIXELS, read_kaggle_csv
 from network.train import main as train_main
-
-
-def write_kaggle_csv(path: Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
-    """A file as Kaggle writes it: a header, then a label (if any) and 784 pixels a line."""
-    header = ("label," if labels is not None else "") + ",".join(PIXEL_COLUMNS)
-    table = images if labels is None else np.column_stack([labels, images])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, table, fmt="%d", delimiter=",", header=header, comments="")
-    return path
 
 
 def random_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -13,19 +13,27 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import change_spec, gz_file, make_dataset, write_idx
 
 from network import MLP
 from network.checkpoint import load_checkpoint, save_checkpoint
-from network.data import load_dataset
+from network.data import load_dataset, split_validation
 from network.evaluate import main as evaluate_main
+from network.files import TEMP_SUFFIX
 from network.optim import make_optimizer
 from network.train import main as train_main
-from network.trainer import Trainer
+from network.trainer import NOT_LEARNING_FRACTION, NotLearning, Trainer, guess_loss
 
 EPOCH_LINE = re.compile(
-    r"^epoch +(\d+)/(\d+)  loss (\S+)  train acc (\S+)%  test acc (\S+)%  (\S+) s  ([\d,]+) samples/s$", re.M
+    r"^epoch +(?P<epoch>\d+)/\d+  loss (?P<loss>\S+)  train acc (?P<train>\S+)%  "
+    r"(?:val loss (?P<val_loss>\S+)  val acc (?P<val>\S+)%  )?(?:test acc (?P<test>\S+)%  )?"
+    r"\S+ s  [\d,]+ samples/s$",
+    re.M,
+)
+FINAL_TEST = re.compile(
+    r"^test \(measured once, after epoch (\d+)\): loss \S+  accuracy (\S+)% on ([\d,]+) images$", re.M
 )
 FAST = ["--hidden", "32", "--batch-size", "32", "--lr", "0.1", "--threads", "1"]
 
@@ -36,12 +44,18 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def epoch_lines(out: str) -> list[tuple[str, ...]]:
-    return EPOCH_LINE.findall(out)
+def epoch_lines(out: str) -> list[dict[str, str | None]]:
+    return [m.groupdict() for m in EPOCH_LINE.finditer(out)]
+
+
+def final_test_accuracy(out: str) -> float:
+    """The test accuracy the run printed once, after its last epoch, as a fraction."""
+    (line,) = FINAL_TEST.findall(out)
+    return float(line[1]) / 100
 
 
 def temp_files(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    return [p.name for p in folder.iterdir() if p.name.endswith(TEMP_SUFFIX)]
 
 
 # --- learning on real data ------------------------------------------------------------------------------
@@ -69,11 +83,12 @@ def test_short_real_run_learns(capsys, real_data, backend, n_train, n_test, epoc
     )
     assert code == 0, err
     header = out.splitlines()[0]
-    assert f"backend {backend}, float32" in header and f"mnist ({n_train:,} train / {n_test:,} test" in header
+    n_val = round(n_train / 10)
+    assert f"backend {backend}, float32" in header
+    assert f"mnist ({n_train - n_val:,} train / {n_val:,} validation / {n_test:,} test" in header
     lines = epoch_lines(out)
-    assert [int(line[0]) for line in lines] == list(range(1, epochs + 1))
-    final_test_accuracy = float(lines[-1][4]) / 100
-    assert final_test_accuracy >= bar, out
+    assert [int(line["epoch"]) for line in lines] == list(range(1, epochs + 1))
+    assert final_test_accuracy(out) >= bar, out
 
 
 def test_numba_compile_time_is_reported_apart(capsys, tiny_mnist):
@@ -93,7 +108,7 @@ def test_learns_the_tiny_dataset(capsys, tiny_mnist, backend):
         args += ["--limit", "200", "--test-limit", "50"]
     code, out, err = run_cli(capsys, *args)
     assert code == 0, err
-    assert float(epoch_lines(out)[-1][4]) > 80
+    assert final_test_accuracy(out) > 0.8
 
 
 # --- reproducibility, metrics, checkpoints ----------------------------------------------------------------
@@ -102,7 +117,7 @@ def test_learns_the_tiny_dataset(capsys, tiny_mnist, backend):
 def metrics_without_times(path: Path) -> list[dict]:
     return [
         {k: v for k, v in row.items() if k not in ("seconds", "samples_per_second", "eval_seconds")}
-        for row in json.loads(path.read_text())
+        for row in json.loads(path.read_text())["epochs"]
     ]
 
 
@@ -129,14 +144,26 @@ def test_same_seed_same_metrics(capsys, tiny_mnist, tmp_path, backend):
 
 def test_metrics_csv(capsys, tiny_mnist, tmp_path):
     path = tmp_path / "m.csv"
-    assert (
-        run_cli(capsys, "--data-dir", str(tiny_mnist), "--epochs", "2", "--metrics", str(path), *FAST)[0] == 0
-    )
+    args = ["--data-dir", str(tiny_mnist), "--epochs", "2", "--val-size", "100", "--metrics", str(path)]
+    code, out, _ = run_cli(capsys, *args, *FAST)
+    assert code == 0
     lines = path.read_text().splitlines()
-    assert (
-        lines[0] == "epoch,train_loss,train_accuracy,test_accuracy,seconds,samples_per_second,eval_seconds,lr"
-    )
-    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2"]
+    assert lines[0].startswith("# run: {") and lines[1].startswith("# test: {")
+    run, test = json.loads(lines[0][len("# run: ") :]), json.loads(lines[1][len("# test: ") :])
+    assert run["data"] == {
+        "name": "mnist",
+        "source": str(tiny_mnist),
+        "train": 500,
+        "validation": 100,
+        "test": 200,
+    }
+    assert run["settings"]["val_size"] == 100 and run["settings"]["backend"] == "numpy"
+    assert set(run["versions"]) == {"python", "numpy", "numba"}
+    assert test["accuracy"] == pytest.approx(final_test_accuracy(out), abs=5e-5) and test["images"] == 200
+    rows = pd.read_csv(path, comment="#")
+    assert list(rows.epoch) == [1, 2]
+    assert rows.val_accuracy.between(0, 1).all() and rows.test_accuracy.isna().all()  # test: once, at the end
+    assert list(rows.val_accuracy.map("{:.2%}".format)) == [f"{line['val']}%" for line in epoch_lines(out)]
     assert temp_files(tmp_path) == []
 
 
@@ -260,7 +287,10 @@ def test_divergence_stops_with_advice_and_keeps_the_last_good_checkpoint(capsys,
     assert run_cli(capsys, *common, "--epochs", "1", "--save", str(ckpt))[0] == 0
     good = load_checkpoint(ckpt)
     code, out, err = run_cli(
-        capsys, *common, "--epochs", "3", "--lr", "1e30", "--resume", str(ckpt), "--save", str(ckpt)
+        capsys,
+        *common,
+        *("--epochs", "3", "--lr", "1e30", "--accept-changed-settings"),
+        *("--resume", str(ckpt), "--save", str(ckpt)),
     )
     assert code == 1
     assert re.search(r"training diverged in epoch 2 \(step \d+\): the loss became (nan|inf)", err)
@@ -275,14 +305,11 @@ def test_divergence_stops_with_advice_and_keeps_the_last_good_checkpoint(capsys,
 def test_checkpoint_of_another_architecture_is_refused(capsys, tiny_mnist, tmp_path):
     ckpt = tmp_path / "ckpt.npz"
     assert run_cli(capsys, "--data-dir", str(tiny_mnist), "--epochs", "1", "--save", str(ckpt), *FAST)[0] == 0
-    code, _, err = run_cli(
-        capsys, "--data-dir", str(tiny_mnist), "--epochs", "2", "--resume", str(ckpt), "--hidden", "16"
-    )
+    same = ["--data-dir", str(tiny_mnist), "--epochs", "1", "--resume", str(ckpt), *FAST]
+    code, _, err = run_cli(capsys, *same, "--hidden", "16")
     assert code == 1
     assert err == f"error: {ckpt}: the checkpoint is a 784-32-10 network, this run asks for 784-16-10\n"
-    code, _, err = run_cli(
-        capsys, "--data-dir", str(tiny_mnist), "--resume", str(ckpt), "--optimizer", "adam", *FAST
-    )
+    code, _, err = run_cli(capsys, *same, "--optimizer", "adam")
     assert code == 1 and "trained with --optimizer momentum, this run asks for adam" in err
 
 
@@ -307,6 +334,95 @@ def test_evaluate_reports_accuracy_and_confusion(capsys, tiny_mnist, tmp_path):
     counts = np.array([[int(c) for c in row[1:11]] for row in rows])
     assert counts.shape == (10, 10) and counts.sum() == 200
     assert np.trace(counts) == int(match.group(2).replace(",", ""))
+
+
+# --- a validation set chosen by the seed, the test set once, runs that do not learn -----------------------
+
+
+@pytest.mark.parametrize(("size", "n_val"), [(150, 150), (0.1, 60), (0.001, 1), (0, 0)])
+def test_validation_split_is_a_seeded_partition(size, n_val):
+    rows = np.arange(600)
+    X, y = rows[:, None] * np.ones((1, 3)), rows % 10
+    (X_train, y_train), (X_val, y_val) = split_validation(X, y, size, seed=5)
+    assert len(y_val) == n_val and len(y_train) == 600 - n_val
+    train_rows, val_rows = X_train[:, 0].astype(int), X_val[:, 0].astype(int)
+    assert np.array_equal(np.sort(np.concatenate([train_rows, val_rows])), rows)  # disjoint, nothing lost
+    assert np.all(np.diff(train_rows) > 0) and np.array_equal(y_train, train_rows % 10)  # rows kept whole
+    again = split_validation(X, y, size, seed=5)[1][0][:, 0]
+    other = split_validation(X, y, size, seed=6)[1][0][:, 0]
+    assert np.array_equal(again, X_val[:, 0])
+    assert n_val < 2 or not np.array_equal(other, X_val[:, 0])
+    assert n_val == 0 or not np.array_equal(val_rows, np.arange(n_val))  # drawn, not the first rows
+
+
+def test_a_validation_set_that_takes_everything_is_one_line(capsys, tiny_mnist):
+    code, out, err = run_cli(capsys, "--data-dir", str(tiny_mnist), "--val-size", "600", *FAST)
+    assert code == 1 and out == ""
+    assert err == (
+        "error: cannot hold out 600 of 600 training images for validation: none would be left to train\n"
+    )
+
+
+def test_epochs_show_validation_and_the_test_set_is_measured_once(capsys, tiny_mnist):
+    common = ["--data-dir", str(tiny_mnist), "--epochs", "2", *FAST]
+    code, out, _ = run_cli(capsys, *common)
+    assert code == 0
+    assert "(540 train / 60 validation / 200 test images" in out.splitlines()[0]
+    lines = epoch_lines(out)
+    assert len(lines) == 2 and all(line["val"] and line["test"] is None for line in lines)
+    assert "test acc" not in out and len(FINAL_TEST.findall(out)) == 1
+    assert out.rstrip().splitlines()[-1].startswith("test (measured once, after epoch 2)")
+
+    code, out, _ = run_cli(capsys, *common, "--val-size", "0", "--test-every-epoch")
+    assert code == 0 and "(600 train / 0 validation / 200 test images" in out.splitlines()[0]
+    lines = epoch_lines(out)
+    assert all(line["val"] is None and line["test"] for line in lines)
+    assert f"accuracy {lines[-1]['test']}% on 200 images" in out  # the last epoch's test is the final one
+
+
+def test_a_small_batch_gets_a_proportionally_smaller_default_lr(capsys, tiny_mnist):
+    common = ["--data-dir", str(tiny_mnist), "--epochs", "1", "--hidden", "16", "--threads", "1"]
+    first_line = run_cli(capsys, *common, "--batch-size", "8")[1].splitlines()[0]
+    assert "momentum lr 0.0125 (default 0.2 x batch 8/128; cosine), batch 8" in first_line
+    first_line = run_cli(capsys, *common, "--batch-size", "256")[1].splitlines()[0]
+    assert "momentum lr 0.2 (default; cosine), batch 256" in first_line
+    first_line = run_cli(capsys, *common, "--batch-size", "8", "--lr", "0.3")[1].splitlines()[0]
+    assert "momentum lr 0.3 (given; cosine), batch 8" in first_line
+
+
+def test_guess_loss_is_the_entropy_of_the_labels():
+    assert guess_loss(np.arange(1000) % 10, 10) == pytest.approx(np.log(10))
+    assert guess_loss(np.array([3, 3, 3]), 10) == 0.0
+    assert guess_loss(np.array([0, 1, 1, 1]), 10) == pytest.approx(
+        -(0.25 * np.log(0.25) + 0.75 * np.log(0.75))
+    )
+
+
+def test_a_run_that_does_not_learn_stops_with_advice(capsys, tiny_mnist, tmp_path):
+    """An lr far too small leaves the loss at that of guessing the class frequencies: the run stops after
+    epoch 1 with a one-line advice and exit status 1, and saves no checkpoint of the useless epoch."""
+    ckpt = tmp_path / "ckpt.npz"
+    args = ["--data-dir", str(tiny_mnist), "--epochs", "3", "--save", str(ckpt), *FAST, "--lr", "1e-6"]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 1 and not epoch_lines(out) and not ckpt.exists()
+    assert re.fullmatch(
+        r"error: training is not learning: the mean loss of epoch 1 is 2\.\d+, not below 90% of 2\.\d+ "
+        r"\(the loss of guessing the class frequencies\); try another --lr \(this run used 1e-06; [^\n]+\)\n",
+        err,
+    )
+
+
+def test_the_not_learning_check_spares_a_run_that_learns(tiny_mnist):
+    """The same trainer with a working lr: every epoch recorded, the first already far below the bar."""
+    trainer = make_trainer(tiny_mnist)
+    while not trainer.finished:
+        trainer.train_epoch()
+    assert len(trainer.history) == 3
+    assert trainer.history[0].train_loss < NOT_LEARNING_FRACTION * trainer.guess_loss
+    trainer = make_trainer(tiny_mnist)
+    trainer.lr = 1e-6
+    with pytest.raises(NotLearning):
+        trainer.train_epoch()
 
 
 # --- the data set is checked once, before any step -------------------------------------------------------
@@ -395,6 +511,9 @@ def test_a_label_file_out_of_range_is_one_line_from_the_command_line(capsys, tmp
         (["--optimizer", "rmsprop"], "argument --optimizer: invalid choice: 'rmsprop'"),
         (["--dtype", "float16"], "argument --dtype: invalid choice: 'float16'"),
         (["--metrics", "m.txt"], "--metrics: m.txt must end in .csv or .json"),
+        (["--val-size", "-5"], "argument --val-size: must not be negative, got -5"),
+        (["--val-size", "1.5"], "argument --val-size: expected a count of images such as 5000 or a fraction"),
+        (["--val-size", "ten"], "argument --val-size: expected a count of images such as 5000 or a fraction"),
     ],
 )
 def test_invalid_options_exit_2_in_one_line(capsys, args, message):

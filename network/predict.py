@@ -1,0 +1,73 @@
+"""Label Kaggle's test.csv with a saved checkpoint and write a submission:
+``python -m network.predict CHECKPOINT --data-dir DIR --out submission.csv``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from kernels import available_backends
+from kernels.threads import set_threads
+from network.checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_weights
+from network.kaggle import TEST_CSV, load_kaggle_test, write_submission
+from network.model import MLP
+from network.train import OneLineParser, positive_int, report_user_errors
+from network.trainer import EVAL_CHUNK
+
+
+def restored_network(checkpoint: Checkpoint, path: Path, backend: str, n_features: int, source: str) -> MLP:
+    """A network on ``backend`` holding the weights of ``checkpoint`` (read from ``path``); refused, in one
+    line, unless it takes ``n_features`` pixels per image, the size of the images of ``source``."""
+    if checkpoint.layer_sizes[0] != n_features:
+        raise CheckpointError(
+            f"{path}: the network takes {checkpoint.layer_sizes[0]} pixels per image, "
+            f"{source}'s images have {n_features}"
+        )
+    net = MLP(checkpoint.layer_sizes, backend=backend, dtype=checkpoint.dtype)
+    restore_weights(net, checkpoint, path)
+    return net
+
+
+def predicted_classes(net: MLP, X: np.ndarray) -> np.ndarray:
+    """``net``'s class for every row of ``X``, in chunks of ``EVAL_CHUNK`` rows (bounded memory)."""
+    return np.concatenate([net.predict(X[i : i + EVAL_CHUNK]) for i in range(0, len(X), EVAL_CHUNK)])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="python -m network.predict",
+        description=f"Predict the labels of Kaggle's {TEST_CSV} with a checkpoint saved by network.train "
+        "and write them as a Kaggle submission (ImageId,Label; ids from 1).",
+    )
+    p.add_argument("checkpoint", type=Path, help="a .npz written by python -m network.train --save")
+    p.add_argument("--data-dir", metavar="DIR", required=True, help=f"folder holding Kaggle's {TEST_CSV}")
+    p.add_argument("--out", type=Path, metavar="PATH", required=True, help="the submission CSV to write")
+    p.add_argument(
+        "--backend", choices=available_backends(), default="numpy", help="kernels for the forward pass"
+    )
+    p.add_argument("--threads", type=positive_int, metavar="N", help="threads for Numba and BLAS")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    set_threads(args.threads)
+    checkpoint = load_checkpoint(args.checkpoint)
+    source = Path(args.data_dir) / TEST_CSV
+    images = load_kaggle_test(args.data_dir, np.dtype(checkpoint.dtype))
+    net = restored_network(checkpoint, args.checkpoint, args.backend, images.shape[1], str(source))
+    labels = predicted_classes(net, images)
+    write_submission(args.out, labels)
+    counts = ", ".join(f"{c}: {n}" for c, n in enumerate(np.bincount(labels, minlength=net.n_classes)))
+    print(f"{args.out}: {len(labels):,} predictions for {source} (per class {counts})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return report_user_errors(run, build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
