@@ -135,12 +135,13 @@ def make_trainer(
     epochs: int = TIMING_EPOCHS,
     test_samples: int | None = None,
     fused: bool = True,
+    optimizer: str = OPTIMIZER,
 ) -> Trainer:
     """A trainer of ``[784, hidden, 10]`` on the first ``samples`` training rows of ``data``."""
     net = MLP(layer_sizes(hidden), backend=backend, dtype=DTYPE, seed=SEED, fused=fused)
     return Trainer(
         net,
-        make_optimizer(OPTIMIZER, net.params),
+        make_optimizer(optimizer, net.params),
         (data.X_train[:samples], data.y_train[:samples]),
         (data.X_test[:test_samples], data.y_test[:test_samples]),
         epochs=epochs,
@@ -157,7 +158,16 @@ def use_threads(benchmark, threads: int | None) -> int:
     return n
 
 
-def epoch_info(backend: str, data: BenchData, *, samples: int, batch: int, hidden: int, threads: int) -> dict:
+def epoch_info(
+    backend: str,
+    data: BenchData,
+    *,
+    samples: int,
+    batch: int,
+    hidden: int,
+    threads: int,
+    optimizer: str = OPTIMIZER,
+) -> dict:
     """What the report needs to know about a round of epoch training besides its times: every fact it
     would otherwise have to assume (shapes, sizes, data set, dtype, threads)."""
     sizes = layer_sizes(hidden)
@@ -172,7 +182,7 @@ def epoch_info(backend: str, data: BenchData, *, samples: int, batch: int, hidde
         "flops": training_flops(sizes, samples),  # of one round
         "dataset": data.name,
         "dtype": DTYPE,
-        "optimizer": OPTIMIZER,
+        "optimizer": optimizer,
         "threads": threads,
     }
 
@@ -208,16 +218,21 @@ def trainer_epoch(
     hidden: int = DEFAULT_HIDDEN,
     threads: int | None = None,
     fused: bool = True,
+    optimizer: str = OPTIMIZER,
 ) -> Side:
     """One training epoch (``Trainer.run_epoch``: a permutation and the steps) of the first ``samples``
     rows in a registered backend, round after round on the same trainer, at ``threads`` threads (None:
     every available core). A non-finite loss raises ``Diverged`` in the round it appears, the warm-up
     included, which fails the benchmark."""
     samples = min(samples, len(data.X_train))
-    trainer = make_trainer(data, backend, batch=batch, hidden=hidden, samples=samples, fused=fused)
+    trainer = make_trainer(
+        data, backend, batch=batch, hidden=hidden, samples=samples, fused=fused, optimizer=optimizer
+    )
     n = set_threads(threads)
-    info = epoch_info(backend, data, samples=samples, batch=batch, hidden=hidden, threads=n)
-    info["fused"] = fused and hasattr(trainer.net.backend, "momentum_step")
+    info = epoch_info(
+        backend, data, samples=samples, batch=batch, hidden=hidden, threads=n, optimizer=optimizer
+    )
+    info["fused"] = fused and optimizer in getattr(trainer.net.backend, "fused_rules", ())
     X, y = trainer.X_train[:batch], trainer.y_train[:batch]
 
     def prepare() -> None:
@@ -234,9 +249,11 @@ def pytorch_epoch(
     batch: int = DEFAULT_BATCH,
     hidden: int = DEFAULT_HIDDEN,
     threads: int | None = None,
+    optimizer: str = OPTIMIZER,
 ) -> Side:
-    """``trainer_epoch``'s epoch in PyTorch on the CPU: the same network, optimizer, learning rate, batch
-    size and thread count. Raises ``ImportError`` without PyTorch (callers skip on it)."""
+    """``trainer_epoch``'s epoch in PyTorch on the CPU: the same network, optimizer (PyTorch's SGD, with
+    ``network.optim``'s momentum, or Adam, whose defaults are ours), learning rate, batch size and
+    thread count. Raises ``ImportError`` without PyTorch (callers skip on it)."""
     import torch
 
     samples = min(samples, len(data.X_train))
@@ -249,17 +266,22 @@ def pytorch_epoch(
         layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
     model = torch.nn.Sequential(*layers[:-1])  # no ReLU on the logits
     loss_fn = torch.nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=TIMING_LR, momentum=MOMENTUM)
+    optimizer_of = {
+        "sgd": lambda p: torch.optim.SGD(p, lr=TIMING_LR),
+        "momentum": lambda p: torch.optim.SGD(p, lr=TIMING_LR, momentum=MOMENTUM),
+        "adam": lambda p: torch.optim.Adam(p, lr=TIMING_LR),
+    }
+    torch_optimizer = optimizer_of[optimizer](model.parameters())
     X = torch.from_numpy(data.X_train[:samples])
     y = torch.from_numpy(data.y_train[:samples])
     generator = torch.Generator().manual_seed(SEED)
     epochs_done = 0
 
     def train_step(X_batch, y_batch) -> float:
-        optimizer.zero_grad()
+        torch_optimizer.zero_grad()
         loss = loss_fn(model(X_batch), y_batch)
         loss.backward()
-        optimizer.step()
+        torch_optimizer.step()
         return loss.item()
 
     def epoch() -> None:
@@ -318,6 +340,7 @@ def bench_epoch(
     hidden: int = DEFAULT_HIDDEN,
     threads: int | None = None,
     fused: bool = True,
+    optimizer: str = OPTIMIZER,
 ) -> None:
     """Time one training epoch of ``samples`` rows in ``backend`` (``trainer_epoch`` by ``time_side``).
 
@@ -325,7 +348,14 @@ def bench_epoch(
     ``EPOCH_SAMPLES`` and says so.
     """
     side = trainer_epoch(
-        data, backend, samples=samples, batch=batch, hidden=hidden, threads=threads, fused=fused
+        data,
+        backend,
+        samples=samples,
+        batch=batch,
+        hidden=hidden,
+        threads=threads,
+        fused=fused,
+        optimizer=optimizer,
     )
     time_side(benchmark, side, study=study, rounds=rounds)
 

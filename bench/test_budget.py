@@ -3,7 +3,7 @@ say where a step's time goes and what bounds it.
 
 * At batch 128, a numpy step is its BLAS products and element-wise kernels (``test_kernels.py``) plus the
   trainer's batch gather and NumPy's momentum update, timed here.
-* At small batches, a numba step (its fused ``momentum_step``) is dominated by the two kernels that stream
+* At small batches, a numba step (its ``fused_step``) is dominated by the two kernels that stream
   the first layer's weights: the forward product and the weight gradient fused with the momentum update,
   timed here at those batch sizes.
 """
@@ -85,8 +85,9 @@ def test_batch_gather(benchmark, settings, bench_data):
 @pytest.mark.parametrize("batch", SMALL_BATCHES)
 def test_small_batch_kernel(benchmark, settings, batch, part):
     """numba's two first-layer kernels of a fused step at a small batch: ``X @ W1``, and ``X.T @ dZ1``
-    applied as the momentum update of ``W1`` (``jit_matmul.matmul_tn_momentum``, what the step calls)."""
+    applied as the momentum update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls)."""
     from kernels import jit_matmul
+    from kernels.jit_rules import Epilogue, coefficients
 
     rng = np.random.default_rng(SEED)
     X = rng.standard_normal((batch, INPUTS), dtype=np.float32)
@@ -103,10 +104,10 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
         shape = f"X.T @ dZ1 into W1, V1: ({INPUTS}x{batch}) @ ({batch}x{DEFAULT_HIDDEN})"
         dZ = rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32) * np.float32(1e-3)
         V = np.zeros_like(W)
-        lr, momentum, decay = np.float32(1e-3), np.float32(0.9), np.float32(0)
+        coef = coefficients({"lr": 1e-3, "momentum": 0.9}, np.float32)
 
         def call():
-            jit_matmul.matmul_tn_momentum(X, dZ, W, V, lr, momentum, decay)
+            jit_matmul.matmul_tn_update(X, dZ, W, Epilogue.MOMENTUM, V, V, coef)
 
     use_threads(benchmark, None)
     benchmark.group = f"small batch {batch}"

@@ -8,8 +8,10 @@ blocks_interval``) and, where a quantity has a bound, says whether it is met.
 
 One benchmark per quantity, all in the group "headline" (pytest-benchmark's own times are side a's):
 
-* ``numba epoch / numpy epoch`` and ``numba epoch / pytorch epoch`` at batch 128, whole epochs;
-* ``numpy epoch / numba epoch`` at the small batch sizes, ``settings.sweep_samples`` per round;
+* ``numba epoch / numpy epoch`` at batch 128 for every optimizer and ``numba epoch / pytorch epoch`` with
+  momentum, whole epochs;
+* ``numpy epoch / numba epoch`` at the small batch sizes for every optimizer, ``settings.sweep_samples``
+  per round;
 * ``<backend> epoch / floor`` for every registered backend and PyTorch: the floor is the round's FLOPs at
   the machine's measured peak, so side b is one call of the float32 FMA peak probe at the widest vector
   width on the same threads, and ``scale`` is the probe's FLOPs over the round's;
@@ -30,6 +32,7 @@ from bench.harness import (
     AT_MOST,
     DEFAULT_BATCH,
     DTYPE,
+    OPTIMIZER,
     PYTORCH,
     TORCH_MISSING,
     Side,
@@ -40,6 +43,7 @@ from bench.harness import (
 from bench.machine import check_probe, fma_peak_probe, widest_vector_bits
 from bench.settings import SETTINGS_KEY
 from kernels import available_backends, full_size_backends, get_backend
+from network.optim import OPTIMIZERS
 
 NUMBA_OVER_NUMPY_BOUND = 0.7  # numba's epoch at batch 128 in at most 0.7 of numpy's
 SMALL_BATCH_BOUNDS = {1: 6.0, 8: 3.0, 16: 2.5}  # batch -> numpy's epoch at least this many numba epochs
@@ -92,21 +96,25 @@ def require(backend: str) -> None:
         pytest.skip(f"backend {backend!r} not available: {err}")
 
 
-def epoch_pair(benchmark, settings, data, a: str, b: str, *, batch: int, samples: int, **target) -> None:
-    """``a``'s epoch over ``b``'s, both training ``samples`` rows per round at ``batch`` on every core."""
+def epoch_pair(
+    benchmark, settings, data, a: str, b: str, *, batch: int, samples: int, optimizer: str, **target
+) -> None:
+    """``a``'s epoch over ``b``'s, both training ``samples`` rows per round at ``batch`` with ``optimizer``
+    on every core."""
     require(a)
     require(b)
     bench_paired(
         benchmark,
-        epoch_side(data, a, samples=samples, batch=batch),
-        epoch_side(data, b, samples=samples, batch=batch),
+        epoch_side(data, a, samples=samples, batch=batch, optimizer=optimizer),
+        epoch_side(data, b, samples=samples, batch=batch, optimizer=optimizer),
         rounds=settings.headline_rounds,
-        quantity=f"{a} epoch / {b} epoch, batch {batch}",
+        quantity=f"{a} epoch / {b} epoch, batch {batch}, {optimizer}",
         **target,
     )
 
 
-def test_numba_over_numpy(benchmark, settings, bench_data):
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_numba_over_numpy(benchmark, settings, bench_data, optimizer):
     epoch_pair(
         benchmark,
         settings,
@@ -115,6 +123,7 @@ def test_numba_over_numpy(benchmark, settings, bench_data):
         "numpy",
         batch=DEFAULT_BATCH,
         samples=settings.epoch_samples,
+        optimizer=optimizer,
         bound=NUMBA_OVER_NUMPY_BOUND,
         sense=AT_MOST,
     )
@@ -122,12 +131,20 @@ def test_numba_over_numpy(benchmark, settings, bench_data):
 
 def test_numba_over_pytorch(benchmark, settings, bench_data):
     epoch_pair(
-        benchmark, settings, bench_data, "numba", PYTORCH, batch=DEFAULT_BATCH, samples=settings.epoch_samples
+        benchmark,
+        settings,
+        bench_data,
+        "numba",
+        PYTORCH,
+        batch=DEFAULT_BATCH,
+        samples=settings.epoch_samples,
+        optimizer=OPTIMIZER,
     )
 
 
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("batch", list(SMALL_BATCH_BOUNDS))
-def test_numpy_over_numba_small_batch(benchmark, settings, bench_data, batch):
+def test_numpy_over_numba_small_batch(benchmark, settings, bench_data, batch, optimizer):
     epoch_pair(
         benchmark,
         settings,
@@ -136,6 +153,7 @@ def test_numpy_over_numba_small_batch(benchmark, settings, bench_data, batch):
         "numba",
         batch=batch,
         samples=settings.sweep_samples,
+        optimizer=optimizer,
         bound=SMALL_BATCH_BOUNDS[batch],
         sense=AT_LEAST,
     )

@@ -1,4 +1,4 @@
-"""The Numba matmul variants of ``kernels.jit_matmul.MATMUL_VARIANTS`` (when it exists) at the forward shape.
+"""The Numba matmul variants of ``kernels.jit_zoo.MATMUL_VARIANTS`` (when it exists) at the forward shape.
 
 Each variant computes ``out = a @ b`` for C-contiguous inputs; NumPy's sgemm at the same shape and thread
 count is timed in the same group as the yardstick. Each is checked against the float64 product before it is
@@ -20,7 +20,7 @@ from bench.harness import DEFAULT_BATCH, DEFAULT_HIDDEN, INPUTS, SEED, bench_cal
 
 def _variants() -> dict:
     try:
-        return dict(getattr(importlib.import_module("kernels.jit_matmul"), "MATMUL_VARIANTS", {}))
+        return dict(getattr(importlib.import_module("kernels.jit_zoo"), "MATMUL_VARIANTS", {}))
     except ImportError:  # no numba: the numba backend's own benchmarks say so
         return {}
 
@@ -34,7 +34,7 @@ SHAPE = f"X @ W1: ({M}x{K}) @ ({K}x{N})"
 @pytest.mark.parametrize("variant", ["numpy sgemm", *VARIANTS])
 def test_matmul_variant(benchmark, settings, variant):
     if not VARIANTS:
-        pytest.skip("kernels.jit_matmul has no MATMUL_VARIANTS: nothing to compare with sgemm")
+        pytest.skip("kernels.jit_zoo has no MATMUL_VARIANTS: nothing to compare with sgemm")
     rng = np.random.default_rng(SEED)
     a = rng.standard_normal((M, K), dtype=np.float32)
     b = rng.standard_normal((K, N), dtype=np.float32)

@@ -26,6 +26,7 @@ Conventions that hold for every operation:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -85,31 +86,54 @@ class Backend(Protocol):
         """Sum over rows: g ``(m, n)`` -> ``(n,)``. Bias gradient ``dZ.sum(axis=0)``."""
 
 
+UPDATE_RULES: dict[str, str] = {
+    # rule -> what it does to a parameter ``w`` with gradient ``g``, in this order of operations, each
+    # rounded to the parameters' dtype; ``d = g + weight_decay * w`` for a weight, ``d = g`` for a bias
+    "sgd": "w -= lr * d",
+    "momentum": "v = momentum * v + d; w -= lr * v",
+    "adam": "m = beta1 * m + (1 - beta1) * d; v = beta2 * v + (1 - beta2) * d * d; "
+    "w -= lr * m / (sqrt(v) + eps)  (lr already carries the bias correction)",
+}
+
+
+@dataclass(frozen=True)
+class FusedUpdate:
+    """One optimizer step, described for a backend that applies it inside its own kernels.
+
+    An optimizer that a backend can fuse describes its next step as one of ``UPDATE_RULES`` (see
+    ``network.optim``). ``state`` has one tuple per parameter, in the order of the network's ``params``
+    flattened (``W_1, b_1, W_2, ...``): the rule's state arrays, updated in place (sgd: none; momentum:
+    ``(v,)``; adam: ``(m, v)``). ``coefficients`` names the rule's numbers (``lr``, ``weight_decay``,
+    and ``momentum`` or ``beta1``, ``beta2``, ``eps``)."""
+
+    rule: str
+    state: list[tuple[np.ndarray, ...]]
+    coefficients: dict[str, float]
+
+
 class FusedTrainingStep(Protocol):
-    """Optional: a backend may also offer the whole step of SGD with momentum as one operation, which
-    ``network.MLP.train_step`` uses instead of composing the operations above. It must compute what the
-    composition computes (``tests/test_network.py`` holds it to that); it may skip storing intermediates.
+    """Optional: a backend may also offer a whole training step as one operation, which
+    ``network.MLP.train_step`` uses instead of composing the operations above when the optimizer's rule
+    is among the backend's ``fused_rules``. It must compute what the composition followed by the
+    optimizer computes (``tests/test_network.py`` holds it to that); it may skip storing intermediates.
     """
 
-    def momentum_step(
+    fused_rules: tuple[str, ...]  # the ``UPDATE_RULES`` that ``fused_step`` applies
+
+    def fused_step(
         self,
+        update: FusedUpdate,
         activations: tuple[np.ndarray, ...],
         deltas: tuple[np.ndarray, ...],
         params: list[tuple[np.ndarray, np.ndarray]],
-        grads: list[tuple[np.ndarray, np.ndarray]],
-        velocities: list[tuple[np.ndarray, np.ndarray]],
+        bias_grads: list[np.ndarray],
         labels: np.ndarray,
-        lr: float,
-        momentum: float,
-        weight_decay: float,
     ) -> float:
         """One training step on a batch; returns its mean loss, computed before the update.
 
         ``activations`` is ``(X, h_1, ..., h_L-1)``: the input, then a ``(m, width)`` scratch buffer per
         hidden layer. ``deltas`` has a ``(m, width)`` scratch buffer per layer after the input (the
-        hidden widths, then the classes). ``params`` are updated in place as ``network.optim.Momentum``
-        does: ``v = momentum * v + g; w -= lr * v``, where ``g`` has ``weight_decay * W`` added for the
-        weights (not the biases), with ``velocities`` (pairs like ``params``) updated too. ``grads``
-        are scratch buffers of the parameters' shapes, which may go unused. If the loss is not finite,
-        nothing is updated.
+        hidden widths, then the classes); ``bias_grads`` one ``(width,)`` scratch buffer per layer.
+        ``params`` (``(W, b)`` per layer) and the state of ``update`` are updated in place by its rule;
+        weights are decayed, biases not. If the loss is not finite, nothing is updated.
         """

@@ -18,6 +18,9 @@ import numpy as np
 from numba import njit
 
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
+from kernels.interface import FusedUpdate
+from kernels.jit_rules import Epilogue, apply_rule, coefficients
+from kernels.jit_tile import at
 
 name = "numba"
 full_size = True
@@ -166,12 +169,14 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 # --- optional: the whole training step in one compiled call -----------------------------------------------
 # At small batches the per-operation path spends its time in Python dispatch and in passes over
-# weight-sized arrays (the gradient, then each term of the update). One compiled step does neither: it
-# runs forward, loss and backward without returning to Python and updates each layer as soon as its
-# gradient exists. The weight gradient is not stored: each of its tiles updates its tile of the weights
-# and velocity straight from the product's registers (``jit_matmul.matmul_tn_momentum``; only batches
-# above ``jit_matmul.KC_MAX`` go through a temporary gradient), and at a batch of one the gradient is an
-# outer product made where it is used, which is faster there than the one-step product.
+# weight-sized arrays (the gradient, then each term of the optimizer's update). One compiled step does
+# neither: it runs forward, loss and backward without returning to Python and updates each layer as soon
+# as its gradient exists, by the optimizer's rule (``jit_rules``). The weight gradient is not stored: each
+# of its tiles updates its tile of the weights straight from the product's registers
+# (``jit_matmul.matmul_tn_update``), and at a batch of one the gradient is an outer product, made a row at
+# a time where it is used.
+
+fused_rules = ("sgd", "momentum", "adam")
 
 
 @njit(cache=True)
@@ -193,25 +198,20 @@ def _mask_inactive(grad, a):
 
 
 @njit(cache=True)
-def _column_sums_momentum_update(delta, b, velocity, grad, lr, momentum, weight_decay):
-    _column_sums(delta, grad)
-    jit_matmul.momentum_update(b, grad, velocity, lr, momentum, weight_decay * 0)  # biases: no decay
-
-
-@njit(cache=True)
-def _outer_momentum_update(a, delta, w, velocity, lr, momentum, weight_decay):
-    """The update of ``jit_matmul.momentum_update`` for a batch of one, where ``g = a.T @ delta`` is the outer
-    product of two rows: each ``g[i, j]`` is made where it is used, and the gradient is never stored."""
-    for i in range(w.shape[0]):
+def _outer_update(rule, a, delta, w, s1, s2, coef):
+    """The update of ``w`` (m, n) by ``g = a.T @ delta`` for a batch of one, where g is the outer product of
+    two rows: each row of g is made in a small buffer right before the rule uses it."""
+    m, n = w.shape
+    g = np.empty(n, w.dtype)
+    for i in range(m):
         a_i = a[0, i]
-        for j in range(w.shape[1]):
-            v = momentum * velocity[i, j] + (a_i * delta[0, j] + w[i, j] * weight_decay)
-            velocity[i, j] = v
-            w[i, j] -= lr * v
+        for j in range(n):
+            g[j] = a_i * delta[0, j]
+        apply_rule(rule, at(w, i * n), at(g, 0), at(s1, i * n), at(s2, i * n), n, coef)
 
 
 @njit(cache=True)
-def _momentum_step(activations, deltas, params, bias_grads, velocities, labels, lr, momentum, weight_decay):
+def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, weight_coef, bias_coef):
     layers = len(params)
     for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
         W, b = params[layer]
@@ -227,40 +227,49 @@ def _momentum_step(activations, deltas, params, bias_grads, velocities, labels, 
         return loss  # diverged: leave every weight as it was
     for layer in range(layers - 1, -1, -1):
         W, b = params[layer]
-        vW, vb = velocities[layer]
+        s1W, s2W, s1b, s2b = states[layer]
         delta = deltas[layer]
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
             jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
             _mask_inactive(deltas[layer - 1], activations[layer])
         if delta.shape[0] == 1:
-            _outer_momentum_update(activations[layer], delta, W, vW, lr, momentum, weight_decay)
+            _outer_update(rule, activations[layer], delta, W, s1W, s2W, weight_coef)
         else:
-            jit_matmul.matmul_tn_momentum(activations[layer], delta, W, vW, lr, momentum, weight_decay)
-        _column_sums_momentum_update(delta, b, vb, bias_grads[layer], lr, momentum, weight_decay)
+            jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, weight_coef)
+        db = bias_grads[layer]
+        _column_sums(delta, db)
+        apply_rule(rule, at(b, 0), at(db, 0), at(s1b, 0), at(s2b, 0), b.size, bias_coef)
     return loss
 
 
-def momentum_step(
+def _two_states(param: np.ndarray, state: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A rule's state arrays made two, so that every rule compiles to one signature: the missing ones are
+    the parameter itself, which a rule never reads as state."""
+    return (*state, *(param,) * (2 - len(state)))
+
+
+def fused_step(
+    update: FusedUpdate,
     activations: tuple[np.ndarray, ...],
     deltas: tuple[np.ndarray, ...],
     params: list[tuple[np.ndarray, np.ndarray]],
-    grads: list[tuple[np.ndarray, np.ndarray]],
-    velocities: list[tuple[np.ndarray, np.ndarray]],
+    bias_grads: list[np.ndarray],
     labels: np.ndarray,
-    lr: float,
-    momentum: float,
-    weight_decay: float,
 ) -> float:
-    dtype = params[0][0].dtype.type
-    loss = _momentum_step(
+    dtype = params[0][0].dtype
+    states = iter(update.state)
+    per_layer = tuple(
+        (*_two_states(W, next(states)), *_two_states(b, next(states))) for W, b in params
+    )  # (s1W, s2W, s1b, s2b) per layer, in the order of the network's flattened params
+    loss = _fused_step(
+        Epilogue[update.rule.upper()],
         (_c(activations[0]), *activations[1:]),  # the rest are the network's own C-contiguous buffers
         tuple(deltas),
         tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind
-        tuple(db for _, db in grads),  # the weight gradients are never stored: their tiles update W
-        tuple(velocities),
+        per_layer,
+        tuple(bias_grads),
         _c(labels),
-        dtype(lr),
-        dtype(momentum),
-        dtype(weight_decay),
+        coefficients(update.coefficients, dtype),
+        coefficients(update.coefficients, dtype, decay=False),  # biases are not decayed
     )
     return float(loss)

@@ -1,9 +1,10 @@
-"""Where Numba keeps the compiled kernels of ``kernels.jit`` and ``kernels.jit_matmul``.
+"""Where Numba keeps the compiled kernels of the numba backend (``kernels/jit*.py``).
 
-Numba checks a cached function only against its own source file. The fused step in ``jit.py`` has
-the products of ``jit_matmul.py`` compiled into it, so after an edit of ``jit_matmul.py`` it would
-keep running the old products from the cache. Caching under a folder named after a hash of both
-files makes any edit of either start from a fresh cache. ``NUMBA_CACHE_DIR``, when set, wins.
+Numba checks a cached function only against its own source file. The fused step in ``jit.py`` has the
+products of ``jit_matmul.py``, the tile of ``jit_tile.py`` and the rules of ``jit_rules.py`` compiled
+into it, so after an edit of one of those it would keep running the old code from the cache. Caching
+under a folder named after a hash of every ``jit*.py`` file makes any edit start from a fresh cache.
+``NUMBA_CACHE_DIR``, when set, wins.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numba
 
-_SOURCES = [Path(__file__).with_name(name) for name in ("jit.py", "jit_matmul.py")]
+_SOURCES = sorted(Path(__file__).parent.glob("jit*.py"))
 
 
 def _fingerprint() -> str:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kernels import get_backend
-from network.optim import Momentum, Optimizer
+from network.optim import Optimizer
 
 DTYPES = ("float32", "float64")
 
@@ -125,25 +125,24 @@ class MLP:
     def train_step(self, X: np.ndarray, y: np.ndarray, optimizer: Optimizer, lr: float) -> float:
         """One optimisation step on a batch; returns its mean loss, computed before the update.
 
-        Uses the backend's fused ``momentum_step`` when it has one, the optimizer is momentum SGD and
-        the network was made with ``fused=True``; otherwise :meth:`loss_and_grads` followed by
-        ``optimizer.step``. Inputs are not checked (a
-        trainer checks the data set once). If the loss is not finite, no weight is updated.
+        Uses the backend's ``fused_step`` when it can apply the optimizer's rule (its ``fused_rules``)
+        and the network was made with ``fused=True``; otherwise :meth:`loss_and_grads` followed by
+        ``optimizer.step``. Inputs are not checked (a trainer checks the data set once). If the loss is
+        not finite, no weight is updated.
         """
-        fused = getattr(self.backend, "momentum_step", None) if self.fused else None
-        if fused is not None and isinstance(optimizer, Momentum):
+        if self.fused and optimizer.name in getattr(self.backend, "fused_rules", ()):
             ws = self._workspace(len(X))
-            return fused(
+            loss = self.backend.fused_step(
+                optimizer.fused_update(lr),
                 (X, *ws.hidden),
                 (*ws.hidden_grads, ws.probs),
                 self.params,
-                self.grads,
-                optimizer.velocities,
+                [db for _, db in self.grads],
                 y,
-                lr,
-                optimizer.momentum,
-                optimizer.weight_decay,
             )
+            if math.isfinite(loss):
+                optimizer.fused_step_done()
+            return loss
         loss, grads = self.loss_and_grads(X, y, check=False)
         if math.isfinite(loss):
             optimizer.step(grads, lr)

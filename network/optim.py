@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 
+from kernels.interface import FusedUpdate
+
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
@@ -48,6 +50,18 @@ class Optimizer:
     def _update(self, i: int, param: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
         raise NotImplementedError
 
+    def fused_update(self, lr: float) -> FusedUpdate:
+        """The next step as one of ``kernels.interface.UPDATE_RULES`` (the rule named like the optimizer),
+        for a backend that applies it inside its kernels; :meth:`fused_step_done` follows once the backend
+        has applied it."""
+        return FusedUpdate(self.name, self._states(), {"lr": lr, "weight_decay": self.weight_decay})
+
+    def _states(self) -> list[tuple[np.ndarray, ...]]:
+        return [() for _ in self.params]
+
+    def fused_step_done(self) -> None:
+        """Count a step that a backend applied from :meth:`fused_update`."""
+
     def state(self) -> dict[str, np.ndarray]:
         """The optimizer's state as named arrays, for a checkpoint."""
         return {}
@@ -79,16 +93,19 @@ class Momentum(Optimizer):
         self.momentum = momentum
         self.velocity = [np.zeros_like(p) for p in self.params]
 
+    def fused_update(self, lr):
+        update = super().fused_update(lr)
+        update.coefficients["momentum"] = self.momentum
+        return update
+
+    def _states(self):
+        return [(v,) for v in self.velocity]
+
     def _update(self, i, param, grad, lr):
         v = self.velocity[i]
         v *= param.dtype.type(self.momentum)
         v += grad
         param -= np.multiply(v, lr, out=self._scratch[i])
-
-    @property
-    def velocities(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The velocities in ``(vW, vb)`` pairs, like the network's ``params``."""
-        return list(zip(self.velocity[0::2], self.velocity[1::2]))
 
     def state(self):
         return {f"velocity_{i}": v for i, v in enumerate(self.velocity)}
@@ -108,11 +125,25 @@ class Adam(Optimizer):
         self.v = [np.zeros_like(p) for p in self.params]
         self.t = np.zeros(1, np.int64)  # an array so that it travels with the rest of the state
 
+    def _corrected_lr(self, lr: float) -> float:
+        """The step size of the next step, both bias corrections folded in: lr sqrt(1 - b2^t) / (1 - b1^t)."""
+        t = int(self.t[0]) + 1
+        return lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t)
+
     def step(self, grads, lr):
+        super().step(grads, self._corrected_lr(lr))
         self.t += 1
-        t = int(self.t[0])
-        # fold both bias corrections into the step size: lr * sqrt(1 - b2^t) / (1 - b1^t)
-        super().step(grads, lr * math.sqrt(1 - self.beta2**t) / (1 - self.beta1**t))
+
+    def fused_update(self, lr):
+        update = super().fused_update(self._corrected_lr(lr))
+        update.coefficients.update(beta1=self.beta1, beta2=self.beta2, eps=self.eps)
+        return update
+
+    def _states(self):
+        return list(zip(self.m, self.v))
+
+    def fused_step_done(self):
+        self.t += 1
 
     def _update(self, i, param, grad, lr):
         dt = param.dtype.type

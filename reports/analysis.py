@@ -272,13 +272,16 @@ def sweep(results: Results, study: str, key: str) -> pd.DataFrame:
 
 
 def technique_table(results: Results) -> pd.DataFrame:
-    """Per technique and batch size: the epoch without and with it, the gain, and the gain expected."""
+    """Per technique, optimizer and batch size: the epoch without and with it, the gain, and the gain
+    expected."""
     rows = []
-    for (technique, batch), pair in results.study("technique").groupby(["technique", "batch"]):
+    keys = ["technique", "optimizer", "batch"]
+    for (technique, optimizer, batch), pair in results.study("technique").groupby(keys, sort=False):
         by_fused = pair.set_index(pair["fused"].astype(str) == "True")["epoch_seconds"]
         rows.append(
             {
                 "technique": technique,
+                "optimizer": optimizer,
                 "batch": int(batch),
                 "without": by_fused.get(False, math.nan),
                 "with": by_fused.get(True, math.nan),
@@ -286,7 +289,7 @@ def technique_table(results: Results) -> pd.DataFrame:
                 "why": pair["expected_why"].iloc[0],
             }
         )
-    table = pd.DataFrame(rows, columns=["technique", "batch", "without", "with", "expected", "why"])
+    table = pd.DataFrame(rows, columns=[*keys, "without", "with", "expected", "why"])
     table["gain"] = table["without"] / table["with"]
     return table
 

@@ -142,9 +142,10 @@ VARIANT_COLUMNS = {
 }
 TECHNIQUE_COLUMNS = {
     "technique": lambda r: r.technique,
+    "optimizer": lambda r: r.optimizer,
     "batch": lambda r: r.batch,
     "without": lambda r: seconds(r.without),
-    "with": lambda r: seconds(r._4),  # "with" is a keyword: itertuples renames the column
+    "with": lambda r: seconds(r._5),  # "with" is a keyword: itertuples renames the column
     "gain": lambda r: times(r.gain),
     "expected": lambda r: times(r.expected),
     "why we expected it": lambda r: r.why,

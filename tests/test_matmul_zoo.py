@@ -1,4 +1,4 @@
-"""Every variant of the Numba matmul zoo (``kernels.jit_matmul.MATMUL_VARIANTS``, the kernels the
+"""Every variant of the Numba matmul zoo (``kernels.jit_zoo.MATMUL_VARIANTS``, the kernels the
 benchmarks time side by side) against the float64 product, and the check itself against planted bugs.
 
 The check is ``bench.bounds.assert_matmul_within_bound``, the one the benchmark runs before it times a
@@ -18,7 +18,8 @@ from bench.bounds import assert_matmul_within_bound
 
 pytest.importorskip("numba", reason="the matmul zoo is the numba backend's")
 # After the skip: without numba there is no zoo; with it, a jit_matmul that fails to import must fail here.
-from kernels.jit_matmul import KC_MAX, MATMUL_VARIANTS  # noqa: E402
+from kernels.jit_matmul import KC_MAX  # noqa: E402
+from kernels.jit_zoo import MATMUL_VARIANTS  # noqa: E402
 
 # (m, k, n): batches of 1 (the row-vector kernel's one-row block), k = 0 (out must be zeroed), widths
 # that leave ragged row and column tiles, a few rows with b wider than a row block, k over KC_MAX in

@@ -14,8 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import kernels
+from kernels.interface import FusedUpdate
 from network import MLP
-from network.optim import Momentum, make_optimizer
+from network.optim import Momentum, Optimizer, make_optimizer
 
 # Architectures: the usual one, a hidden layer of width 1, three hidden layers, odd widths everywhere.
 ARCHITECTURES = [[12, 8, 3], [5, 1, 4], [9, 7, 6, 5, 3], [30, 17, 10]]
@@ -228,7 +229,12 @@ def usable_backends() -> list[str]:
 
 
 def fused_backends() -> list[str]:
-    return [name for name in usable_backends() if hasattr(kernels.get_backend(name), "momentum_step")]
+    return [name for name in usable_backends() if getattr(kernels.get_backend(name), "fused_rules", ())]
+
+
+def fused_rules() -> list[tuple[str, str]]:
+    """(backend, rule) for every rule a backend fuses."""
+    return [(name, rule) for name in fused_backends() for rule in kernels.get_backend(name).fused_rules]
 
 
 def _backend_or_none(name):
@@ -281,7 +287,7 @@ FUSED_CASES = [
 @pytest.mark.parametrize("backend_name", fused_backends())
 @pytest.mark.parametrize(("layer_sizes", "n_rows"), FUSED_CASES, ids=lambda case: str(case))
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_fused_step_equals_composed_step(backend_name, dtype, rng, layer_sizes, n_rows, weight_decay):
+def test_fused_momentum_step_within_the_bound(backend_name, dtype, rng, layer_sizes, n_rows, weight_decay):
     """A backend's fused momentum step and loss_and_grads + network.optim.Momentum both land within the
     rounding bound of the exact float64 step, for three steps in a row (so that the velocities matter).
 
@@ -296,17 +302,94 @@ def test_fused_step_equals_composed_step(backend_name, dtype, rng, layer_sizes, 
         assert_step_within_bound((fused_net, fused_opt), (composed_net, composed_opt), X=X.astype(dtype), y=y)
 
 
-@pytest.mark.parametrize("backend_name", fused_backends())
+# the fused step against the composed one, bit for bit: small networks, ragged tiles, the CLI's default
+# network at batches 1, 8 and 128, and a batch above KC_MAX
+EXACT_CASES = [
+    ([12, 8, 3], 1), ([12, 8, 3], 5), ([9, 7, 6, 5, 3], 17), ([784, 33, 10], 40),
+    *[([784, 512, 10], rows) for rows in (1, 8, 128)], ([40, 24, 10], 300),
+]  # fmt: skip
+
+
+def assert_fused_is_composed(fused: tuple[MLP, Optimizer], composed: tuple[MLP, Optimizer], batches) -> None:
+    """The fused and the composed step, from one state, leave the same loss, parameters and optimizer
+    state, bit for bit, step after step."""
+    (fused_net, fused_opt), (composed_net, composed_opt) = fused, composed
+    for step, (X, y) in enumerate(batches):
+        losses = [net.train_step(X, y, opt, 0.01) for net, opt in (fused, composed)]
+        assert losses[0] == losses[1], f"step {step}: loss"
+        for i, (a, b) in enumerate(zip(flat_params(fused_net), flat_params(composed_net))):
+            np.testing.assert_array_equal(a, b, err_msg=f"step {step}: parameter {i}")
+        for key, value in composed_opt.state().items():
+            np.testing.assert_array_equal(fused_opt.state()[key], value, err_msg=f"step {step}: {key}")
+
+
+def fused_and_composed(backend_name, rule, layer_sizes, dtype, weight_decay):
+    runs = []
+    for fused in (True, False):
+        net = MLP(layer_sizes, backend=backend_name, dtype=dtype, seed=4, fused=fused)
+        runs.append((net, make_optimizer(rule, net.params, weight_decay)))
+    return runs
+
+
+@pytest.mark.parametrize(("backend_name", "rule"), fused_rules())
+@pytest.mark.parametrize(("layer_sizes", "n_rows"), EXACT_CASES, ids=lambda case: str(case))
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_fused_step_is_the_composed_step(backend_name, rule, dtype, rng, layer_sizes, n_rows, weight_decay):
+    """Every rule a backend fuses computes what loss_and_grads + the NumPy optimizer compute, exactly:
+    three steps, so that the optimizer's state (velocity, moments, Adam's step count) matters."""
+    batches = [(x.astype(dtype), y) for x, y in (batch(rng, n_rows, layer_sizes) for _ in range(3))]
+    fused, composed = fused_and_composed(backend_name, rule, layer_sizes, dtype, weight_decay)
+    assert_fused_is_composed(fused, composed, batches)
+
+
+PLANTED_RULE_BUGS = [
+    ("weight decay ignored", {"weight_decay": 0.0}),
+    ("a larger step", {"lr": 0.0101}),
+    ("momentum or beta1 off", {"momentum": 0.8, "beta1": 0.8}),
+    ("beta2 off", {"beta2": 0.99}),
+    ("eps off", {"eps": 1e-4}),
+]
+
+
+def coefficient_names(rule: str) -> set[str]:
+    return set(make_optimizer(rule, [(np.zeros((1, 1)), np.zeros(1))]).fused_update(0.1).coefficients)
+
+
+@pytest.mark.parametrize(
+    ("backend_name", "rule", "bug", "changed"),
+    [
+        (name, rule, bug, changed)
+        for name, rule in fused_rules()
+        for bug, changed in PLANTED_RULE_BUGS
+        if set(changed) & coefficient_names(rule)  # only the rule's own coefficients
+    ],
+)
+def test_the_exact_check_catches_planted_bugs(backend_name, rule, dtype, rng, bug, changed):
+    """A fused rule with one coefficient wrong fails ``assert_fused_is_composed``."""
+    real_step = kernels.get_backend(backend_name).fused_step
+    fused, composed = fused_and_composed(backend_name, rule, [30, 17, 9, 4], dtype, 0.01)
+
+    def wrong_step(update, *args):
+        coefficients = update.coefficients | {k: v for k, v in changed.items() if k in update.coefficients}
+        return real_step(FusedUpdate(update.rule, update.state, coefficients), *args)
+
+    fused[0].backend = mutant(backend_name, fused_step=wrong_step)
+    batches = [(x.astype(dtype), y) for x, y in (batch(rng, 17, [30, 17, 9, 4]) for _ in range(2))]
+    with pytest.raises(AssertionError):
+        assert_fused_is_composed(fused, composed, batches)
+
+
+@pytest.mark.parametrize(("backend_name", "rule"), fused_rules())
 @pytest.mark.parametrize("n_rows", [1, 40])
-def test_fused_step_does_not_update_when_the_loss_is_not_finite(backend_name, rng, n_rows):
+def test_fused_step_does_not_update_when_the_loss_is_not_finite(backend_name, rule, rng, n_rows):
     net = MLP([6, 5, 3], backend=backend_name)
-    optimizer = make_optimizer("momentum", net.params)
+    optimizer = make_optimizer(rule, net.params)
     net.params[1][0][0, 0] = np.inf  # the logits become inf - inf = NaN
-    before = [p.copy() for p in flat_params(net)] + [v.copy() for v in optimizer.velocity]
+    before = [p.copy() for p in flat_params(net)] + [v.copy() for v in optimizer.state().values()]
     X, y = batch(rng, n_rows, net.layer_sizes)
     loss = net.train_step(X.astype(np.float32), y, optimizer, 0.1)
     assert not np.isfinite(loss)
-    after = [p for pair in net.params for p in pair] + optimizer.velocity
+    after = [p for pair in net.params for p in pair] + list(optimizer.state().values())
     for old, new in zip(before, after):
         np.testing.assert_array_equal(old, new)
 
@@ -395,18 +478,16 @@ def test_gradient_check_catches_planted_bugs(dtype, bug, case_seed):
     ],
 )
 def test_step_check_catches_planted_bugs(backend_name, dtype, rng, bug, changed):
-    real_step = kernels.get_backend(backend_name).momentum_step
+    real_step = kernels.get_backend(backend_name).fused_step
 
-    def wrong_step(*args, **kwargs):
-        names = ("lr", "momentum", "weight_decay")
-        settings = dict(zip(names, args[-3:])) | changed
-        return real_step(*args[:-3], *(settings[name] for name in names))
+    def wrong_step(update, *args):
+        return real_step(FusedUpdate(update.rule, update.state, update.coefficients | changed), *args)
 
     net = MLP([784, 33, 10], backend=backend_name, dtype=dtype, seed=4)
     opt = make_optimizer("momentum", net.params, weight_decay=0.01)
     for _ in range(2):  # the first step makes a velocity, the second decays it
         X, y = batch(rng, 16, net.layer_sizes)
         assert_step_within_bound((net, opt), X=X.astype(dtype), y=y)
-    net.backend = mutant(backend_name, momentum_step=wrong_step)
+    net.backend = mutant(backend_name, fused_step=wrong_step)
     with pytest.raises(AssertionError):
         assert_step_within_bound((net, opt), X=X.astype(dtype), y=y)

@@ -1,0 +1,276 @@
+"""The register tile of the Numba products: the host's tile geometry, the micro-kernel and its epilogue.
+
+Index glossary (every kernel of ``jit_tile``, ``jit_matmul`` and ``jit_zoo``):
+
+* ``m, n, k``: ``out`` is ``(m, n)`` and ``out = op(a) @ op(b)`` sums over ``k``; ``op(a)`` is ``a`` or
+  ``a.T`` (``ta``), ``op(b)`` is ``b`` or ``b.T`` (``tb``).
+* ``MR x NR``: the register tile, MR rows of ``out`` by NR columns (two SIMD registers per row); ``mr x nr``
+  the part of a ragged tile at the bottom or right edge that exists.
+* ``KC_MAX``: the most k steps per block, so that a ``KC_MAX x NR`` panel of ``op(b)`` stays in L1; ``kc``
+  the steps of one block, ``p`` a step, ``p0`` the block's first.
+* ``i0, j0``: a tile's first row and column in ``out``; ``tj`` a column tile's index (``j0 = tj * NR``).
+* ``i_lo, i_hi``: the rows of a row block (a band of row tiles), ``i`` the matching row of ``op(a)``.
+* ``acc``: the MR x NR accumulators, a stack buffer that LLVM keeps in registers for the whole k loop.
+
+How the loops become the kernel (LLVM, driven from Numba; Numba runs LLVM with the SLP vectoriser off,
+so only the loop vectoriser can make vector code):
+
+* The k-step body is ``for c in range(NR): for r in range(MR): acc[r * NR + c] += A[r, p] * B[p, c]``: the
+  constant r loop is unrolled, the c loop vectorised, and LICM keeps the tile in registers: per step two
+  vector loads of B, MR broadcasts of A, 2 MR FMAs, no stores. Scalar accumulators or the r-outer order
+  come out scalar or as gathers.
+* The accumulators and panels are static stack allocas (``_stack``), which LLVM can promote to registers
+  (a NumPy array is a heap object it cannot); ``cgutils.alloca_once`` would zero-fill them every call.
+* Indices are row-slice views or clamped, never a signed runtime offset: Numba's negative-index
+  wraparound turns such loads into per-lane selects and gathers.
+* A full tile's row is stored by ``_row_out`` (vector IR): as a loop with the constant trip count NR it is
+  unrolled before the vectoriser runs and stored as scalars, the dominant cost of a tile at small k.
+* Only ``contract`` fastmath (mul + add into FMA): NaN and inf propagate, the network needs them.
+"""
+
+from __future__ import annotations
+
+import llvmlite.binding as llb
+from llvmlite import ir
+from numba import carray, njit, types
+from numba.core import cgutils, config, errors
+from numba.extending import intrinsic, overload
+from numba.np.ufunc.parallel import _launch_threads
+
+from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
+from kernels.jit_rules import FIRST_RULE, Epilogue, apply_rule
+
+FASTMATH = {"contract"}
+KC_MAX = 256  # k block: a KC_MAX x NR panel of op(b) (<= 32 KiB) stays in L1
+
+
+def _host_vector_bytes() -> int:
+    """Widest SIMD register Numba will target: 64 (AVX-512), 32 (AVX) or 16."""
+    features = config.CPU_FEATURES
+    if features is None:
+        try:
+            features = llb.get_host_cpu_features().flatten()
+        except Exception:  # pragma: no cover - exotic hosts
+            features = ""
+    features = "," + features + ","
+    if ",+avx512f," in features:
+        return 64
+    if ",+avx," in features or ",+avx2," in features:
+        return 32
+    return 16
+
+
+VEC_BYTES = _host_vector_bytes()
+
+
+def tile_shape(itemsize: int, vec_bytes: int | None = None) -> tuple[int, int]:
+    """(MR, NR) for a dtype: 2 MR accumulator registers, the B vectors and MR broadcasts must fit the
+    register file. AVX-512 (32 zmm): 8 x 2 registers. AVX2 (16 ymm) float32: 5 x 2 (6 x 2 spills).
+    AVX2 float64: 4 x 4 registers, the smallest tile whose constant column loop LLVM still vectorises
+    rather than unrolling it first. SSE: 4 x 2 (correct, not tuned)."""
+    vb = VEC_BYTES if vec_bytes is None else vec_bytes
+    lanes = vb // itemsize
+    if vb >= 64:
+        return 8, 2 * lanes
+    if vb >= 32:
+        return (5, 2 * lanes) if itemsize == 4 else (4, 4 * lanes)
+    return 4, 2 * lanes
+
+
+def rowvec_shape(itemsize: int, vec_bytes: int | None = None) -> tuple[int, int, int]:
+    """(R, W, W1) of the few-row kernel: blocks of R rows x W columns of accumulators, W1 columns for a
+    lone row. At least 64 columns (a shorter constant loop is unrolled before it can be vectorised); one
+    row gets 8 registers (independent FMA chains). The kernel is bound by streaming b, so R rows per pass
+    cut that R-fold: AVX-512 R x W = 16 registers; elsewhere R = 1 (more accumulators would spill). A
+    block never exceeds the MR x NR stack tile it lives in."""
+    vb = VEC_BYTES if vec_bytes is None else vec_bytes
+    lanes = vb // itemsize
+    mr, nr = tile_shape(itemsize, vb)
+    w1 = min(max(8 * lanes, 64), mr * nr)
+    if vb >= 64:
+        w = max(4 * lanes, 64)
+        return max(1, 16 * lanes // w), w, w1
+    return 1, w1, w1
+
+
+# --- compile-time constants of a dtype, and the intrinsics ------------------------------------------------
+
+
+def mr_of(x):
+    pass
+
+
+def nr_of(x):
+    pass
+
+
+def rowvec_of(x):
+    pass
+
+
+@overload(mr_of, inline="always")
+def _ov_mr_of(x):
+    mr = tile_shape(x.dtype.bitwidth // 8)[0]
+    return lambda x: mr
+
+
+@overload(nr_of, inline="always")
+def _ov_nr_of(x):
+    nr = tile_shape(x.dtype.bitwidth // 8)[1]
+    return lambda x: nr
+
+
+@overload(rowvec_of, inline="always")
+def _ov_rowvec_of(x):
+    shape = rowvec_shape(x.dtype.bitwidth // 8)
+    return lambda x: shape
+
+
+ACC, B_PANEL, A_PANEL = 0, 1, 2  # the stack buffers of ``stack``
+
+
+@intrinsic
+def stack(typingctx, like, which):
+    """Pointer to an uninitialised static stack buffer of ``like``'s dtype: ``ACC`` the MR x NR
+    accumulators, ``B_PANEL`` a KC_MAX x NR panel of op(b), ``A_PANEL`` a KC_MAX x MR panel of op(a)."""
+    if not isinstance(which, types.IntegerLiteral):
+        raise errors.RequireLiteralValue(which)
+    elty = like.dtype
+    mr, nr = tile_shape(elty.bitwidth // 8)
+    n = {ACC: mr * nr, B_PANEL: KC_MAX * nr, A_PANEL: mr * KC_MAX}[which.literal_value]
+
+    def codegen(context, builder, sig, args):
+        llty = context.get_value_type(elty)
+        with builder.goto_entry_block():  # static: in the entry block, of constant size
+            buf = builder.alloca(ir.ArrayType(llty, n))
+        return builder.bitcast(buf, llty.as_pointer())
+
+    return types.CPointer(elty)(like, which), codegen
+
+
+@intrinsic
+def at(typingctx, ary, flat):
+    """Pointer to element ``flat`` of the C-contiguous array ``ary`` (no bounds check)."""
+
+    def codegen(context, builder, sig, args):
+        data = context.make_array(sig.args[0])(context, builder, args[0]).data
+        return builder.gep(data, [args[1]])
+
+    return types.CPointer(ary.dtype)(ary, flat), codegen
+
+
+@intrinsic
+def plus(typingctx, ptr, offset):
+    """``ptr + offset`` elements."""
+
+    def codegen(context, builder, sig, args):
+        return builder.gep(args[0], [args[1]])
+
+    return ptr(ptr, offset), codegen
+
+
+@intrinsic
+def _row_out(typingctx, out, i, j, src, off, accumulate):
+    """``out[i, j:j + NR] = g`` (or ``+=``) for ``g = src[off:off + NR]``, as NR-lane vector loads and stores
+    written in LLVM IR; only for full tiles (no bounds checks)."""
+    elty = out.dtype
+    nr = tile_shape(elty.bitwidth // 8)[1]
+
+    def codegen(context, builder, sig, args):
+        outv, iv, jv, srcp, offv, accv = args
+        vty = ir.VectorType(context.get_value_type(elty), nr)
+        align = elty.bitwidth // 8
+        ary = context.make_array(sig.args[0])(context, builder, outv)
+        shape = cgutils.unpack_tuple(builder, ary.shape, 2)
+        strides = cgutils.unpack_tuple(builder, ary.strides, 2)
+        dst = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, "C", [iv, jv])
+        dst = builder.bitcast(dst, vty.as_pointer())
+        val = builder.load(builder.bitcast(builder.gep(srcp, [offv]), vty.as_pointer()), align=align)
+        with builder.if_else(accv) as (add, store):
+            with add:
+                builder.store(builder.fadd(builder.load(dst, align=align), val), dst, align=align)
+            with store:
+                builder.store(val, dst, align=align)
+        return context.get_dummy_value()
+
+    return types.void(out, types.intp, types.intp, types.CPointer(elty), types.intp, types.boolean), codegen
+
+
+@intrinsic
+def num_threads(typingctx):
+    """``numba.get_num_threads()`` without its ctypes global, which would make every caller uncacheable
+    ("uses dynamic globals"): the threading layer's exported C symbol, called by name."""
+    _launch_threads()
+
+    def codegen(context, builder, sig, args):
+        fnty = ir.FunctionType(cgutils.intp_t, [])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "get_num_threads")
+        return builder.call(fn, [])
+
+    return types.intp(), codegen
+
+
+# The C symbol of num_threads exists once the thread pool is launched. Numba re-launches it for cached
+# parallel code through a reload hook, which is lost when a caller is compiled against callees loaded from
+# the cache: such a cached caller then crashed in a fresh process. So the pool is launched on import.
+_launch_threads()
+
+
+# --- the micro-kernel ------------------------------------------------------------------------------------
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def micro_kernel(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, s1, s2, coef):
+    """The MR x NR tiles of one column panel, rows ``[i_lo, i_hi)`` of out, then each tile's epilogue.
+
+    Tile at row i0, with ``i = ia + i0 - i_lo``:
+    ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc, jb:jb + NR]``; then the ``epilogue``
+    (``jit_rules.Epilogue``) on ``out[i0:i0 + mr, j0:j0 + nr]``: store g, add it, or apply an update rule
+    with g as the gradient of ``out`` (``s1``, ``s2``, ``coef``: the rule's state, shaped like out, and
+    numbers; unused otherwise). A rule needs g whole: one k block only.
+
+    ``ta`` false: A is row-major and its rows are clamped to ``ia_max`` (a ragged last row tile reads valid
+    memory; the extra rows are computed, never stored). ``ta`` true: A is ``(k, m)`` and the MR broadcasts
+    of a k step come from one contiguous run ``A[pa + p, i:i + MR]``, unclamped (the caller packs a ragged
+    last row tile), which keeps the integer register pressure low. The row-tile loop is in here so that
+    the call is made once per panel, and nothing array-typed is passed to a helper per tile (Numba's
+    inliner would count references: two atomic operations per tile).
+    """
+    MR = mr_of(out)
+    NR = nr_of(out)
+    m, n = out.shape
+    accp = stack(out, ACC)
+    acc = carray(accp, MR * NR)
+    zero = out.dtype.type(0)
+    for i0 in range(i_lo, i_hi, MR):
+        i = ia + (i0 - i_lo)
+        for t in range(MR * NR):
+            acc[t] = zero
+        if ta:
+            for p in range(kc):
+                for c in range(NR):
+                    bc = B[pb + p, jb + c]
+                    for r in range(MR):
+                        acc[r * NR + c] += A[pa + p, i + r] * bc
+        else:
+            for p in range(kc):
+                for c in range(NR):
+                    bc = B[pb + p, jb + c]
+                    for r in range(MR):
+                        acc[r * NR + c] += A[min(i + r, ia_max), pa + p] * bc
+        mr = min(MR, m - i0)
+        if epilogue >= FIRST_RULE:
+            for r in range(mr):
+                row = (i0 + r) * n + j0
+                apply_rule(epilogue, at(out, row), plus(accp, r * NR), at(s1, row), at(s2, row), nr, coef)
+        elif mr == MR and nr == NR:
+            for r in range(MR):
+                _row_out(out, i0 + r, j0, accp, r * NR, epilogue == Epilogue.ACCUMULATE)
+        elif epilogue == Epilogue.ACCUMULATE:
+            for r in range(mr):
+                for c in range(nr):
+                    out[i0 + r, j0 + c] += acc[r * NR + c]
+        else:
+            for r in range(mr):
+                for c in range(nr):
+                    out[i0 + r, j0 + c] = acc[r * NR + c]

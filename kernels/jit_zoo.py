@@ -1,0 +1,92 @@
+"""The kernel zoo: the forward product ``out = a @ b`` written four ways, each a step towards the next.
+
+Each variant has the signature of ``jit_matmul.matmul_nn``, is checked against a float64 product before
+it is timed (``tests/test_matmul_zoo.py``, ``bench/test_matmul_variants.py``), and says in one line why
+it is as fast as it is. Their measured rates are in the report's variant table.
+"""
+
+from __future__ import annotations
+
+from numba import carray, njit, prange
+
+from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
+from kernels.jit_matmul import _kblocks, flag, matmul_nn, zero_fill
+from kernels.jit_rules import Epilogue, no_coefficients
+from kernels.jit_tile import B_PANEL, FASTMATH, KC_MAX, micro_kernel, mr_of, nr_of, stack
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def naive_nn(a, b, out):
+    """1. The textbook i-j-k loop: the inner loop is a dot product down a column of b, strided, so it
+    neither vectorises nor uses a cache line more than once."""
+    m, k = a.shape
+    n = b.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(m):
+        for j in range(n):
+            s = zero
+            for p in range(k):
+                s += a[i, p] * b[p, j]
+            out[i, j] = s
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def ikj_nn(a, b, out):
+    """2. i-k-j order, a prange over rows: the inner loop is a contiguous axpy that vectorises, but each
+    FMA also loads and stores out (two loads and a store per FMA): bound by loads and stores."""
+    m, k = a.shape
+    n = b.shape[1]
+    zero = out.dtype.type(0)
+    for i in prange(m):
+        for j in range(n):
+            out[i, j] = zero
+        for p in range(k):
+            aip = a[i, p]
+            for j in range(n):
+                out[i, j] += aip * b[p, j]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _row_tile_in_place(a, b, out, i0):
+    """The row tile at ``i0`` of ``a @ b`` with B read in place (only a ragged last column tile packed)."""
+    MR = mr_of(out)
+    NR = nr_of(out)
+    m, n = out.shape
+    k = b.shape[0]
+    bpack = carray(stack(out, B_PANEL), (KC_MAX, NR))
+    nkb, kc_block = _kblocks(k)
+    coef = no_coefficients(out)
+    for kb in range(nkb):
+        p0 = kb * kc_block
+        kc = min(kc_block, k - p0)
+        step = Epilogue.STORE if kb == 0 else Epilogue.ACCUMULATE
+        for j0 in range(0, n, NR):
+            nr = min(NR, n - j0)
+            if nr == NR:
+                micro_kernel(
+                    a, flag(0), i0, m - 1, p0, b, p0, j0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef
+                )
+            else:
+                for p in range(kc):
+                    for c in range(NR):
+                        bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
+                micro_kernel(
+                    a, flag(0), i0, m - 1, p0, bpack, 0, 0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef
+                )
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def tiled_unpacked_nn(a, b, out):
+    """3. The register tile, but B read in place and a prange over row tiles: with n = 128 the rows of B
+    are 512 bytes apart, so a ``kc x NR`` slice falls into a handful of L1 sets and thrashes."""
+    MR = mr_of(out)
+    if a.shape[1] == 0:
+        zero_fill(out)
+        return
+    for t in prange((out.shape[0] + MR - 1) // MR):
+        _row_tile_in_place(a, b, out, t * MR)
+
+
+# 4. ``jit_matmul.matmul_nn``: the register tile on packed panels of B, blocked for L1 and L2, threads
+# over column tiles: what the numba backend runs.
+MATMUL_VARIANTS = {"naive": naive_nn, "ikj": ikj_nn, "tiled_unpacked": tiled_unpacked_nn, "tiled": matmul_nn}
