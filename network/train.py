@@ -157,8 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="folder holding the dataset's four IDX files (or a <dataset>/ folder with them); "
-        "otherwise $SCRATCHNET_DATA, then the cache (~/.cache/scratchnet), then a download",
+        help="folder holding the dataset's four IDX files (or a <dataset>/ folder with them), or Kaggle's "
+        "train.csv (then there is no labelled test set); otherwise $SCRATCHNET_DATA, then the cache "
+        "(~/.cache/scratchnet), then a download",
     )
     p.add_argument(
         "--hidden",
@@ -326,9 +327,10 @@ def run(args: argparse.Namespace) -> int:
 
     sizes = {"train": len(train[1]), "validation": len(val[1]), "test": len(test_labels)}
     counts = " / ".join(f"{n:,} {part}" for part, n in sizes.items())
+    no_test = "" if sizes["test"] else "; no labelled test set"  # Kaggle's test.csv has no labels
     print(
         f"scratchnet: backend {backend.name}, {args.dtype}, {threads} thread{'s' * (threads != 1)}, "
-        f"{data.name} ({counts} images from {data.source}), "
+        f"{data.name} ({counts} images from {data.source}{no_test}), "
         f"network {'-'.join(map(str, net.layer_sizes))}, {args.optimizer} lr {args.lr:g} "
         f"({args.lr_source}; cosine), batch {args.batch_size}, seed {args.seed}",
         flush=True,

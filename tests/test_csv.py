@@ -114,3 +114,12 @@ def test_a_bad_csv_from_the_command_line_is_one_line_and_exit_1(capsys, tmp_path
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"error: {path}: line 3, column 100 (pixel98): 'x' is not a whole number 0-255\n"
+
+
+def test_a_kaggle_folder_trains_and_says_it_has_no_test_set(capsys, tiny_kaggle):
+    fast = ["--hidden", "16", "--batch-size", "32", "--lr", "0.1", "--threads", "1", "--epochs", "1"]
+    assert train_main(["--data-dir", str(tiny_kaggle), *fast]) == 0
+    out = capsys.readouterr().out
+    source = tiny_kaggle / "train.csv"
+    assert f"(540 train / 60 validation / 0 test images from {source}; no labelled" in out.splitlines()[0]
+    assert "test (measured once" not in out
