@@ -437,8 +437,7 @@ def save(args: argparse.Namespace, trainer: Trainer) -> None:
 
 def report_user_errors(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """``run(args)``, with a user's mistake (data, checkpoint, missing library, unwritable path, a network
-    too large for memory) reported
-    as one line on stderr and exit status 1 instead of a traceback."""
+    too large for memory) reported as one line on stderr and exit status 1 instead of a traceback."""
     try:
         return run(args)
     except (DataError, CheckpointError, OutputRefused, ImportError, OSError, MemoryError) as err:
