@@ -141,7 +141,10 @@ def output_lock(path: str | Path) -> Iterator[None]:
     target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.parent / f".{target.name}{LOCK_SUFFIX}"
     while True:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, NEW_FILE_MODE)
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, NEW_FILE_MODE)
+        except OSError as err:
+            raise OutputRefused(f"{path}: cannot create its lock file {lock_path} ({err.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

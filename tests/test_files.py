@@ -145,3 +145,14 @@ def test_a_held_lock_is_refused_naming_its_process_and_removed_on_release(tmp_pa
     assert os.listdir(tmp_path) == []
     with output_lock(target):  # and free again
         pass
+
+
+def test_a_lock_that_cannot_be_created_is_one_line(tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "open", denied)
+    lock = tmp_path / f".out.csv{files.LOCK_SUFFIX}"
+    message = f"^{tmp_path}/out.csv: cannot create its lock file {lock} \\(Permission denied\\)$"
+    with pytest.raises(OutputRefused, match=message), output_lock(tmp_path / "out.csv"):
+        pass
