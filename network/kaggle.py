@@ -140,15 +140,20 @@ def load_kaggle_test(folder: str | Path, dtype: np.dtype) -> np.ndarray:
     return _to_features(images, dtype)
 
 
+def write_kaggle_csv(path: str | Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
+    """Write ``images`` (n, 784) or (n, 28, 28) of uint8 as Kaggle's train.csv (with ``labels``) or test.csv
+    (without), atomically; return the path."""
+    header = ((LABEL_COLUMN,) if labels is not None else ()) + PIXEL_COLUMNS
+    images = images.reshape(len(images), -1)
+    _write_table(path, images if labels is None else np.column_stack([labels, images]), header)
+    return Path(path)
+
+
 def write_submission(path: str | Path, labels: np.ndarray) -> None:
     """Write ``ImageId,Label`` lines, ids from 1 in the order of test.csv, atomically."""
-    ids = np.arange(1, len(labels) + 1)
+    _write_table(path, np.column_stack([np.arange(1, len(labels) + 1), labels]), SUBMISSION_HEADER)
+
+
+def _write_table(path: str | Path, table: np.ndarray, header: tuple[str, ...]) -> None:
     with atomic_write(path, "w") as file:
-        np.savetxt(
-            file,
-            np.column_stack([ids, labels]),
-            fmt="%d",
-            delimiter=",",
-            header=",".join(SUBMISSION_HEADER),
-            comments="",
-        )
+        np.savetxt(file, table, fmt="%d", delimiter=",", header=",".join(header), comments="")

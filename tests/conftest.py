@@ -17,7 +17,7 @@ from hypothesis import settings
 
 import kernels
 from network.data import DATASETS, FILE_NAMES, read_idx
-from network.kaggle import PIXEL_COLUMNS
+from network.kaggle import write_kaggle_csv
 
 # Numba compiles on first use (and may, in a fresh clone, for every dtype and layout): no deadlines.
 # "scratchnet-stress" draws ten times the examples: select it with --hypothesis-profile=scratchnet-stress.
@@ -155,16 +155,6 @@ def tiny_mnist(tmp_path_factory) -> Path:
         write_idx(gz_file(folder, f"{split}_images"), images)
         write_idx(gz_file(folder, f"{split}_labels"), labels)
     return folder
-
-
-def write_kaggle_csv(path: Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:
-    """A file as Kaggle's digit recognizer has it: a header, then a label (if any) and 784 pixels a line."""
-    header = ("label," if labels is not None else "") + ",".join(PIXEL_COLUMNS)
-    images = images.reshape(len(images), -1)
-    table = images if labels is None else np.column_stack([labels, images])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, table, fmt="%d", delimiter=",", header=header, comments="")
-    return path
 
 
 @pytest.fixture(scope="session")

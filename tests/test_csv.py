@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from conftest import write_kaggle_csv
 
+from network import kaggle_speed
 from network.data import DataError, load_dataset
-from network.kaggle import N_PIXELS, read_kaggle_csv
+from network.kaggle import N_PIXELS, read_kaggle_csv, write_kaggle_csv
 from network.train import main as train_main
 
 
@@ -24,7 +24,9 @@ def random_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def test_train_csv_round_trip(tmp_path):
     images, labels = random_images(5)
-    got_images, got_labels = read_kaggle_csv(write_kaggle_csv(tmp_path / "train.csv", images, labels), True)
+    path = write_kaggle_csv(tmp_path / "train.csv", images, labels)
+    assert path.read_text().splitlines()[1] == ",".join(map(str, [labels[0], *images[0]]))  # Kaggle's order
+    got_images, got_labels = read_kaggle_csv(path, True)
     np.testing.assert_array_equal(got_images, images)
     np.testing.assert_array_equal(got_labels, labels)
     assert got_images.dtype == np.uint8 and got_images.flags.c_contiguous and got_labels.dtype == np.int64
@@ -123,3 +125,16 @@ def test_a_kaggle_folder_trains_and_says_it_has_no_test_set(capsys, tiny_kaggle)
     source = tiny_kaggle / "train.csv"
     assert f"(540 train / 60 validation / 0 test images from {source}; no labelled" in out.splitlines()[0]
     assert "test (measured once" not in out
+
+
+def test_the_speed_sentence_is_measured_into_the_readme(monkeypatch, tiny_mnist, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- kaggle-speed:start -->\nold\n<!-- kaggle-speed:end -->\nafter\n")
+    monkeypatch.setattr(kaggle_speed, "README", readme)
+    monkeypatch.setattr(kaggle_speed, "KAGGLE_TRAIN_ROWS", 700)
+    monkeypatch.setenv("SCRATCHNET_DATA", str(tiny_mnist.parent))
+    assert kaggle_speed.main() == 0
+    text = readme.read_text()
+    assert text.startswith("before\n<!-- kaggle-speed:start -->\nLoading a 700-row `train.csv`")
+    assert "the 600 MNIST training images found, repeated) takes " in text and "old" not in text
+    assert text.endswith("\n<!-- kaggle-speed:end -->\nafter\n")
