@@ -11,6 +11,7 @@ Every file is written atomically. Every number and sentence is computed from the
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,26 +40,29 @@ def build_report(json_path: str | Path, out_dir: str | Path | None = None, other
     results = load_results(json_path)
     runs = [results, *(load_results(path) for path in others)]
     out_dir = Path(out_dir) if out_dir is not None else results.path.parent
-    figures = []
+    # Everything is rendered before anything is written, so a failure leaves the previous report's files
+    # as the set they were (not a new figure beside an old report).
+    files: dict[str, bytes | str] = {}
     for name, make in FIGURES.items():
         fig = make(results)
         if fig is not None:
-            with atomic_write(out_dir / name, "wb") as f:
-                fig.savefig(f, format="png", dpi=110)
+            image = io.BytesIO()
+            fig.savefig(image, format="png", dpi=110)
             plt.close(fig)
-            figures.append(name)
+            files[name] = image.getvalue()
     headline = analysis.headline(results)
     headline["bound"] = [bound(b, s) for b, s in zip(headline["bound"], headline["sense"])]  # "≤ 0.7"
-    _write_csv(out_dir / HEADLINE_CSV, headline[["quantity", "ratio", "low", "high", "bound", "verdict"]])
-    _write_csv(out_dir / BENCHMARKS_CSV, results.table)
-    with atomic_write(out_dir / REPORT_NAME, "w") as f:
-        f.write(render(runs, figures))
+    files[HEADLINE_CSV] = _csv(headline[["quantity", "ratio", "low", "high", "bound", "verdict"]])
+    files[BENCHMARKS_CSV] = _csv(results.table)
+    files[REPORT_NAME] = render(runs, [name for name in files if name in FIGURES])
+    for name, content in files.items():
+        with atomic_write(out_dir / name, "wb" if isinstance(content, bytes) else "w") as f:
+            f.write(content)
     return out_dir / REPORT_NAME
 
 
-def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    with atomic_write(path, "w") as f:
-        frame.to_csv(f, index=False, float_format="%.6g")
+def _csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, float_format="%.6g")
 
 
 def render(runs: list[Results], figures: list[str]) -> str:

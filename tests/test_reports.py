@@ -14,6 +14,7 @@ import pytest
 
 import reports.build as build
 from bench.harness import training_flops
+from network.files import TEMP_SUFFIX
 from reports import analysis, figures
 from reports.readme import performance_section, update_section
 from reports.results import load_results
@@ -299,18 +300,18 @@ def test_build_writes_every_file_atomically(tmp_path, monkeypatch):
     csv = pd.read_csv(tmp_path / "headline.csv")
     assert list(csv.columns) == ["quantity", "ratio", "low", "high", "bound", "verdict"]
     assert csv.set_index("quantity").at["numba epoch / numpy epoch, batch 32", "bound"] == "≤ 0.7"
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(f".*{TEMP_SUFFIX}"))
 
 
 def test_a_failed_build_leaves_the_previous_report_intact(tmp_path, monkeypatch):
+    """Its figures and tables too: nothing is written until everything is rendered."""
     path = write_run(tmp_path)
     (tmp_path / "performance.md").write_text("the previous report\n")
-    monkeypatch.setattr(build, "FIGURES", {})
     monkeypatch.setattr(build, "render", lambda *args: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         build.build_report(path)
     assert (tmp_path / "performance.md").read_text() == "the previous report\n"
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "performance.md"])
 
 
 def test_the_report_reads_the_setup_from_the_rows(tmp_path):
