@@ -107,7 +107,7 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
         coef = coefficients({"lr": 1e-3, "momentum": 0.9}, np.float32)
 
         def call():
-            jit_matmul.matmul_tn_update(X, dZ, W, Epilogue.MOMENTUM, V, V, coef)
+            jit_matmul.matmul_tn_update(X, dZ, W, int(Epilogue.MOMENTUM), V, V, coef)
 
     use_threads(benchmark, None)
     benchmark.group = f"small batch {batch}"

@@ -19,7 +19,7 @@ from numba import njit
 
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
 from kernels.interface import FusedUpdate
-from kernels.jit_rules import Epilogue, apply_rule, coefficients
+from kernels.jit_rules import Epilogue, apply_rule, coefficients, unpack
 from kernels.jit_tile import at
 
 name = "numba"
@@ -211,7 +211,10 @@ def _outer_update(rule, a, delta, w, s1, s2, coef):
 
 
 @njit(cache=True)
-def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, weight_coef, bias_coef):
+def _fused_step(
+    rule, activations, deltas, params, states, bias_grads, labels, weight_coefficients, bias_coefficients
+):
+    weight_coef, bias_coef = unpack(weight_coefficients), unpack(bias_coefficients)
     layers = len(params)
     for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
         W, b = params[layer]
@@ -235,7 +238,7 @@ def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, w
         if delta.shape[0] == 1:
             _outer_update(rule, activations[layer], delta, W, s1W, s2W, weight_coef)
         else:
-            jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, weight_coef)
+            jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, weight_coefficients)
         db = bias_grads[layer]
         _column_sums(delta, db)
         apply_rule(rule, at(b, 0), at(db, 0), at(s1b, 0), at(s2b, 0), b.size, bias_coef)
@@ -262,7 +265,7 @@ def fused_step(
         (*_two_states(W, next(states)), *_two_states(b, next(states))) for W, b in params
     )  # (s1W, s2W, s1b, s2b) per layer, in the order of the network's flattened params
     loss = _fused_step(
-        Epilogue[update.rule.upper()],
+        int(Epilogue[update.rule.upper()]),  # an int: Numba takes ~12 us to type an IntEnum member
         (_c(activations[0]), *activations[1:]),  # the rest are the network's own C-contiguous buffers
         tuple(deltas),
         tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind

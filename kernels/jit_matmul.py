@@ -29,7 +29,7 @@ import numpy as np
 from numba import carray, njit, prange
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
-from kernels.jit_rules import FIRST_RULE, Epilogue, apply_rule, no_coefficients
+from kernels.jit_rules import FIRST_RULE, Epilogue, apply_rule, no_coefficients, unpack
 from kernels.jit_tile import (
     A_PANEL,
     ACC,
@@ -247,10 +247,10 @@ def matmul_nt(a, b, out):
 
 
 @njit(cache=True)
-def matmul_tn_update(a, b, w, rule, s1, s2, coef):
-    """The update ``rule`` (an ``Epilogue`` from ``FIRST_RULE`` on) of ``w`` (m, n) and its state ``s1``,
-    ``s2`` (shaped like w; a rule ignores those it does not have) by the gradient ``g = a.T @ b`` (a (k, m),
-    b (k, n)).
+def matmul_tn_update(a, b, w, rule, s1, s2, coefficients):
+    """The update ``rule`` (an ``Epilogue`` from ``FIRST_RULE`` on, as an int) of ``w`` (m, n) and its state
+    ``s1``, ``s2`` (shaped like w; a rule ignores those it does not have) by the gradient ``g = a.T @ b``
+    (a (k, m), b (k, n)); ``coefficients`` as ``jit_rules.coefficients`` makes them.
 
     g is never stored: each finished register tile updates its tile of w, which saves writing g and
     reading it back in a pass over weight-sized arrays, the bulk of an update's cost when k (the batch)
@@ -258,6 +258,7 @@ def matmul_tn_update(a, b, w, rule, s1, s2, coef):
     temporary g and one pass of the rule.
     """
     k = a.shape[0]
+    coef = unpack(coefficients)
     if 0 < k <= KC_MAX:
         _gemm(a, b, w, flag(1), flag(0), rule, s1, s2, coef)
     else:

@@ -1,15 +1,19 @@
-"""The optimizers' update rules as compiled functions, for the epilogue of the weight gradient's tiles.
+"""The optimizers' update rules, written once, compiled for the epilogue of the weight gradient's tiles.
 
-A rule updates a run of ``n`` parameters ``w`` (and the rule's state arrays ``s1``, ``s2``) from their
-gradient ``g``: the operations of ``kernels.interface.UPDATE_RULES`` in exactly the order in which
-``network.optim`` applies them with NumPy, each rounded to the dtype. No fastmath here, not even
-contraction: a fused multiply-add would round differently from the NumPy optimizer, and the fused step
-must compute what the composed step computes (``tests/test_network.py`` compares them bit for bit). The
-products that call it contract; Numba would pass that on to a callee that does not say otherwise.
+A rule takes a parameter ``w``, its gradient ``g``, its two state values ``s1``, ``s2`` and the
+``Coefficients`` and returns the new ``(w, s1, s2)``: the operations of ``kernels.interface.UPDATE_RULES``
+in the order in which ``network.optim`` applies them with NumPy, each rounded to the dtype. The same
+Python function is compiled twice: by Numba for scalars (``apply_rule``: ragged tiles, biases, a batch
+of one) and, traced with vector values, into the LLVM IR of a full tile row (``jit_tile``), because a
+Numba loop over the NR columns of a row is unrolled before LLVM can vectorise it.
 
-The arguments are pointers to the first elements (``kernels.jit_tile.at``): a register tile's row lives in
-a stack buffer, not an array, and passing arrays to a function per tile row costs reference counting.
-A new optimizer is one more ``Epilogue`` member, one more branch of ``apply_rule`` and its coefficients.
+No fastmath anywhere here, not even contraction: a fused multiply-add would round differently from the
+NumPy optimizer, and the fused step must compute what the composed step computes
+(``tests/test_network.py`` compares them bit for bit). The products that call these contract; Numba would
+pass that on to a callee that does not say otherwise.
+
+A new optimizer is one rule function, one ``Epilogue`` member, its line in ``RULES``, and a branch of
+``apply_rule``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from collections import namedtuple
 from enum import IntEnum
 
 import numpy as np
-from numba import carray, njit
+from numba import carray, njit, types
+from numba.extending import intrinsic, overload
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
 
@@ -35,28 +40,36 @@ class Epilogue(IntEnum):
 
 FIRST_RULE = Epilogue.SGD  # epilogues from here on are update rules
 
-# A rule's numbers, in the parameters' dtype. NumPy's optimizers compute ``1 - beta`` in float64 and
-# round it once, so those are passed, not computed in the dtype.
+# A rule's numbers, in the parameters' dtype. NumPy's optimizers compute ``1 - beta`` in float64 and round
+# it once, so those are passed, not computed in the dtype.
 Coefficients = namedtuple(
     "Coefficients",
     ["lr", "weight_decay", "momentum", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "eps"],
 )
 
 
-def coefficients(named: dict[str, float], dtype: np.dtype, decay: bool = True) -> Coefficients:
-    """``Coefficients`` of the dtype from ``FusedUpdate.coefficients``; ``decay=False`` for biases."""
-    cast = np.dtype(dtype).type
+def coefficients(named: dict[str, float], dtype: np.dtype, decay: bool = True) -> np.ndarray:
+    """The fields of ``Coefficients`` from ``FusedUpdate.coefficients``, as an array of the dtype (an
+    array crosses from Python into compiled code in a fraction of a microsecond, a named tuple takes
+    over one); ``decay=False`` for biases. ``unpack`` makes the ``Coefficients`` inside."""
     beta1, beta2 = named.get("beta1", 0.0), named.get("beta2", 0.0)
-    return Coefficients(
-        lr=cast(named["lr"]),
-        weight_decay=cast(named.get("weight_decay", 0.0) if decay else 0.0),
-        momentum=cast(named.get("momentum", 0.0)),
-        beta1=cast(beta1),
-        one_minus_beta1=cast(1 - beta1),
-        beta2=cast(beta2),
-        one_minus_beta2=cast(1 - beta2),
-        eps=cast(named.get("eps", 0.0)),
+    fields = Coefficients(
+        lr=named["lr"],
+        weight_decay=named.get("weight_decay", 0.0) if decay else 0.0,
+        momentum=named.get("momentum", 0.0),
+        beta1=beta1,
+        one_minus_beta1=1 - beta1,
+        beta2=beta2,
+        one_minus_beta2=1 - beta2,
+        eps=named.get("eps", 0.0),
     )
+    return np.array(fields, dtype=dtype)
+
+
+@njit(cache=True)
+def unpack(c):
+    """``Coefficients`` from the array of ``coefficients``."""
+    return Coefficients(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
 
 
 @njit(cache=True)
@@ -66,28 +79,68 @@ def no_coefficients(like):
     return Coefficients(z, z, z, z, z, z, z, z)
 
 
-@njit(cache=True, fastmath=False)  # said, not left to default: a callee inherits its caller's fastmath
+def sqrt(x):
+    """The correctly rounded square root: a traced ``jit_tile._Vector`` emits its own; compiled code gets
+    ``llvm.sqrt``, which the loop vectoriser handles (``np.sqrt`` becomes a call of libm's ``sqrtf``,
+    which it does not: Adam's scalar rule ran ten times slower)."""
+    return x.sqrt()
+
+
+@intrinsic
+def _llvm_sqrt(typingctx, x):
+    def codegen(context, builder, sig, args):
+        return builder.call(builder.module.declare_intrinsic("llvm.sqrt", [args[0].type]), args)
+
+    return x(x), codegen
+
+
+@overload(sqrt, inline="always")
+def _sqrt_compiled(x):
+    if isinstance(x, types.Float):
+        return lambda x: _llvm_sqrt(x)
+    return None
+
+
+@njit(inline="always", fastmath=False, error_model="numpy")
+def sgd(w, g, s1, s2, c):
+    return w - c.lr * (g + w * c.weight_decay), s1, s2
+
+
+@njit(inline="always", fastmath=False, error_model="numpy")
+def momentum(w, g, s1, s2, c):
+    v = c.momentum * s1 + (g + w * c.weight_decay)  # s1: the velocity
+    return w - c.lr * v, v, s2
+
+
+@njit(inline="always", fastmath=False, error_model="numpy")
+def adam(w, g, s1, s2, c):
+    d = g + w * c.weight_decay
+    m = c.beta1 * s1 + d * c.one_minus_beta1  # s1: the first moment
+    v = c.beta2 * s2 + (d * d) * c.one_minus_beta2  # s2: the second
+    return w - c.lr * (m / (sqrt(v) + c.eps)), m, v
+
+
+RULES = {  # epilogue -> (rule, how many of s1, s2 it keeps: only those are written back)
+    Epilogue.SGD: (sgd, 0),
+    Epilogue.MOMENTUM: (momentum, 1),
+    Epilogue.ADAM: (adam, 2),
+}
+
+
+# fastmath said, not left to default: a callee inherits its caller's. NumPy's error model: a float division
+# that raises ZeroDivisionError branches per element, and such a loop is not vectorised.
+@njit(cache=True, fastmath=False, error_model="numpy")
 def apply_rule(epilogue, w, g, s1, s2, n, coef):
-    """``w[:n]`` updated by the gradient ``g[:n]`` as ``epilogue``'s rule says; ``s1``, ``s2`` are its state
-    (momentum: the velocity in ``s1``; adam: the moments ``m`` in ``s1``, ``v`` in ``s2``; a rule never
-    touches a state array it does not have)."""
-    W, G = carray(w, n), carray(g, n)
-    lr, decay = coef.lr, coef.weight_decay
+    """``w[:n]`` updated by the gradient ``g[:n]`` as ``epilogue``'s rule says, with its state in ``s1``,
+    ``s2``; pointers to the first elements (a tile's row lives in a stack buffer, not an array). A rule
+    never writes a state array it does not keep (for sgd they may be ``w`` itself)."""
+    W, G, S1, S2 = carray(w, n), carray(g, n), carray(s1, n), carray(s2, n)
     if epilogue == Epilogue.SGD:
         for c in range(n):
-            W[c] -= lr * (G[c] + W[c] * decay)
+            W[c] = sgd(W[c], G[c], W[c], W[c], coef)[0]
     elif epilogue == Epilogue.MOMENTUM:
-        V = carray(s1, n)
         for c in range(n):
-            v = coef.momentum * V[c] + (G[c] + W[c] * decay)
-            V[c] = v
-            W[c] -= lr * v
+            W[c], S1[c], _ = momentum(W[c], G[c], S1[c], S1[c], coef)
     elif epilogue == Epilogue.ADAM:
-        M, V = carray(s1, n), carray(s2, n)
         for c in range(n):
-            d = G[c] + W[c] * decay
-            m = coef.beta1 * M[c] + d * coef.one_minus_beta1
-            v = coef.beta2 * V[c] + (d * d) * coef.one_minus_beta2
-            M[c] = m
-            V[c] = v
-            W[c] -= lr * (m / (np.sqrt(v) + coef.eps))
+            W[c], S1[c], S2[c] = adam(W[c], G[c], S1[c], S2[c], coef)

@@ -23,8 +23,10 @@ so only the loop vectoriser can make vector code):
   (a NumPy array is a heap object it cannot); ``cgutils.alloca_once`` would zero-fill them every call.
 * Indices are row-slice views or clamped, never a signed runtime offset: Numba's negative-index
   wraparound turns such loads into per-lane selects and gathers.
-* A full tile's row is stored by ``_row_out`` (vector IR): as a loop with the constant trip count NR it is
-  unrolled before the vectoriser runs and stored as scalars, the dominant cost of a tile at small k.
+* A full tile's row is stored by ``_row_out``, or updated by ``_row_update``, in vector IR: as a loop with
+  the constant trip count NR it is unrolled before the vectoriser runs and stored as scalars, the
+  dominant cost of a tile at small k; as a loop over a runtime count (``jit_rules.apply_rule``) it is
+  too short for the vector loop LLVM makes of it.
 * Only ``contract`` fastmath (mul + add into FMA): NaN and inf propagate, the network needs them.
 """
 
@@ -38,7 +40,7 @@ from numba.extending import intrinsic, overload
 from numba.np.ufunc.parallel import _launch_threads
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
-from kernels.jit_rules import FIRST_RULE, Epilogue, apply_rule
+from kernels.jit_rules import FIRST_RULE, RULES, Coefficients, Epilogue, apply_rule
 
 FASTMATH = {"contract"}
 KC_MAX = 256  # k block: a KC_MAX x NR panel of op(b) (<= 32 KiB) stays in L1
@@ -196,6 +198,78 @@ def _row_out(typingctx, out, i, j, src, off, accumulate):
     return types.void(out, types.intp, types.intp, types.CPointer(elty), types.intp, types.boolean), codegen
 
 
+class _Vector:
+    """A rule's operand while it is traced into the vector epilogue: each operator emits its LLVM
+    instruction on NR-lane vectors, rounded as NumPy rounds; ``np.sqrt`` of one calls its ``sqrt`` method,
+    which emits ``llvm.sqrt``.
+
+    Numba's fastmath pass gives every float instruction of the micro-kernel that has no fast-math flag
+    the kernel's ``contract``, which would fuse a rule's multiply and add into one rounding. So each
+    instruction here carries ``nsz``, the one flag that cannot change a nonzero result (it lets LLVM
+    ignore the sign of a zero), and the pass leaves it alone."""
+
+    FLAGS = ("nsz",)
+
+    def __init__(self, builder: ir.IRBuilder, value: ir.Value):
+        self.builder, self.value = builder, value
+
+    def _emit(self, other: _Vector, instruction) -> _Vector:
+        return _Vector(self.builder, instruction(self.value, other.value, flags=self.FLAGS))
+
+    def __add__(self, other):
+        return self._emit(other, self.builder.fadd)
+
+    def __sub__(self, other):
+        return self._emit(other, self.builder.fsub)
+
+    def __mul__(self, other):
+        return self._emit(other, self.builder.fmul)
+
+    def __truediv__(self, other):
+        return self._emit(other, self.builder.fdiv)
+
+    def sqrt(self):
+        vty = self.value.type
+        name = f"llvm.sqrt.v{vty.count}{vty.element.intrinsic_name}"
+        sqrt = self.builder.module.declare_intrinsic(name, fnty=ir.FunctionType(vty, [vty]))
+        return _Vector(self.builder, self.builder.call(sqrt, [self.value]))
+
+
+@intrinsic
+def _row_update(typingctx, epilogue, w, g, s1, s2, coef):
+    """NR parameters at the pointer ``w`` and their state at ``s1``, ``s2`` updated by the gradient at ``g``
+    as the rule ``epilogue`` says: each rule of ``jit_rules.RULES`` traced with ``_Vector`` operands into
+    NR-lane vector IR, one branch per rule. Only for full tiles."""
+    elty = w.dtype
+    nr = tile_shape(elty.bitwidth // 8)[1]
+
+    def codegen(context, builder, sig, args):
+        epilogue_v, *pointers, coef_v = args
+        vty = ir.VectorType(context.get_value_type(elty), nr)
+        align = elty.bitwidth // 8
+        zeros = ir.Constant(ir.VectorType(ir.IntType(32), nr), [0] * nr)
+
+        def splat(x):
+            lane = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+            return _Vector(builder, builder.shuffle_vector(lane, lane, zeros))
+
+        w_p, g_p, *state_p = (builder.bitcast(p, vty.as_pointer()) for p in pointers)
+        c = Coefficients(*(splat(builder.extract_value(coef_v, k)) for k in range(len(Coefficients._fields))))
+        for rule_epilogue, (rule, keeps) in RULES.items():
+            chosen = builder.icmp_signed("==", epilogue_v, ir.Constant(epilogue_v.type, int(rule_epilogue)))
+            with builder.if_then(chosen):
+                w, g, *state = (
+                    _Vector(builder, builder.load(p, align=align)) for p in (w_p, g_p, *state_p[:keeps])
+                )
+                new_w, *new_state = rule.py_func(w, g, *state, *[w] * (2 - keeps), c)  # w: unused
+                for p, value in zip(state_p[:keeps], new_state[:keeps]):
+                    builder.store(value.value, p, align=align)
+                builder.store(new_w.value, w_p, align=align)
+        return context.get_dummy_value()
+
+    return types.void(epilogue, w, g, s1, s2, coef), codegen
+
+
 @intrinsic
 def num_threads(typingctx):
     """``numba.get_num_threads()`` without its ctypes global, which would make every caller uncacheable
@@ -262,7 +336,11 @@ def micro_kernel(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, 
         if epilogue >= FIRST_RULE:
             for r in range(mr):
                 row = (i0 + r) * n + j0
-                apply_rule(epilogue, at(out, row), plus(accp, r * NR), at(s1, row), at(s2, row), nr, coef)
+                w, g, v1, v2 = at(out, row), plus(accp, r * NR), at(s1, row), at(s2, row)
+                if mr == MR and nr == NR:
+                    _row_update(epilogue, w, g, v1, v2, coef)
+                else:
+                    apply_rule(epilogue, w, g, v1, v2, nr, coef)
         elif mr == MR and nr == NR:
             for r in range(MR):
                 _row_out(out, i0 + r, j0, accp, r * NR, epilogue == Epilogue.ACCUMULATE)
