@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from network.guards import check_network_fits, check_outputs, check_resumed_sett
 from network.metrics import versions, write_metrics
 from network.model import DTYPES, MLP
 from network.optim import OPTIMIZERS, make_optimizer
-from network.stopping import stop_on_signals
+from network.stopping import SIGNAL_EXIT_BASE, stop_on_signals
 from network.trainer import (
     Diverged,
     EpochMetrics,
@@ -437,12 +438,16 @@ def save(args: argparse.Namespace, trainer: Trainer) -> None:
 
 def report_user_errors(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """``run(args)``, with a user's mistake (data, checkpoint, missing library, unwritable path, a network
-    too large for memory) reported as one line on stderr and exit status 1 instead of a traceback."""
+    too large for memory) reported as one line on stderr and exit status 1 instead of a traceback. Ctrl-C
+    outside the training loop (which saves on it) is one line too, with exit status 130."""
     try:
         return run(args)
     except (DataError, CheckpointError, OutputRefused, ImportError, OSError, MemoryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C) outside training: nothing to save", file=sys.stderr)
+        return SIGNAL_EXIT_BASE + signal.SIGINT
 
 
 def run_guarded(args: argparse.Namespace) -> int:

@@ -180,3 +180,12 @@ def test_a_network_larger_than_memory_is_refused_before_it_is_built(capsys, tiny
         "error: a 784-1000000000-10 network of 795,000,000,010 float32 parameters needs at least"
     )
     assert "give smaller --hidden widths" in err
+
+
+def test_ctrl_c_outside_training_is_one_line(capsys, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "load_dataset", interrupted)  # Ctrl-C while the data loads
+    assert train_main(["--epochs", "1"]) == 130
+    assert capsys.readouterr().err == "interrupted (Ctrl-C) outside training: nothing to save\n"
