@@ -231,4 +231,5 @@ def test_order_probes_puts_start_first_and_end_last():
 def test_the_sync_probe_times_parallel_regions():
     set_threads(None)
     microseconds = machine.sync_probe(regions=20)
-    assert 0 < microseconds < 10_000  # an empty region: start and join the threads, far below 10 ms
+    # a time, and nothing more: how long it takes depends on the machine's load (no timing assertions)
+    assert np.isfinite(microseconds) and microseconds > 0
