@@ -20,13 +20,12 @@ NOISY_SPREAD = 0.10  # an IQR above this fraction of the median: the rounds of t
 EPOCH_STUDIES = ["epoch", "batch", "width", "threads", "technique"]
 HEADLINE_FIELDS = [
     "quantity", "ratio", "low", "high", "bound", "sense", "verdict", "pairs",
-    "a_median", "b_median", "blocks", "sync_us",
+    "a_median", "b_median", "blocks", "sync_us", "compares_threads",
 ]  # fmt: skip
 RUN_COLUMNS = {  # headline column -> its name, suffixed with the run's index, in compare()
     "ratio": "ratio", "low": "low", "high": "high", "verdict": "verdict", "a_median": "a", "b_median": "b",
     "sync_us": "sync",
 }  # fmt: skip
-THREADS_IN_QUANTITY = "thread"  # headline quantities comparing thread counts need independent cores
 
 
 def rank(backend: str) -> int:
@@ -163,6 +162,12 @@ def verdict(low: float, high: float, bound: float, sense: str | None) -> str:
     return "unclear"
 
 
+def compares_threads(extra: dict) -> bool:
+    """Whether a headline ratio sets one thread count against another, as its two sides recorded them: a
+    bound on that speed-up presumes cores that do not share their FMA units."""
+    return extra.get("a_info", {}).get("threads") != extra.get("b_info", {}).get("threads")
+
+
 def headline(results: Results) -> pd.DataFrame:
     """One row per headline quantity: ratio, interval, bound, verdict, pairs. A bound on a thread count's
     speed-up applies only where the probe found the cores independent."""
@@ -181,7 +186,8 @@ def headline(results: Results) -> pd.DataFrame:
         b_seconds = [t for _, b, _ in sides for t in b]
         sync = [t for name in blocks["name"] for t in results.extra[name].get("sync_us") or []]
         bound, sense = blocks["bound"].iloc[0], blocks["sense"].iloc[0]
-        if THREADS_IN_QUANTITY in quantity and not independent:
+        threads_compared = compares_threads(results.extra[blocks["name"].iloc[0]])
+        if threads_compared and not independent:
             bound = math.nan  # the target's premise does not hold on this machine; the report says why
         rows.append(
             {
@@ -197,6 +203,7 @@ def headline(results: Results) -> pd.DataFrame:
                 "b_median": np.median(b_seconds) if b_seconds else math.nan,
                 "blocks": [float(np.median(r)) if len(r) else math.nan for r in per_block],
                 "sync_us": np.median(sync) if sync else math.nan,
+                "compares_threads": threads_compared,
             }
         )
     return pd.DataFrame(rows, columns=HEADLINE_FIELDS)

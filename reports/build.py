@@ -209,7 +209,7 @@ def findings(results: Results) -> list[str]:
         out.append(
             f"The cores are {state}: together they run the FMA probe at {percent(scaling)} of n x one."
         )
-    for r in h[h["quantity"].str.contains(analysis.THREADS_IN_QUANTITY) & (h["high"] < 1)].itertuples():
+    for r in h[h["compares_threads"] & (h["high"] < 1)].itertuples():
         out.append(
             f"{r.quantity}: {interval(r.ratio, r.low, r.high)}: **more threads were slower**, though the "
             f"FMA probe, which never synchronises, ran {percent(scaling)} of n x one: in this run's state of "

@@ -82,14 +82,16 @@ def _headline(quantity: str, a: list[float], b: list[float], bound=None, sense=N
     return row
 
 
-def _blocks(quantity: str, ratio: float, bound: float, sense: str, blocks: int = 2) -> list[dict]:
+def _blocks(
+    quantity: str, ratio: float, bound: float, sense: str, blocks: int = 2, threads: tuple[int, int] = (2, 2)
+) -> list[dict]:
     """A headline quantity measured at ``ratio`` in every pair of ``blocks`` blocks, while the machine's
-    state moves from pair to pair."""
+    state moves from pair to pair; its sides ran on ``threads``."""
     drifting = [1.0, 3.0, 1.5, 2.0, 1.2]
     rows = [_headline(quantity, [ratio * s for s in drifting], drifting, bound, sense) for _ in range(blocks)]
     for k, row in enumerate(rows):
         row["name"] += f"-block{k}"
-        row["extra_info"]["block"] = k
+        row["extra_info"].update(block=k, a_info={"threads": threads[0]}, b_info={"threads": threads[1]})
     return rows
 
 
@@ -130,7 +132,7 @@ def synthetic_run(*, numba_epoch: float = 0.5, pytorch: bool = False, two_core_r
         _epoch("epoch", "numba", numba_epoch),
         *_blocks("numba epoch / numpy epoch, batch 32", 0.5, 0.7, "at most"),
         *_blocks("numpy epoch / numba epoch, batch 8", 3.0, 3.0, "at least"),
-        *_blocks("numba epoch, 1 thread / all threads", 1.2, 1.6, "at least"),
+        *_blocks("numba epoch, 1 thread / all threads", 1.2, 1.6, "at least", threads=(1, 2)),
     ]
     if pytorch:
         benchmarks.append(_epoch("epoch", "pytorch", 0.4))
