@@ -4,10 +4,12 @@ not a regular file, cleaning its own stale temporary files, and a lock per outpu
 from __future__ import annotations
 
 import os
+import pwd
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -103,12 +105,41 @@ def test_a_folder_that_is_a_file_is_refused(tmp_path):
         check_output(tmp_path / "plain" / "sub" / "out.npz")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
-def test_a_read_only_folder_is_refused(tmp_path):
-    folder = tmp_path / "ro"
-    folder.mkdir(mode=0o555)
-    with pytest.raises(OutputRefused, match="cannot write in"):
-        check_output(folder / "out.npz")
+def as_a_normal_user(check) -> bool:
+    """``check()`` (True if it holds) run as a normal user: root may write in any folder, so a root test
+    process runs it in a child that drops to ``nobody``."""
+    if os.geteuid() != 0:
+        return check()
+    child = os.fork()
+    if child == 0:
+        try:
+            nobody = pwd.getpwnam("nobody")
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            held = check()
+        finally:
+            os._exit(0 if locals().get("held") else 1)
+    return os.waitpid(child, 0)[1] == 0
+
+
+def test_a_read_only_folder_is_refused():
+    with (
+        tempfile.TemporaryDirectory() as top
+    ):  # not tmp_path: its parents admit only the user who runs pytest
+        os.chmod(top, 0o755)
+        folder = Path(top) / "ro"
+        folder.mkdir(mode=0o555)
+
+        def refused() -> bool:
+            try:
+                check_output(folder / "out.npz")
+            except OutputRefused as err:
+                return (
+                    str(err) == f"{folder}/out.npz: cannot write in {folder} (permission denied or read-only)"
+                )
+            return False
+
+        assert as_a_normal_user(refused)
 
 
 def dead_pid() -> int:
