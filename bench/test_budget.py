@@ -18,6 +18,7 @@ import pytest
 from bench.harness import (
     DEFAULT_BATCH,
     DEFAULT_HIDDEN,
+    DTYPE,
     INPUTS,
     OPTIMIZER,
     SEED,
@@ -44,7 +45,12 @@ def test_optimizer_step(benchmark, settings):
     use_threads(benchmark, None)
     parameters = sum(W.size + b.size for W, b in net.params)
     benchmark.extra_info.update(
-        study="optimizer", kernel="momentum update", shape=f"{parameters:,} parameters", backend="numpy"
+        study="optimizer",
+        kernel=f"{OPTIMIZER} update",
+        shape=f"{parameters:,} parameters",
+        backend="numpy",
+        dtype=DTYPE,
+        optimizer=OPTIMIZER,
     )
     bench_calls(
         benchmark,
@@ -52,6 +58,8 @@ def test_optimizer_step(benchmark, settings):
         rounds=settings.kernel_rounds,
         round_seconds=settings.kernel_round_seconds,
     )
+    # compulsory traffic: read the parameters, gradients and velocities, write parameters and velocities
+    record_rate(benchmark, bytes_moved=5 * parameters * np.dtype(DTYPE).itemsize)
 
 
 @pytest.mark.benchmark(group="batch gather")
@@ -70,6 +78,7 @@ def test_batch_gather(benchmark, settings, bench_data):
         shape=f"{DEFAULT_BATCH} of {len(trainer.X_train):,} rows",
         backend="numpy",
         batch=DEFAULT_BATCH,
+        dtype=DTYPE,
     )
     bench_calls(
         benchmark,
@@ -111,6 +120,11 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
 
     use_threads(benchmark, None)
     benchmark.group = f"small batch {batch}"
-    benchmark.extra_info.update(study="small_batch", kernel=part, shape=shape, backend="numba", batch=batch)
+    benchmark.extra_info.update(
+        study="small_batch", kernel=part, shape=shape, backend="numba", batch=batch, dtype=DTYPE
+    )
     bench_calls(benchmark, call, rounds=settings.kernel_rounds, round_seconds=settings.kernel_round_seconds)
-    record_rate(benchmark, flops=2 * batch * INPUTS * DEFAULT_HIDDEN)
+    # compulsory traffic: the inputs, W1 (and V1) read, the output (W1 and V1) written
+    weights = INPUTS * DEFAULT_HIDDEN * (1 if part == "forward product" else 4)
+    elements = batch * INPUTS + batch * DEFAULT_HIDDEN + weights
+    record_rate(benchmark, flops=2 * batch * INPUTS * DEFAULT_HIDDEN, bytes_moved=elements * X.itemsize)

@@ -47,5 +47,6 @@ def test_training_curve(benchmark, settings, bench_data, backend):
         test_samples=len(trainer.X_test),
         lr=CURVE_LR,
         dataset=bench_data.name,
+        dtype=str(trainer.X_train.dtype),
         history=history,
     )

@@ -44,7 +44,11 @@ def test_matmul_variant(benchmark, settings, variant):
     matmul(a, b, out)  # at the thread count it is timed with: serial and parallel paths differ
     assert_matmul_within_bound(out, a, b)  # validate, then time
     benchmark.extra_info.update(
-        study="variant", variant=variant, shape=SHAPE, backend="numba" if variant in VARIANTS else "numpy"
+        study="variant",
+        variant=variant,
+        shape=SHAPE,
+        backend="numba" if variant in VARIANTS else "numpy",
+        dtype=str(a.dtype),
     )
     bench_calls(
         benchmark,
@@ -52,4 +56,4 @@ def test_matmul_variant(benchmark, settings, variant):
         rounds=settings.kernel_rounds,
         round_seconds=settings.kernel_round_seconds,
     )
-    record_rate(benchmark, flops=2 * M * K * N)
+    record_rate(benchmark, flops=2 * M * K * N, bytes_moved=(M * K + K * N + M * N) * a.itemsize)
