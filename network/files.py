@@ -24,8 +24,9 @@ LOCK_SUFFIX = ".scratchnet-lock"
 NEW_FILE_MODE = 0o666  # what open() asks for; the umask takes away from it
 
 
-class OutputRefused(Exception):
-    """An output path this program will not write: the message is one line naming the path and why."""
+class OutputRefused(OSError):
+    """An output path this program will not write: the message is one line naming the path and why. An
+    OSError, so that every command's handler of unwritable paths reports it in one line too."""
 
 
 def real_target(path: str | Path) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from network.files import atomic_write
+from network.files import atomic_write, check_output
 from reports import analysis
 from reports.figures import FIGURES
 from reports.fmt import bound, bullets, frame_table, interval, number, percent, seconds, table, threads, times
@@ -55,6 +55,8 @@ def build_report(json_path: str | Path, out_dir: str | Path | None = None, other
     files[HEADLINE_CSV] = _csv(headline[["quantity", "ratio", "low", "high", "bound", "verdict"]])
     files[BENCHMARKS_CSV] = _csv(results.table)
     files[REPORT_NAME] = render(runs, [name for name in files if name in FIGURES])
+    for name in files:  # all refusals (a folder in a file's place, say) before the first write
+        check_output(out_dir / name)
     for name, content in files.items():
         with atomic_write(out_dir / name, "wb" if isinstance(content, bytes) else "w") as f:
             f.write(content)

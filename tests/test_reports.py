@@ -14,7 +14,7 @@ import pytest
 
 import reports.build as build
 from bench.harness import training_flops
-from network.files import TEMP_SUFFIX
+from network.files import TEMP_SUFFIX, OutputRefused
 from reports import analysis, figures
 from reports.readme import performance_section, update_section
 from reports.results import load_results
@@ -313,6 +313,14 @@ def test_a_failed_build_leaves_the_previous_report_intact(tmp_path, monkeypatch)
     with pytest.raises(ZeroDivisionError):
         build.build_report(path)
     assert (tmp_path / "performance.md").read_text() == "the previous report\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "performance.md"])
+
+
+def test_a_report_file_that_cannot_be_written_is_refused_before_any_is_written(tmp_path):
+    path = write_run(tmp_path)
+    (tmp_path / "performance.md").mkdir()
+    with pytest.raises(OutputRefused, match="performance.md is a folder, not a regular file$"):
+        build.build_report(path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "performance.md"])
 
 
