@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from network.files import OutputRefused, atomic_write
+from network.files import atomic_write
 
 DATA_ENV = "SCRATCHNET_DATA"
 DOWNLOAD_TIMEOUT = 30.0  # seconds of silence before a mirror counts as failed
@@ -343,9 +343,8 @@ def _download_file(name: str, target: Path, mirrors: Sequence[str], md5: str, pr
                     f"could not download {name}: {target.name} failed from every mirror ({tried}); "
                     + _how_to_provide(name)
                 )
-    except (OSError, OutputRefused) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-        raise DataError(f"{target.parent}: cannot write the download ({reason})") from error
+    except OSError as error:  # OutputRefused included: a refused target says why in its message
+        raise DataError(f"{target.parent}: cannot write the download ({error.strerror or error})") from error
 
 
 def _fetch(url: str, out: io.BufferedIOBase, md5: str, progress: bool) -> None:

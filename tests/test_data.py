@@ -577,3 +577,11 @@ def test_real_mnist():
 
 def test_real_fashion_mnist():
     check_real(real_dataset_or_skip("fashion-mnist"), n_train=60_000, n_test=10_000)
+
+
+def test_a_download_onto_a_folder_is_one_line_and_leaves_it(tmp_path):
+    target = tmp_path / gz_name("train_images")
+    target.mkdir()
+    with pytest.raises(DataError, match=f"^{tmp_path}: cannot write the download \\({target} is a folder"):
+        download_dataset("mnist", tmp_path, mirrors=["http://127.0.0.1:9/"])
+    assert target.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == [target.name]
