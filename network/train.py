@@ -384,6 +384,13 @@ def resume(path: Path, net: MLP, optimizer, trainer: Trainer) -> None:
             f"{path}: the checkpoint was trained with --optimizer {checkpoint.optimizer}, "
             f"this run asks for {optimizer.name}"
         )
+    # Its position is a count of steps: in batches of another size it would skip or repeat samples.
+    saved_batch = checkpoint.settings.get("batch_size", trainer.batch_size)
+    if checkpoint.trainer_state["order"] is not None and saved_batch != trainer.batch_size:
+        raise CheckpointError(
+            f"{path}: saved mid-epoch in batches of {saved_batch}, it continues only in those "
+            f"(this run asks for --batch-size {trainer.batch_size})"
+        )
     try:
         optimizer.load_state(checkpoint.optimizer_state)
         trainer.load_state(checkpoint.trainer_state)

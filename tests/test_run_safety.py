@@ -189,3 +189,33 @@ def test_ctrl_c_outside_training_is_one_line(capsys, monkeypatch):
     monkeypatch.setattr(train, "load_dataset", interrupted)  # Ctrl-C while the data loads
     assert train_main(["--epochs", "1"]) == 130
     assert capsys.readouterr().err == "interrupted (Ctrl-C) outside training: nothing to save\n"
+
+
+def test_a_mid_epoch_checkpoint_continues_only_in_its_batch_size(capsys, tiny_mnist, tmp_path, monkeypatch):
+    """Even with --accept-changed-settings: its position counts steps of its own batch size."""
+    ckpt = tmp_path / "c.npz"
+    real_train_epoch = train.Trainer.train_epoch
+
+    def ctrl_c_after_two_steps(self, on_batch=None):
+        steps = []
+
+        def count(rows: int) -> None:
+            steps.append(rows)
+            if len(steps) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        return real_train_epoch(self, count)
+
+    monkeypatch.setattr(train.Trainer, "train_epoch", ctrl_c_after_two_steps)
+    common = ["--data-dir", str(tiny_mnist), "--epochs", "1", *FAST]
+    assert run_cli(capsys, *common, "--save", str(ckpt))[0] == 130
+    assert load_checkpoint(ckpt).trainer_state["step_in_epoch"] == 2
+    monkeypatch.undo()
+    resumed = [*common, "--resume", str(ckpt), "--save", str(ckpt), "--accept-changed-settings"]
+    code, _, err = run_cli(capsys, *resumed, "--batch-size", "16")
+    assert code == 1
+    assert err == (
+        f"error: {ckpt}: saved mid-epoch in batches of 32, it continues only in those "
+        "(this run asks for --batch-size 16)\n"
+    )
+    assert run_cli(capsys, *resumed)[0] == 0
