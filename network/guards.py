@@ -17,10 +17,25 @@ from network.files import OutputRefused, check_output, output_lock, real_target
 # optimizer's scratch (network/model.py, network/optim.py); momentum and Adam keep one or two more.
 PARAMETER_COPIES = 3
 
-# The settings whose change silently alters what a resumed run computes: the samples it trains on, its
-# steps and its learning-rate schedule. (The network's shape, its dtype and the optimizer are checked
-# against the checkpoint's arrays instead.)
-RESUME_SETTINGS = ("dataset", "limit", "val_size", "batch_size", "lr", "warmup", "weight_decay", "epochs")
+# The settings whose change silently alters what a resumed run computes: the samples it trains on (the
+# seed draws the validation split), its steps and its learning-rate schedule. (The network's shape, its
+# dtype and the optimizer are checked against the checkpoint's arrays instead.)
+RESUME_SETTINGS = (
+    "dataset",
+    "limit",
+    "val_size",
+    "seed",
+    "batch_size",
+    "lr",
+    "warmup",
+    "weight_decay",
+    "epochs",
+)
+
+
+def option_of(setting: str) -> str:
+    """The command-line option of a setting: ``batch_size`` -> ``--batch-size``."""
+    return "--" + setting.replace("_", "-")
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -74,7 +89,7 @@ def check_resumed_settings(checkpoint: Path, settings: dict) -> None:
     :data:`RESUME_SETTINGS` entry (a setting the checkpoint does not record is not compared)."""
     stored = load_checkpoint(checkpoint, weights=False).settings
     changed = [
-        f"--{key.replace('_', '-')} {_shown(stored[key])} -> {_shown(settings[key])}"
+        f"{option_of(key)} {_shown(stored[key])} -> {_shown(settings[key])}"
         for key in RESUME_SETTINGS
         if key in stored and key in settings and stored[key] != settings[key]
     ]

@@ -15,7 +15,14 @@ from kernels.threads import set_threads
 from network.checkpoint import CheckpointError, load_checkpoint, restore_weights, save_checkpoint
 from network.data import DATASETS, DataError, load_dataset, split_validation
 from network.files import OutputRefused
-from network.guards import check_network_fits, check_outputs, check_resumed_settings, outputs_locked
+from network.guards import (
+    RESUME_SETTINGS,
+    check_network_fits,
+    check_outputs,
+    check_resumed_settings,
+    option_of,
+    outputs_locked,
+)
 from network.metrics import versions, write_metrics
 from network.model import DTYPES, MLP
 from network.optim import OPTIMIZERS, make_optimizer
@@ -257,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--accept-changed-settings",
         action="store_true",
-        help="let --resume continue with another dataset, --limit, --val-size, --batch-size, --lr, --warmup, "
-        "--weight-decay or --epochs than the checkpoint's (otherwise refused: each changes the run)",
+        help=f"let --resume continue with other {', '.join(map(option_of, RESUME_SETTINGS))} than the "
+        "checkpoint's (otherwise refused: each changes the run)",
     )
     return p
 

@@ -101,13 +101,24 @@ def test_a_resume_that_would_change_the_run_is_refused_naming_each_change(capsys
     assert run_cli(capsys, *common, "--epochs", "1", "--save", str(ckpt))[0] == 0
     before = ckpt.read_bytes()
     resumed = [*common, "--resume", str(ckpt), "--save", str(ckpt)]
-    changed = ["--epochs", "2", "--batch-size", "16", "--weight-decay", "0.001", "--limit", "300"]
+    changed = [
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--weight-decay",
+        "0.001",
+        "--limit",
+        "300",
+        "--seed",
+        "3",
+    ]
     code, out, err = run_cli(capsys, *resumed, *changed)
     assert code == 1 and out == ""
     assert err == (
         f"error: {ckpt}: resuming with other settings would change the run (--limit not given -> 300; "
-        "--batch-size 32 -> 16; --weight-decay 0.0 -> 0.001; --epochs 1 -> 2): give the checkpoint's, or "
-        "pass --accept-changed-settings to continue with these\n"
+        "--seed 0 -> 3; --batch-size 32 -> 16; --weight-decay 0.0 -> 0.001; --epochs 1 -> 2): give the "
+        "checkpoint's, or pass --accept-changed-settings to continue with these\n"
     )
     assert ckpt.read_bytes() == before
     code, out, _ = run_cli(capsys, *resumed, *changed, "--accept-changed-settings")
