@@ -1,5 +1,5 @@
-"""The default settings of each data set, chosen by ``python -m reports.accuracy --tuning`` (which writes
-this file): the candidate with the best mean validation accuracy; reports/accuracy.md shows the runs."""
+"""The default settings of each data set, chosen by ``python -m reports.accuracy --tuning``, which
+writes this file: the candidate with the best mean validation accuracy. reports/accuracy.md shows the runs."""
 
 TUNED = {
     "mnist": {
@@ -7,13 +7,13 @@ TUNED = {
         "batch_size": 128,
         "optimizer": "momentum",
         "lr": 0.2,
-        "weight_decay": 0.0,
+        "weight_decay": 0.0
     },
     "fashion-mnist": {
-        "hidden": "512",
+        "hidden": "1024",
         "batch_size": 128,
         "optimizer": "momentum",
-        "lr": 0.05,
-        "weight_decay": 0.0,
-    },
+        "lr": 0.1,
+        "weight_decay": 0.0
+    }
 }

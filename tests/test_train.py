@@ -25,6 +25,7 @@ from network.files import TEMP_SUFFIX
 from network.optim import make_optimizer
 from network.train import main as train_main
 from network.trainer import NOT_LEARNING_FRACTION, NotLearning, Trainer, guess_loss
+from network.tuned import TUNED
 
 EPOCH_LINE = re.compile(
     r"^epoch +(?P<epoch>\d+)/\d+  loss (?P<loss>\S+)  train acc (?P<train>\S+)%  "
@@ -380,8 +381,14 @@ def test_epochs_show_validation_and_the_test_set_is_measured_once(capsys, tiny_m
     assert f"accuracy {lines[-1]['test']}% on 200 images" in out  # the last epoch's test is the final one
 
 
-def test_a_small_batch_gets_a_proportionally_smaller_default_lr(capsys, tiny_mnist):
-    common = ["--data-dir", str(tiny_mnist), "--epochs", "1", "--hidden", "16", "--threads", "1"]
+def test_defaults_come_from_the_tuned_settings_and_a_small_batch_scales_the_lr(
+    capsys, tiny_mnist, monkeypatch
+):
+    tuned = {"hidden": "16", "batch_size": 128, "optimizer": "momentum", "lr": 0.2, "weight_decay": 0.0}
+    monkeypatch.setitem(TUNED, "mnist", tuned)
+    common = ["--data-dir", str(tiny_mnist), "--epochs", "1", "--threads", "1"]
+    first_line = run_cli(capsys, *common)[1].splitlines()[0]
+    assert "network 784-16-10, momentum lr 0.2 (default; cosine), batch 128" in first_line
     first_line = run_cli(capsys, *common, "--batch-size", "8")[1].splitlines()[0]
     assert "momentum lr 0.0125 (default 0.2 x batch 8/128; cosine), batch 8" in first_line
     first_line = run_cli(capsys, *common, "--batch-size", "256")[1].splitlines()[0]
