@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         check_outputs(args.save, args.metrics, args.resume, args.overwrite)
-    except OutputRefused as err:
+    except OSError as err:  # OutputRefused, or a path that cannot even be looked at (permission denied)
         build_parser().error(str(err))
     return report_user_errors(run_guarded, args)
 

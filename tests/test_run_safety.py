@@ -230,3 +230,13 @@ def test_a_mid_epoch_checkpoint_continues_only_in_its_batch_size(capsys, tiny_mn
         "(this run asks for --batch-size 16)\n"
     )
     assert run_cli(capsys, *resumed)[0] == 0
+
+
+def test_an_output_that_cannot_even_be_looked_at_is_one_line(capsys, monkeypatch):
+    def denied(*args) -> None:  # as stat() in a folder of another user's raises
+        raise PermissionError(13, "Permission denied", "/private/c.npz")
+
+    monkeypatch.setattr(train, "check_outputs", denied)
+    refused_in_one_line(
+        capsys, ["--save", "/private/c.npz"], "[Errno 13] Permission denied: '/private/c.npz'"
+    )
