@@ -14,7 +14,6 @@ from kernels import available_backends, get_backend
 from kernels.threads import set_threads
 from network.checkpoint import CheckpointError, load_checkpoint, restore_weights, save_checkpoint
 from network.data import DATASETS, DataError, load_dataset, split_validation
-from network.files import OutputRefused
 from network.guards import (
     RESUME_SETTINGS,
     check_network_fits,
@@ -456,7 +455,7 @@ def report_user_errors(run: Callable[[argparse.Namespace], int], args: argparse.
     outside the training loop (which saves on it) is one line too, with exit status 130."""
     try:
         return run(args)
-    except (DataError, CheckpointError, OutputRefused, ImportError, OSError, MemoryError) as err:
+    except (DataError, CheckpointError, ImportError, OSError, MemoryError) as err:  # OutputRefused is OSError
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
