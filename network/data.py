@@ -28,17 +28,18 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from network.dataset import N_CLASSES, DataError, Dataset, to_features
 from network.files import atomic_write
+from network.kaggle import holds_kaggle_csv, load_kaggle_train
 
 DATA_ENV = "SCRATCHNET_DATA"
 DOWNLOAD_TIMEOUT = 30.0  # seconds of silence before a mirror counts as failed
-N_CLASSES = 10
 
 # The four files of a dataset, by role; each may be stored as NAME or NAME.gz.
 FILE_NAMES: dict[str, str] = {
@@ -51,10 +52,6 @@ FILE_NAMES: dict[str, str] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
 _CHUNK = 1 << 16
-
-
-class DataError(Exception):
-    """A user-facing problem with the data: the message is one line that names the file and the problem."""
 
 
 @dataclass(frozen=True)
@@ -100,30 +97,6 @@ DATASETS: dict[str, DatasetSpec] = {
         system_dirs=(Path("/usr/share/datasets/fashion-mnist"),),
     ),
 }
-
-
-@dataclass(frozen=True, eq=False)
-class Dataset:
-    """A loaded dataset: images as (n, rows * cols) arrays scaled to [0, 1], labels as int64 in 0..9."""
-
-    name: str
-    train_images: np.ndarray = field(repr=False)
-    train_labels: np.ndarray = field(repr=False)
-    test_images: np.ndarray = field(repr=False)
-    test_labels: np.ndarray = field(repr=False)
-    source: Path
-
-    @property
-    def n_train(self) -> int:
-        return self.train_images.shape[0]
-
-    @property
-    def n_test(self) -> int:
-        return self.test_images.shape[0]
-
-    @property
-    def n_features(self) -> int:
-        return self.train_images.shape[1]
 
 
 # --- reading IDX files --------------------------------------------------------------------------------------
@@ -408,9 +381,6 @@ def load_dataset(
     """
     _spec(name)
     dtype = _float_dtype(dtype)
-    # Imported here because network.kaggle builds on this module.
-    from network.kaggle import holds_kaggle_csv, load_kaggle_train
-
     if data_dir is not None and holds_kaggle_csv(data_dir):
         return load_kaggle_train(name, data_dir, dtype)
     folder = find_dataset(name, data_dir)
@@ -442,9 +412,9 @@ def _read_dataset(name: str, folder: Path, dtype: np.dtype) -> Dataset:
         )
     return Dataset(
         name=name,
-        train_images=_to_features(train_images, dtype),
+        train_images=to_features(train_images, dtype),
         train_labels=train_labels.astype(np.int64),
-        test_images=_to_features(test_images, dtype),
+        test_images=to_features(test_images, dtype),
         test_labels=test_labels.astype(np.int64),
         source=folder,
     )
@@ -470,12 +440,6 @@ def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nd
             f"({out_of_range.size} such labels)"
         )
     return images, labels
-
-
-def _to_features(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """(n, rows, cols) uint8 -> C-contiguous (n, rows * cols) in [0, 1], computed in `dtype` throughout."""
-    # Division rather than multiplication by 1/255: it is correctly rounded, so 255 maps to exactly 1.0.
-    return np.divide(images.reshape(len(images), -1), dtype.type(255), dtype=dtype)
 
 
 # --- holding out a validation set ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from network.data import N_CLASSES, DataError, Dataset, _to_features
+from network.dataset import N_CLASSES, DataError, Dataset, to_features
 from network.files import atomic_write
 
 TRAIN_CSV = "train.csv"
@@ -123,7 +123,7 @@ def load_kaggle_train(name: str, folder: str | Path, dtype: np.dtype) -> Dataset
     images, labels = read_kaggle_csv(path, labelled=True)
     return Dataset(
         name=name,
-        train_images=_to_features(images, dtype),
+        train_images=to_features(images, dtype),
         train_labels=labels,
         test_images=np.empty((0, N_PIXELS), dtype),
         test_labels=np.empty(0, np.int64),
@@ -137,7 +137,7 @@ def load_kaggle_test(folder: str | Path, dtype: np.dtype) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path}: no such file (Kaggle's test.csv: a header pixel0,...,pixel783, no labels)")
     images, _ = read_kaggle_csv(path, labelled=False)
-    return _to_features(images, dtype)
+    return to_features(images, dtype)
 
 
 def write_kaggle_csv(path: str | Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:

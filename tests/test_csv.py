@@ -9,10 +9,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from network import kaggle_speed
 from network.data import DataError, load_dataset
 from network.kaggle import N_PIXELS, read_kaggle_csv, write_kaggle_csv
 from network.train import main as train_main
+from reports import kaggle_speed
 
 
 def random_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

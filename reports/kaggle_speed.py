@@ -1,4 +1,4 @@
-"""How long a Kaggle-sized train.csv takes to load: ``python -m network.kaggle_speed``.
+"""How long a Kaggle-sized train.csv takes to load: ``python -m reports.kaggle_speed``.
 
 It writes a 42,000-row train.csv (the size of Kaggle's) into a temporary folder from the MNIST images that
 ``network.train`` would find (cycled if there are fewer), times ``load_dataset`` on that folder, and writes
@@ -41,7 +41,7 @@ def main() -> int:
     try:
         mnist = load_dataset("mnist", download=False)
     except DataError as err:
-        print(f"python -m network.kaggle_speed: error: {err}", file=sys.stderr)
+        print(f"python -m reports.kaggle_speed: error: {err}", file=sys.stderr)
         return 1
     rows = np.arange(KAGGLE_TRAIN_ROWS) % mnist.n_train
     # Back to the bytes of the files: x / 255 rounded to float32 and multiplied back rounds to x exactly.
@@ -57,7 +57,7 @@ def main() -> int:
         f"Loading a {KAGGLE_TRAIN_ROWS:,}-row `train.csv` (Kaggle's size, {megabytes:.0f} MB; the "
         f"{mnist.n_train:,} MNIST training images found, repeated) takes "
         f"{statistics.median(seconds):.2f} s (median of {REPEATS}, parsing and scaling), measured by "
-        f"`python -m network.kaggle_speed` on {datetime.now(timezone.utc):%Y-%m-%d} ({machine}; load "
+        f"`python -m reports.kaggle_speed` on {datetime.now(timezone.utc):%Y-%m-%d} ({machine}; load "
         f"average {load:.1f} at the end)."
     )
     update_section(README, "kaggle-speed", text)
