@@ -19,7 +19,7 @@ so only the loop vectoriser can make vector code):
   constant r loop is unrolled, the c loop vectorised, and LICM keeps the tile in registers: per step two
   vector loads of B, MR broadcasts of A, 2 MR FMAs, no stores. Scalar accumulators or the r-outer order
   come out scalar or as gathers.
-* The accumulators and panels are static stack allocas (``_stack``), which LLVM can promote to registers
+* The accumulators and panels are static stack allocas (``stack``), which LLVM can promote to registers
   (a NumPy array is a heap object it cannot); ``cgutils.alloca_once`` would zero-fill them every call.
 * Indices are row-slice views or clamped, never a signed runtime offset: Numba's negative-index
   wraparound turns such loads into per-lane selects and gathers.
@@ -27,7 +27,8 @@ so only the loop vectoriser can make vector code):
   the constant trip count NR it is unrolled before the vectoriser runs and stored as scalars, the
   dominant cost of a tile at small k; as a loop over a runtime count (``jit_rules.apply_rule``) it is
   too short for the vector loop LLVM makes of it.
-* Only ``contract`` fastmath (mul + add into FMA): NaN and inf propagate, the network needs them.
+* Only ``contract`` fastmath (mul + add into FMA), and not in the update rules (see ``_Vector``): NaN and
+  inf propagate, the network needs them.
 """
 
 from __future__ import annotations
