@@ -127,7 +127,7 @@ def train(data_dir: str, *args: str) -> tuple[dict, str]:
 
 
 def measure_candidates(data_dir: str) -> pd.DataFrame:
-    rows = []
+    rows, commit = [], source_commit()
     for bar in BARS:
         for settings in CANDIDATES:
             for seed in SEEDS:
@@ -141,6 +141,7 @@ def measure_candidates(data_dir: str) -> pd.DataFrame:
                         "val_images": record["run"]["data"]["validation"],
                         "val_accuracy": record["epochs"][-1]["val_accuracy"],
                         "test_accuracy": record["test"]["accuracy"],
+                        "commit": commit,
                     }
                 )
     return pd.DataFrame(rows)
@@ -153,6 +154,7 @@ def summarise(tuning: pd.DataFrame) -> pd.DataFrame:
         tuning.groupby(["dataset", *SETTINGS], sort=False)
         .agg(
             seeds=("seed", "size"),
+            commit=("commit", "first"),
             val_images=("val_images", "first"),
             **{
                 f"{s}_{agg}": (f"{s}_accuracy", agg)
@@ -214,6 +216,16 @@ def measure_bars(data_dir: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def source_commit() -> str:
+    """The commit of the code measured, ``-dirty`` if tracked files differ from it (``?`` outside git)."""
+    git = ["git", "-C", str(REPORTS)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "?"
+    dirty = subprocess.run([*git, "diff", "--quiet", "HEAD"]).returncode != 0
+    return head.stdout.strip() + "-dirty" * dirty
+
+
 def cpu_name() -> str:
     try:
         import cpuinfo
@@ -244,11 +256,12 @@ def read_tuning() -> pd.DataFrame:
 def tuning_section(summary: pd.DataFrame, defaults: dict[str, dict]) -> str:
     parts = [
         "## Choosing the defaults\n",
-        f"Each candidate trained on the training images less a held-out validation set ({VAL_SIZE:.0%}, "
-        f"drawn by the seed; {TUNING_BACKEND} backend, cosine decay, the bar's epochs), with seeds "
-        f"{', '.join(map(str, SEEDS))}. **The choice used the validation accuracy only**: per data set, the "
-        "best mean final validation accuracy. The test accuracy of each run, measured once after its last "
-        "epoch, is shown for reference; it played no part. Mean (min-max) over the seeds; every run is in "
+        f"Measured at commit {', '.join(summary.commit.unique())}. Each candidate trained on the "
+        f"training images less a held-out validation set ({VAL_SIZE:.0%}, drawn by the seed; "
+        f"{TUNING_BACKEND} backend, cosine decay, the bar's epochs), seeds {', '.join(map(str, SEEDS))}. "
+        "**The choice used the validation accuracy only**: per data set, the best mean final validation "
+        "accuracy. The test accuracy of each run, measured once after its last epoch, is shown for "
+        "reference; it played no part. Mean (min-max) over the seeds; every run is in "
         "[tuning.csv](tuning.csv).\n",
     ]
     for dataset, group in summary.groupby("dataset", sort=False):
@@ -286,10 +299,10 @@ def render(bars: pd.DataFrame, summary: pd.DataFrame | None, defaults: dict[str,
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     headline = frame_table(bars, BAR_COLUMNS)
     intro = (
-        f"Measured by `python -m reports.accuracy` on {when} ({machine}): the default settings (chosen on "
-        "validation accuracy, below), trained on every training image (`--val-size 0`); the test accuracy is "
-        "measured once, after the last epoch. Each run used one thread on a machine shared with other jobs: "
-        "the epoch times are not benchmarks."
+        f"Measured by `python -m reports.accuracy` on {when} ({machine}, commit {source_commit()}): the "
+        "default settings (chosen on validation accuracy, below), trained on every training image "
+        "(`--val-size 0`); the test accuracy is measured once, after the last epoch. Each run used one "
+        "thread on a machine shared with other jobs: the epoch times are not benchmarks."
     )
     n_mnist = bars.train_images[bars.dataset == "mnist"].iloc[0]
     mnist_note = (

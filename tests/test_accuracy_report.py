@@ -29,6 +29,7 @@ def tuning_runs() -> pd.DataFrame:
                     "val_images": 1000,
                     "val_accuracy": val + wobble,
                     "test_accuracy": test - wobble,
+                    "commit": "0123abc",
                 }
             )
     return pd.DataFrame(rows)
