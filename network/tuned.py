@@ -10,10 +10,10 @@ TUNED = {
         "weight_decay": 0.0
     },
     "fashion-mnist": {
-        "hidden": "1024",
-        "batch_size": 128,
+        "hidden": "512",
+        "batch_size": 64,
         "optimizer": "momentum",
-        "lr": 0.1,
+        "lr": 0.05,
         "weight_decay": 0.0
     }
 }
