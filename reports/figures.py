@@ -194,7 +194,9 @@ def headline(results: Results) -> Figure | None:
             ax.plot([r.bound, r.bound], [yi - 0.35, yi + 0.35], color="black", linewidth=2)
     ax.set_yticks(y, h["quantity"], fontsize=8)
     _log(ax, "x")
-    ax.set_xlabel("ratio: the blocks' medians' mean, 95% interval over the blocks (log); black bar: bound")
+    ax.set_xlabel(
+        "ratio (log): mean of the blocks' medians, 95% interval over the blocks\nblack bar: the bound"
+    )
     ax.set_title(
         "Headline ratios from alternating rounds\ngreen: met, red: not met, orange: unclear", fontsize=10
     )
