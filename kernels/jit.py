@@ -198,11 +198,10 @@ def _mask_inactive(grad, a):
 
 
 @njit(cache=True)
-def _outer_update(rule, a, delta, w, s1, s2, coef):
+def _outer_update(rule, a, delta, w, s1, s2, coef, g):
     """The update of ``w`` (m, n) by ``g = a.T @ delta`` for a batch of one, where g is the outer product of
-    two rows: each row of g is made in a small buffer right before the rule uses it."""
+    two rows: each row of g is made in the scratch row ``g`` (n,) right before the rule uses it."""
     m, n = w.shape
-    g = np.empty(n, w.dtype)
     for i in range(m):
         a_i = a[0, i]
         for j in range(n):
@@ -235,11 +234,11 @@ def _fused_step(
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
             jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
             _mask_inactive(deltas[layer - 1], activations[layer])
+        db = bias_grads[layer]  # scratch of the layer's width: a row of g at a batch of one, then db
         if delta.shape[0] == 1:
-            _outer_update(rule, activations[layer], delta, W, s1W, s2W, weight_coef)
+            _outer_update(rule, activations[layer], delta, W, s1W, s2W, weight_coef, db)
         else:
             jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, weight_coefficients)
-        db = bias_grads[layer]
         _column_sums(delta, db)
         apply_rule(rule, at(b, 0), at(db, 0), at(s1b, 0), at(s2b, 0), b.size, bias_coef)
     return loss
@@ -251,6 +250,20 @@ def _two_states(param: np.ndarray, state: tuple[np.ndarray, ...]) -> tuple[np.nd
     return (*state, *(param,) * (2 - len(state)))
 
 
+# (the optimizer's state list, its (s1W, s2W, s1b, s2b) per layer): an optimizer hands the same list every
+# step, so the tuples are made once per training run, not once per step
+_last_states: tuple[list, tuple] = ([], ())
+
+
+def _per_layer(state: list[tuple[np.ndarray, ...]], params: list[tuple[np.ndarray, np.ndarray]]) -> tuple:
+    global _last_states
+    if _last_states[0] is not state:
+        flat = iter(state)  # in the order of the network's flattened params
+        per_layer = tuple((*_two_states(W, next(flat)), *_two_states(b, next(flat))) for W, b in params)
+        _last_states = (state, per_layer)
+    return _last_states[1]
+
+
 def fused_step(
     update: FusedUpdate,
     activations: tuple[np.ndarray, ...],
@@ -260,16 +273,12 @@ def fused_step(
     labels: np.ndarray,
 ) -> float:
     dtype = params[0][0].dtype
-    states = iter(update.state)
-    per_layer = tuple(
-        (*_two_states(W, next(states)), *_two_states(b, next(states))) for W, b in params
-    )  # (s1W, s2W, s1b, s2b) per layer, in the order of the network's flattened params
     loss = _fused_step(
         int(Epilogue[update.rule.upper()]),  # an int: Numba takes ~12 us to type an IntEnum member
         (_c(activations[0]), *activations[1:]),  # the rest are the network's own C-contiguous buffers
         tuple(deltas),
         tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind
-        per_layer,
+        _per_layer(update.state, params),
         tuple(bias_grads),
         _c(labels),
         coefficients(update.coefficients, dtype),

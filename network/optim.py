@@ -8,6 +8,7 @@ and keeping it common means the backends are compared on the network's maths alo
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -54,7 +55,13 @@ class Optimizer:
         """The next step as one of ``kernels.interface.UPDATE_RULES`` (the rule named like the optimizer),
         for a backend that applies it inside its kernels; :meth:`fused_step_done` follows once the backend
         has applied it."""
-        return FusedUpdate(self.name, self._states(), {"lr": lr, "weight_decay": self.weight_decay})
+        return FusedUpdate(self.name, self._fused_state, {"lr": lr, "weight_decay": self.weight_decay})
+
+    @functools.cached_property
+    def _fused_state(self) -> list[tuple[np.ndarray, ...]]:
+        """The rule's state arrays per parameter: made once, the same list every step (the state arrays
+        are updated in place, never replaced), so that a backend can keep what it derives from it."""
+        return self._states()
 
     def _states(self) -> list[tuple[np.ndarray, ...]]:
         return [() for _ in self.params]
