@@ -20,9 +20,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from network.files import atomic_write, check_output
-from reports import analysis
+from reports import analysis, fmt
 from reports.figures import FIGURES
-from reports.fmt import bound, bullets, frame_table, interval, number, percent, seconds, table, threads, times
+from reports.fmt import bound, frame_table, interval, number, percent, seconds, threads, times
 from reports.results import ReportError, Results, load_results
 
 REPORT_NAME = "performance.md"
@@ -69,18 +69,8 @@ def _csv(frame: pd.DataFrame) -> str:
 
 def render(runs: list[Results], figures: list[str]) -> str:
     results = runs[0]
-    sections = [
-        _header(results),
-        _headline(results, figures),
-        _section("Findings", bullets(findings(results))),
-        _machine(results),
-        _method(results),
-        _epoch(results, figures),
-        _kernels(results, figures),
-        _techniques(results),
-        _sweeps(results, figures),
-        _budgets(results),
-        _curves(results, figures),
+    sections = [section(results, figures) for section in SECTIONS]
+    sections += [
         _runs(runs),
         f"## Raw numbers\n\n`{results.path.name}` holds every round and each benchmark's `extra_info`; "
         f"`{BENCHMARKS_CSV}` one row per benchmark with derived columns; `{HEADLINE_CSV}` the headline.",
@@ -88,7 +78,7 @@ def render(runs: list[Results], figures: list[str]) -> str:
     return "\n\n".join(s for s in sections if s) + "\n"
 
 
-def _header(results: Results) -> str:
+def _header(results: Results, figures: list[str]) -> str:
     text = (
         f"# scratchnet performance report\n\nBuilt by `python -m reports.build` from `{results.path.name}` "
         f"(run finished {results.datetime}, on {machine_name(results)}). Every number and sentence below is "
@@ -111,6 +101,19 @@ def _section(title: str, body: str, figures: Sequence[str] = (), figure: str = "
     return f"## {title}\n\n{body or NOT_MEASURED}{image}"
 
 
+def _tabled(title: str, make, columns: fmt.Columns, intro: str = "", figure: str = "", always: bool = False):
+    """A section that is one table of ``make(results)``'s rows under ``intro``; left out where ``make``
+    finds no rows, unless ``always`` (then it says its study was not measured)."""
+
+    def section(results: Results, figures: list[str]) -> str:
+        frame = make(results)
+        if frame.empty and not always:
+            return ""
+        return _section(title, intro + frame_table(frame, columns) if len(frame) else "", figures, figure)
+
+    return section
+
+
 HEADLINE_COLUMNS = {
     "quantity": lambda r: r.quantity,
     "ratio [95% interval]": lambda r: interval(r.ratio, r.low, r.high),
@@ -120,6 +123,16 @@ HEADLINE_COLUMNS = {
     "per block": lambda r: " / ".join(number(x) for x in r.blocks) if len(r.blocks) > 1 else "",
     "cores meet in": lambda r: f"{number(r.sync_us)} µs",
 }
+HEADLINE_METHOD = (
+    "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both see the "
+    "same state of the machine. The pairs come in blocks spread over the run, and the pairs of one "
+    "block share the machine's state of that moment; so the blocks are the unit: the ratio is the "
+    "mean of the blocks' median pair ratios on a log scale, its 95% interval Student's t over the "
+    "blocks (the method of batch means). A verdict is *met* when the whole interval is on the bound's "
+    "side, *not met* when it is wholly on the other, *unclear* when it straddles the bound. *Cores "
+    "meet in*: the median time of an empty parallel region across all cores, measured beside every "
+    "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine.\n\n"
+)
 PEAK_COLUMNS = {
     "FMA probe": lambda r: f"{r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
     "GFLOP/s": lambda r: number(r.gflops),
@@ -172,22 +185,6 @@ CURVE_COLUMNS = {
 }
 
 
-def _headline(results: Results, figures: list[str]) -> str:
-    h = analysis.headline(results)
-    method = (
-        "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both see the "
-        "same state of the machine. The pairs come in blocks spread over the run, and the pairs of one "
-        "block share the machine's state of that moment; so the blocks are the unit: the ratio is the "
-        "mean of the blocks' median pair ratios on a log scale, its 95% interval Student's t over the "
-        "blocks (the method of batch means). A verdict is *met* when the whole interval is on the bound's "
-        "side, *not met* when it is wholly on the other, *unclear* when it straddles the bound. *Cores "
-        "meet in*: the median time of an empty parallel region across all cores, measured beside every "
-        "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine.\n\n"
-    )
-    body = method + frame_table(h, HEADLINE_COLUMNS) if len(h) else ""
-    return _section("Headline ratios", body, figures, "headline.png")
-
-
 def findings(results: Results) -> list[str]:
     """One claim per finding, each read off a table of this report."""
     out = []
@@ -201,10 +198,8 @@ def findings(results: Results) -> list[str]:
         )
     h = analysis.headline(results)
     for r in h[h["verdict"] != ""].itertuples():
-        out.append(
-            f"{r.quantity}: {interval(r.ratio, r.low, r.high)}, "
-            f"bound {bound(r.bound, r.sense)}: **{r.verdict}**."
-        )
+        claim = f"{interval(r.ratio, r.low, r.high)}, bound {bound(r.bound, r.sense)}"
+        out.append(f"{r.quantity}: {claim}: **{r.verdict}**.")
     scaling = analysis.core_scaling(results)
     if not pd.isna(scaling):
         state = "independent" if scaling >= analysis.INDEPENDENT else "**not independent**"
@@ -240,7 +235,11 @@ def findings(results: Results) -> list[str]:
     return out
 
 
-def _machine(results: Results) -> str:
+def _findings(results: Results, figures: list[str]) -> str:
+    return _section("Findings", fmt.bullets(findings(results)))
+
+
+def _machine(results: Results, figures: list[str]) -> str:
     run, commit = results.run, results.commit
     bandwidth = analysis.bandwidth(results)
     rows = []
@@ -266,17 +265,20 @@ def _machine(results: Results) -> str:
         ("software", software),
         ("commit", f"{str(commit.get('id', '?'))[:10]}{dirty}"),
     ]
+    bandwidth_rows = results.study("bandwidth")["name"]
+    per_element = {results.extra[name].get("bytes_per_element") for name in bandwidth_rows} - {None}
+    triad = f"; the triad `a = b + s*c` counts {min(per_element)} bytes per element" if per_element else ""
     peaks = analysis.peaks(results).sort_values(["dtype", "vector_bits", "threads", "when"])
     body = (
         "Measured in this run. The FMA probe runs independent chains of vector multiply-adds on registers, "
-        "no memory; the triad `a = b + s*c` counts 24 bytes per element.\n\n"
+        f"no memory{triad}.\n\n"
         + (frame_table(peaks, PEAK_COLUMNS) + "\n\n" if len(peaks) else "")
-        + table(["", ""], rows, numbers=False)
+        + fmt.table(["", ""], rows, numbers=False)
     )
     return _section("Machine", body)
 
 
-def _method(results: Results) -> str:
+def _method(results: Results, figures: list[str]) -> str:
     data, epochs = results.run.get("data") or {}, results.study("epoch")
     if epochs.empty:
         return ""
@@ -285,61 +287,41 @@ def _method(results: Results) -> str:
     if not data.get("real", True):
         source = f"**random data** ({data.get('source')}): the same arithmetic, but the curves mean nothing"
     samples = ", ".join(f"{r.backend} {int(r.samples):,}" for r in analysis.ordered(epochs).itertuples())
-    return _section(
-        "Data and method",
-        bullets(
-            [
-                f"Data: {source}; an epoch is {int(e['epoch_samples']):,} samples.",
-                f"Network {e['layer_sizes']}, {e['dtype']}, batch {int(e['batch'])}, {e['optimizer']}; "
-                "a sweep varies one of them.",
-                f"Samples per round: {samples}; where fewer than an epoch, the time is scaled (*scaled*).",
-                "An epoch benchmark times `Trainer.run_epoch` after one untimed warm-up epoch (compilation, "
-                "first touch); tables quote the median of the rounds.",
-                "FLOPs are the matrix products'; the **floor** is an epoch's FLOPs at the all-core FMA peak.",
-            ]
-        ),
-    )
-
-
-def _epoch(results: Results, figures: list[str]) -> str:
-    t = analysis.epoch_table(results)
-    return _section(
-        "One training epoch", frame_table(t, EPOCH_COLUMNS) if len(t) else "", figures, "epoch_time.png"
-    )
+    lines = [
+        f"Data: {source}; an epoch is {int(e['epoch_samples']):,} samples.",
+        f"Network {e['layer_sizes']}, {e['dtype']}, batch {int(e['batch'])}, {e['optimizer']}; "
+        "a sweep varies one of them.",
+        f"Samples per round: {samples}; where fewer than an epoch, the time is scaled (*scaled*).",
+        "An epoch benchmark times `Trainer.run_epoch` after one untimed warm-up epoch (compilation, "
+        "first touch); tables quote the median of the rounds.",
+        "FLOPs are the matrix products'; the **floor** is an epoch's FLOPs at the all-core FMA peak.",
+    ]
+    return _section("Data and method", fmt.bullets(lines))
 
 
 def _kernels(results: Results, figures: list[str]) -> str:
     k, v = analysis.kernel_table(results), analysis.variant_table(results)
     body = ""
     if len(k):
-        rows = [(kernel, f"`{shape}`", *(seconds(x) for x in row)) for (kernel, shape), row in k.iterrows()]
         body = "Time per call (median) at the shapes of the epoch study's step.\n\n"
-        body += table(["kernel", "shape", *k.columns], rows)
+        body += fmt.grid(k, ["kernel", "shape"], lambda index: (index[0], f"`{index[1]}`"))
     if len(v):
         body += f"\n\nMatmul variants at `{v['shape'].iloc[0]}`, {threads(v['threads'].iloc[0])}:\n\n"
         body += frame_table(v, VARIANT_COLUMNS)
     return _section("Kernels", body, figures, "roofline.png")
 
 
-def _techniques(results: Results) -> str:
-    t = analysis.technique_table(results)
-    intro = "Epochs (scaled) without and with it; the gain expected was written down before measuring.\n\n"
-    return _section("What the fused step bought", intro + frame_table(t, TECHNIQUE_COLUMNS)) if len(t) else ""
-
-
 def _sweeps(results: Results, figures: list[str]) -> str:
     parts = []
     for study, key in (("batch", "batch"), ("width", "hidden"), ("threads", "threads")):
         s = analysis.sweep(results, study, key)
-        rows = [(f"{i:g}", *(seconds(x) for x in row)) for i, row in s.iterrows()]
+        body = fmt.grid(s, [key], lambda value: (f"{value:g}",)) if len(s) else NOT_MEASURED
         image = f"\n\n![{study} sweep]({study}_sweep.png)" if f"{study}_sweep.png" in figures else ""
-        parts.append(
-            f"### Against {key}\n\n{table([key, *s.columns], rows) if rows else NOT_MEASURED}{image}"
-        )
+        parts.append(f"### Against {key}\n\n{body}{image}")
     return _section("How the cost grows (epochs scaled from each point's samples)", "\n\n".join(parts))
 
 
-def _budgets(results: Results) -> str:
+def _budgets(results: Results, figures: list[str]) -> str:
     numpy_step, small = analysis.numpy_step_budget(results), analysis.small_batch_budget(results)
     parts = []
     if len(numpy_step):
@@ -353,21 +335,33 @@ def _budgets(results: Results) -> str:
             for _, r in small.iterrows()
         ]  # fmt: skip
         headers = ["batch", "step", *kernels, "their GFLOP/s", "the rest"]
-        parts.append(f"### A numba step at small batches\n\n{table(headers, rows)}")
+        parts.append(f"### A numba step at small batches\n\n{fmt.table(headers, rows)}")
     return _section("Where the time goes", "\n\n".join(parts)) if parts else ""
 
 
-def _curves(results: Results, figures: list[str]) -> str:
+def _curves(results: Results) -> pd.DataFrame:
     curves = analysis.ordered(results.study("curve")).copy()
     curves["history"] = [results.extra[name].get("history") or [{}] for name in curves["name"]]
-    intro = "A short run per backend, to show that every backend trains (not timed).\n\n"
-    return (
-        _section(
-            "Training curves", intro + frame_table(curves, CURVE_COLUMNS), figures, "training_curves.png"
-        )
-        if len(curves)
-        else ""
-    )
+    return curves
+
+
+TECHNIQUE_INTRO = (
+    "Epochs (scaled) without and with it; the gain expected was written down before measuring.\n\n"
+)
+CURVE_INTRO = "A short run per backend, to show that every backend trains (not timed).\n\n"
+SECTIONS = [  # each a function of (results, figures), in the report's order
+    _header,
+    _tabled("Headline ratios", analysis.headline, HEADLINE_COLUMNS, HEADLINE_METHOD, "headline.png", True),
+    _findings,
+    _machine,
+    _method,
+    _tabled("One training epoch", analysis.epoch_table, EPOCH_COLUMNS, figure="epoch_time.png", always=True),
+    _kernels,
+    _tabled("What the fused step bought", analysis.technique_table, TECHNIQUE_COLUMNS, TECHNIQUE_INTRO),
+    _sweeps,
+    _budgets,
+    _tabled("Training curves", _curves, CURVE_COLUMNS, CURVE_INTRO, "training_curves.png"),
+]
 
 
 def _runs(runs: list[Results]) -> str:
@@ -382,29 +376,24 @@ def _runs(runs: list[Results]) -> str:
         )
     columns["agree"] = lambda r: "yes" if r.agree and r.same_verdict else "**no**"
     unstable = c[~(c["agree"] & c["same_verdict"])]
-    summary = (
-        f"{len(c) - len(unstable)} of {len(c)} ratios agree: each run's ratio inside every other run's "
-        "interval, and one verdict."
-    )
 
-    def medians(r, side: str) -> str:
-        return " → ".join(seconds(getattr(r, f"{side}_{i}")) for i in range(len(runs)))
-
-    def meet(r) -> str:
-        return " → ".join(f"{number(getattr(r, f'sync_{i}'))} µs" for i in range(len(runs)))
+    def each(r, column: str, write=seconds) -> str:  # a column's value in run 1 → run 2 ...
+        return " → ".join(write(getattr(r, f"{column}_{i}")) for i in range(len(runs)))
 
     moved = [
-        f"{r.quantity}: side a {medians(r, 'a')}, side b {medians(r, 'b')}; cores meet in {meet(r)}"
+        f"{r.quantity}: side a {each(r, 'a')}, side b {each(r, 'b')}; "
+        f"cores meet in {each(r, 'sync', lambda us: f'{number(us)} µs')}"
         for r in unstable.itertuples()
     ]
-    why = (
-        "\n\nWhere they do not, each side's median time, run 1 → run 2 ..., shows what moved (both sides "
-        "alike: the machine's state during those rounds; one side alone: that side):\n\n" + bullets(moved)
-    )
-    return _section(
-        "Runs side by side",
-        summary + (why if moved else "") + "\n\n" + frame_table(c, columns, numbers=False),
-    )
+    body = f"{len(c) - len(unstable)} of {len(c)} ratios agree: each run's ratio inside every other run's "
+    body += "interval, and one verdict."
+    if moved:
+        body += (
+            "\n\nWhere they do not, each side's median time, run 1 → run 2 ..., shows what moved (both sides "
+            "alike: the machine's state during those rounds; one side alone: that side):\n\n"
+            + fmt.bullets(moved)
+        )
+    return _section("Runs side by side", body + "\n\n" + frame_table(c, columns, numbers=False))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

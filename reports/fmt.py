@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -10,36 +11,45 @@ import pandas as pd
 NA = "n/a"
 
 
+def _na_if_missing(write: Callable[..., str]) -> Callable[..., str]:
+    """``write`` that gives NA for a missing value (None or NaN) instead of failing or writing "nan"."""
+
+    @functools.wraps(write)
+    def written(x: Any, *args: Any) -> str:
+        return NA if x is None or pd.isna(x) else write(x, *args)
+
+    return written
+
+
+@_na_if_missing
 def number(x: float, digits: int = 3) -> str:
     """``digits`` significant digits, thousands separated: 0.0848, 176, 244,848."""
-    if x is None or pd.isna(x):
-        return NA
     return f"{x:,.{digits}g}" if abs(x) < 10**digits else f"{x:,.0f}"
 
 
+@_na_if_missing
 def times(x: float) -> str:
     """A ratio: 0.57x, 1.8x, 2,077x."""
-    return NA if x is None or pd.isna(x) else f"{number(x, 2 if x >= 1 else 3)}x"
+    return f"{number(x, 2 if x >= 1 else 3)}x"
 
 
+@_na_if_missing
 def percent(x: float) -> str:
-    return NA if x is None or pd.isna(x) else f"{100 * x:.3g}%"
+    return f"{100 * x:.3g}%"
 
 
+@_na_if_missing
 def seconds(s: float) -> str:
     """A duration in a unit a reader takes in at once: 1.23 s, 45.6 ms, 12.3 µs."""
-    if s is None or pd.isna(s):
-        return NA
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if s >= scale:
             return f"{s / scale:.3g} {unit}"
     return f"{s / 1e-9:.3g} ns"
 
 
+@_na_if_missing
 def interval(ratio: float, low: float, high: float) -> str:
     """A ratio with its 95% interval: 0.571 [0.562, 0.580]."""
-    if pd.isna(ratio):
-        return NA
     return f"{number(ratio)} [{number(low)}, {number(high)}]"
 
 
@@ -68,6 +78,15 @@ Columns = dict[str, Callable[[Any], object]]  # header -> the cell of a row (an 
 def frame_table(frame: pd.DataFrame, columns: Columns, numbers: bool = True) -> str:
     """A markdown table of ``frame``'s rows: one column per ``header: cell(row)`` of ``columns``."""
     return table(list(columns), ([cell(r) for cell in columns.values()] for r in frame.itertuples()), numbers)
+
+
+def grid(
+    frame: pd.DataFrame, keys: Sequence[str], key_cells: Callable[[Any], tuple], cell: Callable = seconds
+) -> str:
+    """A markdown table of a pivoted ``frame``: the cells ``key_cells(index)`` under the headers ``keys``,
+    then ``cell`` of each value under its column's name."""
+    rows = [(*key_cells(index), *map(cell, values)) for index, values in frame.iterrows()]
+    return table([*keys, *frame.columns], rows)
 
 
 def bullets(lines: Iterable[str]) -> str:
