@@ -19,7 +19,7 @@ INDEPENDENT = 0.9  # all cores at least this fraction of n x one core: the cores
 NOISY_SPREAD = 0.10  # an IQR above this fraction of the median: the rounds of that benchmark were noisy
 EPOCH_STUDIES = ["epoch", "batch", "width", "threads", "technique"]
 HEADLINE_FIELDS = [
-    "quantity", "ratio", "low", "high", "bound", "sense", "verdict", "pairs",
+    "quantity", "ratio", "low", "high", "pairs", "bound", "sense", "verdict",
     "a_median", "b_median", "blocks", "sync_us", "compares_threads",
 ]  # fmt: skip
 RUN_COLUMNS = {  # headline column -> its name, suffixed with the run's index, in compare()
@@ -43,39 +43,36 @@ def ordered(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def peaks(results: Results) -> pd.DataFrame:
-    """The FMA probe's rates: dtype, vector bits, threads, start or end of the run, GFLOP/s in all and
-    per core, and whether its assembly was checked to be what it claims."""
+    """The FMA probe's rows, with the rate per core."""
     p = results.study("peak").copy()
     p["per_core"] = p["gflops"] / p["threads"]
-    columns = ["dtype", "vector_bits", "threads", "when", "gflops", "per_core", "asm_ok", "isa", "chains"]
-    return p[[*columns, "busy_elsewhere"]]
+    return p
 
 
-def _widest(p: pd.DataFrame, dtype: str) -> pd.DataFrame:
-    p = p[p["dtype"] == dtype]
-    return p[p["vector_bits"] == p["vector_bits"].max()]
+def _widest(results: Results, dtype: str, all_cores: bool = False) -> pd.DataFrame:
+    """The probe's rows of ``dtype`` at the widest vectors (and only those on all cores, if asked)."""
+    p = peaks(results)
+    p = p[(p["dtype"] == dtype) & (p["vector_bits"] == p.loc[p["dtype"] == dtype, "vector_bits"].max())]
+    return p[p["threads"] == p["threads"].max()] if all_cores else p
 
 
 def peak_rate(results: Results, dtype: str = "float32") -> float:
     """The machine's limit for ``dtype``: the fastest all-core rate of the probe at the widest vectors."""
-    p = _widest(peaks(results), dtype)
-    return float(p.loc[p["threads"] == p["threads"].max(), "gflops"].max()) if len(p) else math.nan
+    return float(_widest(results, dtype, all_cores=True)["gflops"].max())
 
 
 def core_scaling(results: Results, dtype: str = "float32") -> float:
     """All cores' rate over n x one core's (1: independent cores; 0.5 on 2 cores: they share the units)."""
-    p = _widest(peaks(results), dtype).groupby("threads")["gflops"].median()
-    if len(p) < 2:
-        return math.nan
-    return float(p.iloc[-1] / (p.index[-1] / p.index[0] * p.iloc[0]))
+    p = _widest(results, dtype).groupby("threads")["gflops"].median()
+    return float(p.iloc[-1] / (p.index[-1] / p.index[0] * p.iloc[0])) if len(p) > 1 else math.nan
 
 
 def width_gain(results: Results, dtype: str = "float32") -> tuple[float, float, float]:
     """(narrow bits, wide bits, wide rate / narrow rate) on one core: near 2 when the wide FMAs run at full
     width, near 1 when the CPU splits them in halves."""
     p = peaks(results)
-    p = p[(p["dtype"] == dtype) & (p["threads"] == p["threads"].min())].groupby("vector_bits")["gflops"]
-    rates = p.median()
+    rates = p[(p["dtype"] == dtype) & (p["threads"] == p["threads"].min())].groupby("vector_bits")["gflops"]
+    rates = rates.median()
     if len(rates) < 2:
         return math.nan, math.nan, math.nan
     return rates.index[0], rates.index[-1], float(rates.iloc[-1] / rates.iloc[0])
@@ -83,8 +80,7 @@ def width_gain(results: Results, dtype: str = "float32") -> tuple[float, float, 
 
 def peak_drift(results: Results, dtype: str = "float32") -> float:
     """Relative change of the all-core peak from the run's start to its end."""
-    p = _widest(peaks(results), dtype)
-    p = p[p["threads"] == p["threads"].max()].groupby("when")["gflops"].median()
+    p = _widest(results, dtype, all_cores=True).groupby("when")["gflops"].median()
     return float(p["end"] / p["start"] - 1) if {"start", "end"} <= set(p.index) else math.nan
 
 
@@ -96,9 +92,8 @@ def bandwidth(results: Results) -> pd.DataFrame:
         return pd.DataFrame()
     order = b.groupby("level")["working_set"].min().sort_values().index
     rates = b.pivot_table(index="level", columns="threads", values="gbytes_per_s").loc[order]
-    rates.attrs["working_sets"] = b.pivot_table(index="level", columns="threads", values="working_set").loc[
-        order
-    ]
+    sets = b.pivot_table(index="level", columns="threads", values="working_set")
+    rates.attrs["working_sets"] = sets.loc[order]
     return rates
 
 
@@ -116,7 +111,6 @@ def floor_seconds(results: Results, flops: float, dtype: str = "float32") -> flo
 
 
 def pair_ratios(a: list[float], b: list[float], scale: float = 1.0) -> np.ndarray:
-    """``scale * a_i / b_i`` for the pairs of rounds ``(a_i, b_i)``."""
     n = min(len(a), len(b))
     return scale * np.asarray(a[:n], float) / np.asarray(b[:n], float)
 
@@ -175,38 +169,28 @@ def headline(results: Results) -> pd.DataFrame:
     independent = core_scaling(results) >= INDEPENDENT
     study = results.study("headline")
     for quantity, blocks in study.sort_values("block", kind="stable").groupby("quantity", sort=False):
-        # each block keeps its own scale
-        sides = [
-            (results.rounds[r.name], results.extra[r.name].get("b_seconds") or [], r.scale)
-            for r in blocks.itertuples()
-        ]
-        per_block = [pair_ratios(a, b, scale) for a, b, scale in sides]
-        ratio, low, high, pairs = blocks_interval(per_block)
-        a_seconds = [t for a, _, _ in sides for t in a]
-        b_seconds = [t for _, b, _ in sides for t in b]
-        sync = [t for name in blocks["name"] for t in results.extra[name].get("sync_us") or []]
+        names = list(blocks["name"])
+        sides = [(results.rounds[name], results.extra[name].get("b_seconds") or []) for name in names]
+        per_block = [
+            pair_ratios(a, b, scale) for (a, b), scale in zip(sides, blocks["scale"])
+        ]  # each its own
         bound, sense = blocks["bound"].iloc[0], blocks["sense"].iloc[0]
-        threads_compared = compares_threads(results.extra[blocks["name"].iloc[0]])
+        threads_compared = compares_threads(results.extra[names[0]])
         if threads_compared and not independent:
             bound = math.nan  # the target's premise does not hold on this machine; the report says why
+        ratio, low, high, pairs = blocks_interval(per_block)
+        a_seconds, b_seconds = ([t for side in sides for t in side[k]] for k in (0, 1))
+        sync = [t for name in names for t in results.extra[name].get("sync_us") or []]
         rows.append(
-            {
-                "quantity": quantity,
-                "ratio": ratio,
-                "low": low,
-                "high": high,
-                "bound": bound,
-                "sense": sense if not pd.isna(bound) else None,
-                "verdict": verdict(low, high, bound, sense),
-                "pairs": pairs,
-                "a_median": np.median(a_seconds) if a_seconds else math.nan,
-                "b_median": np.median(b_seconds) if b_seconds else math.nan,
-                "blocks": [float(np.median(r)) if len(r) else math.nan for r in per_block],
-                "sync_us": np.median(sync) if sync else math.nan,
-                "compares_threads": threads_compared,
-            }
+            [quantity, ratio, low, high, pairs, bound, sense if not pd.isna(bound) else None]
+            + [verdict(low, high, bound, sense), _median(a_seconds), _median(b_seconds)]
+            + [[_median(r) for r in per_block], _median(sync), threads_compared]
         )
     return pd.DataFrame(rows, columns=HEADLINE_FIELDS)
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if len(values) else math.nan
 
 
 def compare(runs: list[Results]) -> pd.DataFrame:
@@ -237,10 +221,8 @@ def epoch_table(results: Results) -> pd.DataFrame:
     if e.empty:
         return e
     e["spread"] = e["iqr"] / e["median"]
-    e["of_peak"] = [g / peak_rate(results, d) for g, d in zip(e["gflops"], e["dtype"].fillna("float32"))]
-    e["floor_seconds"] = [
-        floor_seconds(results, f, d) for f, d in zip(e["epoch_flops"], e["dtype"].fillna("float32"))
-    ]
+    e["of_peak"] = [g / peak_rate(results, d) for g, d in zip(e["gflops"], e["dtype"])]
+    e["floor_seconds"] = [floor_seconds(results, f, d) for f, d in zip(e["epoch_flops"], e["dtype"])]
     e["floor_ratio"] = e["epoch_seconds"] / e["floor_seconds"]
     e["speedup"] = e["epoch_seconds"].max() / e["epoch_seconds"]
     return e
@@ -248,14 +230,13 @@ def epoch_table(results: Results) -> pd.DataFrame:
 
 def kernel_table(results: Results) -> pd.DataFrame:
     """Median seconds per call, one row per kernel (with its shape), one column per backend."""
-    k = results.study("kernel")
-    return k.pivot_table(index=["kernel", "shape"], columns="backend", values="median", sort=False)[
-        sorted(k["backend"].unique(), key=rank)
-    ]
+    k = results.study("kernel").pivot_table(
+        index=["kernel", "shape"], columns="backend", values="median", sort=False
+    )
+    return k[sorted(k.columns, key=rank)]
 
 
 def roofline_points(results: Results) -> pd.DataFrame:
-    """Every kernel of every backend with its arithmetic intensity and achieved rate."""
     k = results.study("kernel").dropna(subset=["intensity", "gflops"])
     return ordered(k)[["kernel", "backend", "shape", "intensity", "gflops", "threads"]]
 
@@ -265,7 +246,7 @@ def variant_table(results: Results) -> pd.DataFrame:
     v = results.study("variant").sort_values("gflops", ascending=False).copy()
     sgemm = v.loc[v["backend"] == "numpy", "gflops"]
     v["of_sgemm"] = v["gflops"] / sgemm.iloc[0] if len(sgemm) else math.nan
-    v["of_peak"] = v["gflops"] / peak_rate(results)
+    v["of_peak"] = [g / peak_rate(results, d) for g, d in zip(v["gflops"], v["dtype"])]
     return v
 
 
@@ -285,17 +266,9 @@ def technique_table(results: Results) -> pd.DataFrame:
     keys = ["technique", "optimizer", "batch"]
     for (technique, optimizer, batch), pair in results.study("technique").groupby(keys, sort=False):
         by_fused = pair.set_index(pair["fused"].astype(str) == "True")["epoch_seconds"]
-        rows.append(
-            {
-                "technique": technique,
-                "optimizer": optimizer,
-                "batch": int(batch),
-                "without": by_fused.get(False, math.nan),
-                "with": by_fused.get(True, math.nan),
-                "expected": pair["expected_gain"].iloc[0],
-                "why": pair["expected_why"].iloc[0],
-            }
-        )
+        without, with_ = by_fused.get(False, math.nan), by_fused.get(True, math.nan)
+        expected = pair[["expected_gain", "expected_why"]].iloc[0]
+        rows.append([technique, optimizer, int(batch), without, with_, *expected])
     table = pd.DataFrame(rows, columns=[*keys, "without", "with", "expected", "why"])
     table["gain"] = table["without"] / table["with"]
     return table
@@ -312,16 +285,15 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     if "numpy" not in epochs.index or kernels.empty or gather.empty or update.empty:
         return pd.DataFrame()
     e = epochs.loc["numpy"]
+    is_product = kernels["kernel"].str.startswith("matmul")
+    products, others = kernels[is_product], kernels[~is_product]
     steps = e.epoch_samples / e.batch
     step = e.epoch_seconds / steps
-    products = kernels["kernel"].str.startswith("matmul")
     parts = {
-        "matrix products: " + ", ".join(kernels.loc[products, "kernel"]): kernels.loc[
-            products, "median"
-        ].sum(),
-        "element-wise: " + ", ".join(kernels.loc[~products, "kernel"]): kernels.loc[
-            ~products, "median"
-        ].sum(),
+        f"{name}: " + ", ".join(group["kernel"]): group["median"].sum()
+        for name, group in [("matrix products", products), ("element-wise", others)]
+    }
+    parts |= {
         "batch gather (trainer)": float(gather["median"].iloc[0]),
         f"{update['kernel'].iloc[0]} (NumPy)": float(update["median"].iloc[0]),
     }
@@ -345,14 +317,9 @@ def small_batch_budget(results: Results) -> pd.DataFrame:
             continue
         step = float(numba["seconds_per_sample"].iloc[0]) * batch
         parts = pair.set_index("kernel")["median"]
+        gflops = pair["flops"].sum() / parts.sum() / 1e9
         rows.append(
-            {
-                "batch": int(batch),
-                "step": step,
-                **parts.to_dict(),
-                "kernels_gflops": pair["flops"].sum() / parts.sum() / 1e9,
-                "rest": step - parts.sum(),
-            }
+            {"batch": int(batch), "step": step, **parts, "kernels_gflops": gflops, "rest": step - parts.sum()}
         )
     return pd.DataFrame(rows)
 
