@@ -15,6 +15,7 @@ the end. The results go to reports/accuracy.md, reports/accuracy.csv and the REA
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -53,19 +54,11 @@ class Bar:
 
 
 BARS = [
-    Bar(
-        "mnist",
-        10,
-        0.975,
-        "PyTorch 784-256-10, SGD momentum 0.9, lr 0.1, batch 64, on these images: 97.5-97.6%",
-    ),
-    Bar(
-        "fashion-mnist",
-        15,
-        0.890,
-        "PyTorch 784-256-10 with Adam: 89.1-89.4%; published MLP baselines ~87-88%",
-    ),
-]
+    Bar("mnist", 10, 0.975,
+        "PyTorch 784-256-10, SGD momentum 0.9, lr 0.1, batch 64, on these images: 97.5-97.6%"),
+    Bar("fashion-mnist", 15, 0.890,
+        "PyTorch 784-256-10 with Adam: 89.1-89.4%; published MLP baselines ~87-88%"),
+]  # fmt: skip
 
 # The settings the tuning chooses among (the options of network.tuned, by their argparse names), all with
 # cosine decay. A modest grid around the usual choices: width, batch, peak lr, optimizer, weight decay.
@@ -110,15 +103,8 @@ def train(data_dir: str, *args: str) -> tuple[dict, str]:
     """Run the training CLI; return its --metrics record and the command as a user would type it."""
     with tempfile.TemporaryDirectory() as tmp:
         metrics = Path(tmp) / "metrics.json"
-        full = [
-            sys.executable,
-            "-m",
-            "network.train",
-            *args,
-            f"--data-dir={data_dir}",
-            f"--metrics={metrics}",
-        ]
-        done = subprocess.run(full, capture_output=True, text=True)
+        cli = [sys.executable, "-m", "network.train", *args, f"--data-dir={data_dir}", f"--metrics={metrics}"]
+        done = subprocess.run(cli, capture_output=True, text=True)
         command = " ".join(["python", "-m", "network.train", *args])
         if done.returncode != 0:
             raise RuntimeError(f"{command} failed: {done.stderr.strip()}")
@@ -126,44 +112,29 @@ def train(data_dir: str, *args: str) -> tuple[dict, str]:
         return json.loads(metrics.read_text()), command
 
 
+def _run(backend: str, bar: Bar) -> list[str]:
+    return [f"--backend={backend}", f"--dataset={bar.dataset}", f"--epochs={bar.epochs}"]
+
+
+TUNING_RUN = ["dataset", *SETTINGS, "seed", "val_images", "val_accuracy", "test_accuracy", "commit"]
+
+
 def measure_candidates(data_dir: str) -> pd.DataFrame:
     rows, commit = [], source_commit()
-    for bar in BARS:
-        for settings in CANDIDATES:
-            for seed in SEEDS:
-                common = [f"--backend={TUNING_BACKEND}", f"--dataset={bar.dataset}", f"--epochs={bar.epochs}"]
-                record, _ = train(data_dir, *common, THREADS, f"--seed={seed}", *options(settings))
-                rows.append(
-                    {
-                        "dataset": bar.dataset,
-                        **settings,
-                        "seed": seed,
-                        "val_images": record["run"]["data"]["validation"],
-                        "val_accuracy": record["epochs"][-1]["val_accuracy"],
-                        "test_accuracy": record["test"]["accuracy"],
-                        "commit": commit,
-                    }
-                )
-    return pd.DataFrame(rows)
+    for bar, settings, seed in itertools.product(BARS, CANDIDATES, SEEDS):
+        record, _ = train(data_dir, *_run(TUNING_BACKEND, bar), THREADS, f"--seed={seed}", *options(settings))
+        val = record["run"]["data"]["validation"], record["epochs"][-1]["val_accuracy"]
+        rows.append([bar.dataset, *settings.values(), seed, *val, record["test"]["accuracy"], commit])
+    return pd.DataFrame(rows, columns=TUNING_RUN)
 
 
 def summarise(tuning: pd.DataFrame) -> pd.DataFrame:
     """Per data set and candidate: validation and test accuracy, mean, min and max over the seeds, and
     whether it is the candidate chosen (the best mean validation accuracy)."""
-    summary = (
-        tuning.groupby(["dataset", *SETTINGS], sort=False)
-        .agg(
-            seeds=("seed", "size"),
-            commit=("commit", "first"),
-            val_images=("val_images", "first"),
-            **{
-                f"{s}_{agg}": (f"{s}_accuracy", agg)
-                for s in ("val", "test")
-                for agg in ("mean", "min", "max")
-            },
-        )
-        .reset_index()
-    )
+    spread = {f"{s}_{agg}": (f"{s}_accuracy", agg) for s in ("val", "test") for agg in ("mean", "min", "max")}
+    first = {column: (column, "first") for column in ("commit", "val_images")}
+    groups = tuning.groupby(["dataset", *SETTINGS], sort=False)
+    summary = groups.agg(seeds=("seed", "size"), **first, **spread).reset_index()
     best = summary.groupby("dataset", sort=False)["val_mean"].transform("max")
     summary["chosen"] = summary["val_mean"] == best
     return summary
@@ -185,35 +156,21 @@ def write_tuned(tuned: dict[str, dict]) -> None:
         f.write(f'"""{TUNED_DOC}"""\n\nTUNED = {json.dumps(tuned, indent=4)}\n')
 
 
+BAR_RUN = ["dataset", "backend", "epochs", "train_images", "test_images", "test_accuracy", "train_accuracy"]
+BAR_RUN += ["bar", "met", "mean_epoch_seconds", "command"]
+
+
 def measure_bars(data_dir: str) -> pd.DataFrame:
     rows = []
-    for bar in BARS:
-        for backend in full_size_backends():  # loops would take hours
-            args = [
-                f"--backend={backend}",
-                f"--dataset={bar.dataset}",
-                f"--epochs={bar.epochs}",
-                "--val-size=0",
-                THREADS,
-            ]
-            record, command = train(data_dir, *args)
-            epochs, data = record["epochs"], record["run"]["data"]
-            rows.append(
-                {
-                    "dataset": bar.dataset,
-                    "backend": backend,
-                    "epochs": epochs[-1]["epoch"],
-                    "train_images": data["train"],
-                    "test_images": data["test"],
-                    "test_accuracy": record["test"]["accuracy"],
-                    "train_accuracy": epochs[-1]["train_accuracy"],
-                    "bar": bar.accuracy,
-                    "met": record["test"]["accuracy"] >= bar.accuracy,
-                    "mean_epoch_seconds": sum(m["seconds"] for m in epochs) / len(epochs),
-                    "command": command + " --data-dir DIR",
-                }
-            )
-    return pd.DataFrame(rows)
+    for bar, backend in itertools.product(BARS, full_size_backends()):  # loops would take hours
+        record, command = train(data_dir, *_run(backend, bar), "--val-size=0", THREADS)
+        epochs, data, test = record["epochs"], record["run"]["data"], record["test"]["accuracy"]
+        rows.append(
+            [bar.dataset, backend, epochs[-1]["epoch"], data["train"], data["test"], test]
+            + [epochs[-1]["train_accuracy"], bar.accuracy, test >= bar.accuracy]
+            + [sum(m["seconds"] for m in epochs) / len(epochs), command + " --data-dir DIR"]
+        )
+    return pd.DataFrame(rows, columns=BAR_RUN)
 
 
 def source_commit() -> str:
@@ -233,6 +190,10 @@ def cpu_name() -> str:
         return cpuinfo.get_cpu_info().get("brand_raw") or platform.machine()
     except ImportError:
         return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    return f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def mean_and_range(r: tuple, side: str) -> str:
@@ -295,11 +256,10 @@ BAR_COLUMNS: Columns = {
 
 def render(bars: pd.DataFrame, summary: pd.DataFrame | None, defaults: dict[str, dict]) -> tuple[str, str]:
     """The accuracy page, and the shorter section for the README."""
-    machine = f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
     headline = frame_table(bars, BAR_COLUMNS)
     intro = (
-        f"Measured by `python -m reports.accuracy` on {when} ({machine}, commit {source_commit()}): the "
+        f"Measured by `python -m reports.accuracy` on {when} ({machine()}, commit {source_commit()}): the "
         "default settings (chosen on validation accuracy, below), trained on every training image "
         "(`--val-size 0`); the test accuracy is measured once, after the last epoch. Each run used one "
         "thread on a machine shared with other jobs: the epoch times are not benchmarks."
@@ -330,14 +290,10 @@ def render(bars: pd.DataFrame, summary: pd.DataFrame | None, defaults: dict[str,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports.accuracy", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get(DATA_ENV),
-        help=f"folder holding mnist/ and fashion-mnist/ (default: ${DATA_ENV})",
-    )
-    parser.add_argument(
-        "--tuning", action="store_true", help="first run the candidates and choose the defaults"
-    )
+    data_help = f"folder holding mnist/ and fashion-mnist/ (default: ${DATA_ENV})"
+    parser.add_argument("--data-dir", default=os.environ.get(DATA_ENV), help=data_help)
+    tuning_help = "first run the candidates and choose the defaults"
+    parser.add_argument("--tuning", action="store_true", help=tuning_help)
     args = parser.parse_args(argv)
     if not args.data_dir:
         parser.error(f"give --data-dir or set {DATA_ENV}")

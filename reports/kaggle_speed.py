@@ -8,7 +8,6 @@ the result into the README's ``kaggle-speed`` section, so that the number there 
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import numpy as np
 
 from network.data import DataError, load_dataset
 from network.kaggle import TRAIN_CSV, write_kaggle_csv
-from reports.accuracy import cpu_name
+from reports.accuracy import machine
 from reports.readme import README, update_section
 
 KAGGLE_TRAIN_ROWS = 42_000
@@ -51,14 +50,12 @@ def main() -> int:
         megabytes = path.stat().st_size / 1e6
         seconds = load_seconds(Path(folder))
     load = os.getloadavg()[0]  # other processes' share of the cores, which the time includes
-    versions = f"Python {platform.python_version()}, NumPy {np.__version__}"
-    machine = f"{cpu_name()}, {os.cpu_count()} cores, {versions}"
     text = (
         f"Loading a {KAGGLE_TRAIN_ROWS:,}-row `train.csv` (Kaggle's size, {megabytes:.0f} MB; the "
         f"{mnist.n_train:,} MNIST training images found, repeated) takes "
         f"{statistics.median(seconds):.2f} s (median of {REPEATS}, parsing and scaling), measured by "
-        f"`python -m reports.kaggle_speed` on {datetime.now(timezone.utc):%Y-%m-%d} ({machine}; load "
-        f"average {load:.1f} at the end)."
+        f"`python -m reports.kaggle_speed` on {datetime.now(timezone.utc):%Y-%m-%d} ({machine()}, "
+        f"NumPy {np.__version__}; load average {load:.1f} at the end)."
     )
     update_section(README, "kaggle-speed", text)
     print(text)
