@@ -22,6 +22,8 @@ LINES = {"loops": ("s", "-"), "numpy": ("o", "-"), "numba": ("x", "--")}
 MARKERS = "osD^vP*X<>hp"  # one per kernel of the step
 ROOF_DASHES = [(0, (1, 1)), (0, (3, 1)), (0, (5, 2)), (0, (8, 3))]  # the bandwidth roofs, fastest level first
 VERDICT_COLORS = {"met": "tab:green", "not met": "tab:red", "unclear": "tab:orange", "": "black"}
+FLOOR = {"color": "black", "linestyle": "--", "linewidth": 1}  # the floor line of the epoch figures
+BAR_LABEL = {"xytext": (0, 6), "textcoords": "offset points", "ha": "center", "fontsize": 9}
 
 
 def _color(backend: str) -> str:
@@ -51,6 +53,12 @@ def _network(rows) -> str:
     return ", ".join(show(rows[c].iloc[0]) for c, show in shown.items() if rows[c].nunique() == 1)
 
 
+def _whiskers(rows) -> np.ndarray:
+    """The distances from the scaled epoch's median down to its fastest round and up to its slowest."""
+    median = rows["epoch_seconds"].to_numpy()
+    return np.vstack([median - rows["min"] * rows["epoch_scale"], rows["max"] * rows["epoch_scale"] - median])
+
+
 def epoch_time(results: Results) -> Figure | None:
     """Seconds per epoch per backend (log), min-max whiskers, hatched where scaled, and the floor."""
     t = analysis.epoch_table(results)
@@ -58,31 +66,17 @@ def epoch_time(results: Results) -> Figure | None:
         return None
     fig, (ax,) = _figure()
     x = np.arange(len(t))
-    median = t["epoch_seconds"].to_numpy()
-    whiskers = np.vstack([median - t["min"] * t["epoch_scale"], t["max"] * t["epoch_scale"] - median])
+    median, whiskers = t["epoch_seconds"].to_numpy(), _whiskers(t)
     bars = ax.bar(x, median, color=[_color(b) for b in t["backend"]], yerr=whiskers, capsize=4)
     for bar, scaled, value, top in zip(bars, t["scaled"], median, median + whiskers[1]):
         bar.set_hatch("//" if scaled else "")
-        ax.annotate(
-            f"{value:.3g} s",
-            (bar.get_x() + bar.get_width() / 2, top),
-            xytext=(0, 6),
-            textcoords="offset points",
-            ha="center",
-            fontsize=9,
-        )
+        ax.annotate(f"{value:.3g} s", (bar.get_x() + bar.get_width() / 2, top), **BAR_LABEL)
     ax.set_xticks(
         x, [f"{b}\n(scaled from {int(n):,})" if s else b for b, n, s in zip(t.backend, t.samples, t.scaled)]
     )
     floor = t["floor_seconds"].min()
     if not np.isnan(floor):
-        ax.axhline(
-            floor,
-            color="black",
-            linestyle="--",
-            linewidth=1,
-            label=f"floor at the measured peak ({floor:.3g} s)",
-        )
+        ax.axhline(floor, label=f"floor at the measured peak ({floor:.3g} s)", **FLOOR)
         ax.legend(loc="upper right")
     _log(ax)
     ax.set_ylim(top=ax.get_ylim()[1] * 3)  # room for the labels above the tallest bar
@@ -99,27 +93,17 @@ def _sweep(results: Results, study: str, key: str, xlabel: str) -> Figure | None
     fig, (ax,) = _figure()
     for backend in times.columns:
         rows = points[points["backend"] == backend].set_index(key).loc[times.index]
-        low, high = rows["min"] * rows["epoch_scale"], rows["max"] * rows["epoch_scale"]
-        ax.errorbar(
-            times.index,
-            rows["epoch_seconds"],
-            yerr=[rows["epoch_seconds"] - low, high - rows["epoch_seconds"]],
-            marker="o",
-            capsize=3,
-            color=_color(backend),
-            label=f"{backend} (median, min-max)",
-        )
-    flops = points.groupby(key)["epoch_flops"].first()
-    floors = [analysis.floor_seconds(results, f) for f in flops]
+        style = {
+            "marker": "o",
+            "capsize": 3,
+            "color": _color(backend),
+            "label": f"{backend} (median, min-max)",
+        }
+        ax.errorbar(times.index, rows["epoch_seconds"], yerr=_whiskers(rows), **style)
+    work = points.groupby(key)[["epoch_flops", "dtype"]].first()
+    floors = [analysis.floor_seconds(results, f, d) for f, d in zip(work["epoch_flops"], work["dtype"])]
     if not np.isnan(floors).all():
-        ax.plot(
-            flops.index,
-            floors,
-            color="black",
-            linestyle="--",
-            linewidth=1,
-            label="floor at the measured peak",
-        )
+        ax.plot(work.index, floors, label="floor at the measured peak", **FLOOR)
     ax.set_xscale("log", base=2)
     ax.set_xticks(times.index, [str(int(v)) for v in times.index])
     ax.minorticks_off()
@@ -212,12 +196,8 @@ def training_curves(results: Results) -> Figure | None:
     for backend, info in curves.items():
         history = info.get("history") or []
         marker, linestyle = LINES.get(backend, ("o", "-"))
-        style = {
-            "marker": marker,
-            "linestyle": linestyle,
-            "color": _color(backend),
-            "label": f"{backend} ({int(info['samples']):,} train / {int(info['test_samples']):,} test)",
-        }
+        label = f"{backend} ({int(info['samples']):,} train / {int(info['test_samples']):,} test)"
+        style = {"marker": marker, "linestyle": linestyle, "color": _color(backend), "label": label}
         epochs = [h["epoch"] for h in history]
         loss_ax.plot(epochs, [h["train_loss"] for h in history], **style)
         acc_ax.plot(epochs, [100 * h["test_accuracy"] for h in history], **style)

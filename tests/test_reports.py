@@ -408,3 +408,9 @@ def test_the_readme_changes_only_through_its_command(tmp_path):
     assert text.startswith("intro\n") and text.endswith("rest\n") and "old" not in text
     assert "| numba epoch / numpy epoch, batch 32 | 0.5 [0.5, 0.5] | ≤ 0.7 | met |" in text
     assert "Test CPU" in text
+
+
+def test_a_sweeps_floor_is_at_the_peak_of_the_dtype_its_rows_recorded(tmp_path):
+    fig = figures.batch_sweep(results(tmp_path))
+    (floor,) = [line for line in fig.axes[0].lines if line.get_label() == "floor at the measured peak"]
+    assert floor.get_ydata() == pytest.approx([training_flops(NETWORK, 60_000) / 190e9] * 3)  # float64
