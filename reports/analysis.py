@@ -49,36 +49,48 @@ def peaks(results: Results) -> pd.DataFrame:
     return p
 
 
-def _widest(results: Results, dtype: str, all_cores: bool = False) -> pd.DataFrame:
-    """The probe's rows of ``dtype`` at the widest vectors (and only those on all cores, if asked)."""
+def work_dtype(results: Results) -> str | None:
+    """The dtype the network trains in, as its epoch rows recorded it (any row's, where there are none)."""
+    rows = results.study("epoch")
+    dtypes = (rows if len(rows) else results.table)["dtype"].dropna()
+    return dtypes.mode().iloc[0] if len(dtypes) else None
+
+
+def _probe(results: Results, dtype: str | None) -> pd.DataFrame:
+    """The probe's rows of ``dtype``; by default (or where a row recorded none) of the network's dtype."""
     p = peaks(results)
-    p = p[(p["dtype"] == dtype) & (p["vector_bits"] == p.loc[p["dtype"] == dtype, "vector_bits"].max())]
+    return p[p["dtype"] == (work_dtype(results) if dtype is None or pd.isna(dtype) else dtype)]
+
+
+def _widest(results: Results, dtype: str | None, all_cores: bool = False) -> pd.DataFrame:
+    """The probe's rows of ``dtype`` at the widest vectors (and only those on all cores, if asked)."""
+    p = _probe(results, dtype)
+    p = p[p["vector_bits"] == p["vector_bits"].max()]
     return p[p["threads"] == p["threads"].max()] if all_cores else p
 
 
-def peak_rate(results: Results, dtype: str = "float32") -> float:
+def peak_rate(results: Results, dtype: str | None = None) -> float:
     """The machine's limit for ``dtype``: the fastest all-core rate of the probe at the widest vectors."""
     return float(_widest(results, dtype, all_cores=True)["gflops"].max())
 
 
-def core_scaling(results: Results, dtype: str = "float32") -> float:
+def core_scaling(results: Results, dtype: str | None = None) -> float:
     """All cores' rate over n x one core's (1: independent cores; 0.5 on 2 cores: they share the units)."""
     p = _widest(results, dtype).groupby("threads")["gflops"].median()
     return float(p.iloc[-1] / (p.index[-1] / p.index[0] * p.iloc[0])) if len(p) > 1 else math.nan
 
 
-def width_gain(results: Results, dtype: str = "float32") -> tuple[float, float, float]:
+def width_gain(results: Results, dtype: str | None = None) -> tuple[float, float, float]:
     """(narrow bits, wide bits, wide rate / narrow rate) on one core: near 2 when the wide FMAs run at full
     width, near 1 when the CPU splits them in halves."""
-    p = peaks(results)
-    rates = p[(p["dtype"] == dtype) & (p["threads"] == p["threads"].min())].groupby("vector_bits")["gflops"]
-    rates = rates.median()
+    p = _probe(results, dtype)
+    rates = p[p["threads"] == p["threads"].min()].groupby("vector_bits")["gflops"].median()
     if len(rates) < 2:
         return math.nan, math.nan, math.nan
     return rates.index[0], rates.index[-1], float(rates.iloc[-1] / rates.iloc[0])
 
 
-def peak_drift(results: Results, dtype: str = "float32") -> float:
+def peak_drift(results: Results, dtype: str | None = None) -> float:
     """Relative change of the all-core peak from the run's start to its end."""
     p = _widest(results, dtype, all_cores=True).groupby("when")["gflops"].median()
     return float(p["end"] / p["start"] - 1) if {"start", "end"} <= set(p.index) else math.nan
@@ -102,7 +114,7 @@ def sgemm_rates(results: Results) -> pd.Series:
     return results.study("sgemm").groupby("threads")["gflops"].max()
 
 
-def floor_seconds(results: Results, flops: float, dtype: str = "float32") -> float:
+def floor_seconds(results: Results, flops: float, dtype: str | None = None) -> float:
     """The least time ``flops`` of products can take: all of them at the machine's measured peak."""
     return flops / (peak_rate(results, dtype) * 1e9)
 
@@ -238,7 +250,7 @@ def kernel_table(results: Results) -> pd.DataFrame:
 
 def roofline_points(results: Results) -> pd.DataFrame:
     k = results.study("kernel").dropna(subset=["intensity", "gflops"])
-    return ordered(k)[["kernel", "backend", "shape", "intensity", "gflops", "threads"]]
+    return ordered(k)[["kernel", "backend", "shape", "dtype", "intensity", "gflops", "threads"]]
 
 
 def variant_table(results: Results) -> pd.DataFrame:

@@ -131,7 +131,7 @@ def roofline(results: Results) -> Figure | None:
     """Every kernel of every backend at its arithmetic intensity, under the measured peak and bandwidths:
     colour names the backend, the marker the kernel."""
     points = analysis.roofline_points(results)
-    peak = analysis.peak_rate(results)
+    peak = analysis.peak_rate(results, next(iter(points["dtype"]), None))  # in the kernels' dtype
     if points.empty or np.isnan(peak):
         return None
     fig, (ax,) = _figure(width=10, height=5.5)
