@@ -173,8 +173,8 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 # neither: it runs forward, loss and backward without returning to Python and updates each layer as soon
 # as its gradient exists, by the optimizer's rule (``jit_rules``). The weight gradient is not stored: each
 # of its tiles updates its tile of the weights straight from the product's registers
-# (``jit_matmul.matmul_tn_update``), and at a batch of one the gradient is an outer product, made a row at
-# a time where it is used.
+# (``jit_matmul.matmul_tn_update``; at a batch of one the gradient is an outer product, made a row at a
+# time where it is used).
 
 fused_rules = ("sgd", "momentum", "adam")
 
@@ -198,22 +198,10 @@ def _mask_inactive(grad, a):
 
 
 @njit(cache=True)
-def _outer_update(rule, a, delta, w, s1, s2, coef, g):
-    """The update of ``w`` (m, n) by ``g = a.T @ delta`` for a batch of one, where g is the outer product of
-    two rows: each row of g is made in the scratch row ``g`` (n,) right before the rule uses it."""
-    m, n = w.shape
-    for i in range(m):
-        a_i = a[0, i]
-        for j in range(n):
-            g[j] = a_i * delta[0, j]
-        apply_rule(rule, at(w, i * n), at(g, 0), at(s1, i * n), at(s2, i * n), n, coef)
-
-
-@njit(cache=True)
 def _fused_step(
     rule, activations, deltas, params, states, bias_grads, labels, weight_coefficients, bias_coefficients
 ):
-    weight_coef, bias_coef = unpack(weight_coefficients), unpack(bias_coefficients)
+    bias_coef = unpack(bias_coefficients)
     layers = len(params)
     for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
         W, b = params[layer]
@@ -234,11 +222,8 @@ def _fused_step(
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
             jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
             _mask_inactive(deltas[layer - 1], activations[layer])
-        db = bias_grads[layer]  # scratch of the layer's width: a row of g at a batch of one, then db
-        if delta.shape[0] == 1:
-            _outer_update(rule, activations[layer], delta, W, s1W, s2W, weight_coef, db)
-        else:
-            jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, weight_coefficients)
+        jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, weight_coefficients)
+        db = bias_grads[layer]
         _column_sums(delta, db)
         apply_rule(rule, at(b, 0), at(db, 0), at(s1b, 0), at(s2b, 0), b.size, bias_coef)
     return loss

@@ -23,7 +23,7 @@ so only the loop vectoriser can make vector code):
   (a NumPy array is a heap object it cannot); ``cgutils.alloca_once`` would zero-fill them every call.
 * Indices are row-slice views or clamped, never a signed runtime offset: Numba's negative-index
   wraparound turns such loads into per-lane selects and gathers.
-* A full tile's row is stored by ``_row_out``, or updated by ``_row_update``, in vector IR: as a loop with
+* A full tile's row is stored by ``_row_out``, or updated by ``row_update``, in vector IR: as a loop with
   the constant trip count NR it is unrolled before the vectoriser runs and stored as scalars, the
   dominant cost of a tile at small k; as a loop over a runtime count (``jit_rules.apply_rule``) it is
   too short for the vector loop LLVM makes of it.
@@ -237,15 +237,17 @@ class _Vector:
 
 
 @intrinsic
-def _row_update(typingctx, epilogue, w, g, s1, s2, coef):
+def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale):
     """NR parameters at the pointer ``w`` and their state at ``s1``, ``s2`` updated by the gradient at ``g``
-    as the rule ``epilogue`` says: each rule of ``jit_rules.RULES`` traced with ``_Vector`` operands into
-    NR-lane vector IR, one branch per rule. Only for full tiles."""
+    (times the scalar ``scale`` unless it is None: a row of an outer product) as the rule ``epilogue``
+    says: each rule of ``jit_rules.RULES`` traced with ``_Vector`` operands into NR-lane vector IR, one
+    branch per rule. Only for whole rows of NR."""
     elty = w.dtype
     nr = tile_shape(elty.bitwidth // 8)[1]
+    scaled = not isinstance(scale, types.NoneType)
 
     def codegen(context, builder, sig, args):
-        epilogue_v, *pointers, coef_v = args
+        epilogue_v, *pointers, coef_v, scale_v = args
         vty = ir.VectorType(context.get_value_type(elty), nr)
         align = elty.bitwidth // 8
         zeros = ir.Constant(ir.VectorType(ir.IntType(32), nr), [0] * nr)
@@ -262,13 +264,15 @@ def _row_update(typingctx, epilogue, w, g, s1, s2, coef):
                 w, g, *state = (
                     _Vector(builder, builder.load(p, align=align)) for p in (w_p, g_p, *state_p[:keeps])
                 )
+                if scaled:
+                    g = splat(scale_v) * g
                 new_w, *new_state = rule.py_func(w, g, *state, *[w] * (2 - keeps), c)  # w: unused
                 for p, value in zip(state_p[:keeps], new_state[:keeps]):
                     builder.store(value.value, p, align=align)
                 builder.store(new_w.value, w_p, align=align)
         return context.get_dummy_value()
 
-    return types.void(epilogue, w, g, s1, s2, coef), codegen
+    return types.void(epilogue, w, g, s1, s2, coef, scale), codegen
 
 
 @intrinsic
@@ -339,7 +343,7 @@ def micro_kernel(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, 
                 row = (i0 + r) * n + j0
                 w, g, v1, v2 = at(out, row), plus(accp, r * NR), at(s1, row), at(s2, row)
                 if mr == MR and nr == NR:
-                    _row_update(epilogue, w, g, v1, v2, coef)
+                    row_update(epilogue, w, g, v1, v2, coef, None)
                 else:
                     apply_rule(epilogue, w, g, v1, v2, nr, coef)
         elif mr == MR and nr == NR:
