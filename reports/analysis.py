@@ -314,7 +314,7 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     table = pd.DataFrame({"part": list(parts), "seconds": list(parts.values())})
     table["floor_ratio"] = table["seconds"] / (e.floor_seconds / steps)
     table["share"] = table["seconds"] / step
-    table.attrs.update(batch=int(e.batch), floor_step=e.floor_seconds / steps)
+    table.attrs["batch"] = int(e.batch)
     return table
 
 

@@ -235,10 +235,6 @@ def findings(results: Results) -> list[str]:
     return out
 
 
-def _findings(results: Results, figures: list[str]) -> str:
-    return _section("Findings", fmt.bullets(findings(results)))
-
-
 def _machine(results: Results, figures: list[str]) -> str:
     run, commit = results.run, results.commit
     bandwidth = analysis.bandwidth(results)
@@ -328,14 +324,11 @@ def _budgets(results: Results, figures: list[str]) -> str:
         title = f"### A numpy step at batch {numpy_step.attrs['batch']}"
         parts.append(f"{title}\n\n{frame_table(numpy_step, BUDGET_COLUMNS)}")
     if len(small):
-        kernels = [c for c in small.columns if c not in ("batch", "step", "kernels_gflops", "rest")]
-        rows = [
-            (int(r["batch"]), seconds(r["step"]), *(seconds(r[k]) for k in kernels),
-             number(r["kernels_gflops"]), seconds(r["rest"]))
-            for _, r in small.iterrows()
-        ]  # fmt: skip
-        headers = ["batch", "step", *kernels, "their GFLOP/s", "the rest"]
-        parts.append(f"### A numba step at small batches\n\n{fmt.table(headers, rows)}")
+        small = small.set_index("batch").rename(
+            columns={"kernels_gflops": "their GFLOP/s", "rest": "the rest"}
+        )
+        steps = fmt.grid(small, ["batch"], lambda batch: (batch,), {"their GFLOP/s": number})
+        parts.append(f"### A numba step at small batches\n\n{steps}")
     return _section("Where the time goes", "\n\n".join(parts)) if parts else ""
 
 
@@ -352,7 +345,7 @@ CURVE_INTRO = "A short run per backend, to show that every backend trains (not t
 SECTIONS = [  # each a function of (results, figures), in the report's order
     _header,
     _tabled("Headline ratios", analysis.headline, HEADLINE_COLUMNS, HEADLINE_METHOD, "headline.png", True),
-    _findings,
+    lambda results, figures: _section("Findings", fmt.bullets(findings(results))),
     _machine,
     _method,
     _tabled("One training epoch", analysis.epoch_table, EPOCH_COLUMNS, figure="epoch_time.png", always=True),

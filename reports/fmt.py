@@ -80,12 +80,11 @@ def frame_table(frame: pd.DataFrame, columns: Columns, numbers: bool = True) -> 
     return table(list(columns), ([cell(r) for cell in columns.values()] for r in frame.itertuples()), numbers)
 
 
-def grid(
-    frame: pd.DataFrame, keys: Sequence[str], key_cells: Callable[[Any], tuple], cell: Callable = seconds
-) -> str:
+def grid(frame: pd.DataFrame, keys: Sequence[str], key_cells: Callable, cells: Columns | None = None) -> str:
     """A markdown table of a pivoted ``frame``: the cells ``key_cells(index)`` under the headers ``keys``,
-    then ``cell`` of each value under its column's name."""
-    rows = [(*key_cells(index), *map(cell, values)) for index, values in frame.iterrows()]
+    then each value, written by ``cells[column]`` or else as a duration, under its column's name."""
+    write = [(cells or {}).get(column, seconds) for column in frame.columns]
+    rows = [(*key_cells(index), *(w(v) for w, v in zip(write, values))) for index, values in frame.iterrows()]
     return table([*keys, *frame.columns], rows)
 
 

@@ -8,6 +8,7 @@ A benchmark run writes ``reports/`` only; the README changes through this comman
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -67,7 +68,11 @@ def performance_section(reports: Path = REPORTS) -> str:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # a parser although there are no options, so that --help explains instead of rewriting the README
+    parser = argparse.ArgumentParser(prog="python -m reports.readme", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # the docstring's command line as written
+    parser.parse_args(argv)
     try:
         update_section(README, "performance", performance_section())
     except (ReportError, OSError, ValueError) as err:
