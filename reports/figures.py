@@ -23,6 +23,7 @@ MARKERS = "osD^vP*X<>hp"  # one per kernel of the step
 ROOF_DASHES = [(0, (1, 1)), (0, (3, 1)), (0, (5, 2)), (0, (8, 3))]  # the bandwidth roofs, fastest level first
 VERDICT_COLORS = {"met": "tab:green", "not met": "tab:red", "unclear": "tab:orange", "": "black"}
 FLOOR = {"color": "black", "linestyle": "--", "linewidth": 1}  # the floor line of the epoch figures
+POINT = {"marker": "o", "capsize": 3}  # a sweep's points, with their min-max whiskers
 BAR_LABEL = {"xytext": (0, 6), "textcoords": "offset points", "ha": "center", "fontsize": 9}
 
 
@@ -93,13 +94,10 @@ def _sweep(results: Results, study: str, key: str, xlabel: str) -> Figure | None
     fig, (ax,) = _figure()
     for backend in times.columns:
         rows = points[points["backend"] == backend].set_index(key).loc[times.index]
-        style = {
-            "marker": "o",
-            "capsize": 3,
-            "color": _color(backend),
-            "label": f"{backend} (median, min-max)",
-        }
-        ax.errorbar(times.index, rows["epoch_seconds"], yerr=_whiskers(rows), **style)
+        label = f"{backend} (median, min-max)"
+        ax.errorbar(
+            times.index, rows["epoch_seconds"], _whiskers(rows), color=_color(backend), label=label, **POINT
+        )
     work = points.groupby(key)[["epoch_flops", "dtype"]].first()
     floors = [analysis.floor_seconds(results, f, d) for f, d in zip(work["epoch_flops"], work["dtype"])]
     if not np.isnan(floors).all():
