@@ -242,9 +242,8 @@ def epoch_table(results: Results) -> pd.DataFrame:
 
 def kernel_table(results: Results) -> pd.DataFrame:
     """Median seconds per call, one row per kernel (with its shape), one column per backend."""
-    k = results.study("kernel").pivot_table(
-        index=["kernel", "shape"], columns="backend", values="median", sort=False
-    )
+    k = results.study("kernel")
+    k = k.pivot_table(index=["kernel", "shape"], columns="backend", values="median", sort=False)
     return k[sorted(k.columns, key=rank)]
 
 
@@ -329,10 +328,8 @@ def small_batch_budget(results: Results) -> pd.DataFrame:
             continue
         step = float(numba["seconds_per_sample"].iloc[0]) * batch
         parts = pair.set_index("kernel")["median"]
-        gflops = pair["flops"].sum() / parts.sum() / 1e9
-        rows.append(
-            {"batch": int(batch), "step": step, **parts, "kernels_gflops": gflops, "rest": step - parts.sum()}
-        )
+        gflops, rest = pair["flops"].sum() / parts.sum() / 1e9, step - parts.sum()
+        rows.append({"batch": int(batch), "step": step, **parts, "kernels_gflops": gflops, "rest": rest})
     return pd.DataFrame(rows)
 
 

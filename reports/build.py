@@ -109,7 +109,8 @@ def _tabled(title: str, make, columns: fmt.Columns, intro: str = "", figure: str
         frame = make(results)
         if frame.empty and not always:
             return ""
-        return _section(title, intro + frame_table(frame, columns) if len(frame) else "", figures, figure)
+        table = frame_table(frame, columns) if len(frame) else ""
+        return _section(title, f"{intro}\n\n{table}" if intro and table else table, figures, figure)
 
     return section
 
@@ -131,7 +132,7 @@ HEADLINE_METHOD = (
     "blocks (the method of batch means). A verdict is *met* when the whole interval is on the bound's "
     "side, *not met* when it is wholly on the other, *unclear* when it straddles the bound. *Cores "
     "meet in*: the median time of an empty parallel region across all cores, measured beside every "
-    "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine.\n\n"
+    "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine."
 )
 PEAK_COLUMNS = {
     "FMA probe": lambda r: f"{r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
@@ -324,9 +325,8 @@ def _budgets(results: Results, figures: list[str]) -> str:
         title = f"### A numpy step at batch {numpy_step.attrs['batch']}"
         parts.append(f"{title}\n\n{frame_table(numpy_step, BUDGET_COLUMNS)}")
     if len(small):
-        small = small.set_index("batch").rename(
-            columns={"kernels_gflops": "their GFLOP/s", "rest": "the rest"}
-        )
+        names = {"kernels_gflops": "their GFLOP/s", "rest": "the rest"}
+        small = small.set_index("batch").rename(columns=names)
         steps = fmt.grid(small, ["batch"], lambda batch: (batch,), {"their GFLOP/s": number})
         parts.append(f"### A numba step at small batches\n\n{steps}")
     return _section("Where the time goes", "\n\n".join(parts)) if parts else ""
@@ -338,10 +338,8 @@ def _curves(results: Results) -> pd.DataFrame:
     return curves
 
 
-TECHNIQUE_INTRO = (
-    "Epochs (scaled) without and with it; the gain expected was written down before measuring.\n\n"
-)
-CURVE_INTRO = "A short run per backend, to show that every backend trains (not timed).\n\n"
+TECHNIQUE_INTRO = "Epochs (scaled) without and with it; the gain expected was written down before measuring."
+CURVE_INTRO = "A short run per backend, to show that every backend trains (not timed)."
 SECTIONS = [  # each a function of (results, figures), in the report's order
     _header,
     _tabled("Headline ratios", analysis.headline, HEADLINE_COLUMNS, HEADLINE_METHOD, "headline.png", True),
@@ -392,9 +390,8 @@ def _runs(runs: list[Results]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("json", type=Path, nargs="+", help="pytest-benchmark JSON files of bench/ runs")
-    parser.add_argument(
-        "--out", type=Path, default=None, help="folder for the report (default: the first JSON's)"
-    )
+    out_help = "folder for the report (default: the first JSON's)"
+    parser.add_argument("--out", type=Path, default=None, help=out_help)
     args = parser.parse_args(argv)
     try:
         report = build_report(args.json[0], args.out, args.json[1:])
