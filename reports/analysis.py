@@ -43,7 +43,6 @@ def ordered(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def peaks(results: Results) -> pd.DataFrame:
-    """The FMA probe's rows, with the rate per core."""
     p = results.study("peak").copy()
     p["per_core"] = p["gflops"] / p["threads"]
     return p

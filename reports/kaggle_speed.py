@@ -27,7 +27,6 @@ REPEATS = 3
 
 
 def load_seconds(folder: Path, repeats: int = REPEATS) -> list[float]:
-    """Wall-clock seconds of ``load_dataset`` on the Kaggle folder ``folder``, ``repeats`` times."""
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
