@@ -198,10 +198,9 @@ def _mask_inactive(grad, a):
 
 
 @njit(cache=True)
-def _fused_step(
-    rule, activations, deltas, params, states, bias_grads, labels, weight_coefficients, bias_coefficients
-):
-    bias_coef = unpack(bias_coefficients)
+def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, numbers):
+    """``numbers``: the rule's coefficients as ``jit_rules.coefficients`` makes them."""
+    bias_coef = unpack(numbers, decay=False)  # biases are not decayed
     layers = len(params)
     for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
         W, b = params[layer]
@@ -222,7 +221,7 @@ def _fused_step(
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
             jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
             _mask_inactive(deltas[layer - 1], activations[layer])
-        jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, weight_coefficients)
+        jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, numbers)
         db = bias_grads[layer]
         _column_sums(delta, db)
         apply_rule(rule, at(b, 0), at(db, 0), at(s1b, 0), at(s2b, 0), b.size, bias_coef)
@@ -267,6 +266,5 @@ def fused_step(
         tuple(bias_grads),
         _c(labels),
         coefficients(update.coefficients, dtype),
-        coefficients(update.coefficients, dtype, decay=False),  # biases are not decayed
     )
     return float(loss)

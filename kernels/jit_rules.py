@@ -48,22 +48,22 @@ Coefficients = namedtuple(
 )
 
 
-def coefficients(named: dict[str, float], dtype: np.dtype, decay: bool = True) -> np.ndarray:
+def coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
     """The fields of ``Coefficients`` from ``FusedUpdate.coefficients``, as an array of the dtype (an
     array crosses from Python into compiled code in a fraction of a microsecond, a named tuple takes
-    over one); ``decay=False`` for biases. ``unpack`` makes the ``Coefficients`` inside."""
+    over one). ``unpack`` makes the ``Coefficients`` inside."""
     beta1, beta2 = named.get("beta1", 0.0), named.get("beta2", 0.0)
-    decay_rate = named.get("weight_decay", 0.0) if decay else 0.0
     # in the order of Coefficients' fields; a plain tuple, because building the named one costs about a
     # microsecond of every step
-    fields = (named["lr"], decay_rate, named.get("momentum", 0.0), beta1, 1 - beta1, beta2, 1 - beta2)
-    return np.array((*fields, named.get("eps", 0.0)), dtype=dtype)
+    fields = (named["lr"], named.get("weight_decay", 0.0), named.get("momentum", 0.0), beta1, 1 - beta1)
+    return np.array((*fields, beta2, 1 - beta2, named.get("eps", 0.0)), dtype=dtype)
 
 
 @njit(cache=True)
-def unpack(c):
-    """``Coefficients`` from the array of ``coefficients``."""
-    return Coefficients(c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+def unpack(c, decay=True):
+    """``Coefficients`` from the array of ``coefficients``; ``decay=False`` for biases (no weight decay)."""
+    weight_decay = c[1] if decay else c.dtype.type(0)
+    return Coefficients(c[0], weight_decay, c[2], c[3], c[4], c[5], c[6], c[7])
 
 
 @njit(cache=True)
