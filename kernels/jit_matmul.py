@@ -15,11 +15,8 @@ The driver:
 * Blocking: k in nearly equal blocks of at most ``KC_MAX``; rows in blocks whose op(a) slice fits
   ``L2_BUDGET``.
 * Parallelism: a prange over (column tile, band of row tiles), column-tile major so that each thread
-  gets a contiguous run of tiles; serial below ``PAR_MIN_FLOP`` or on one thread. A product that
-  streams a weight matrix at a small batch (the few-row forward product, an update) is split by
-  ``column_part`` into the same parts as the packed products, whatever its FLOPs, once the matrix
-  reaches ``PAR_MIN_WEIGHT_BYTES``: each core then keeps its columns of the weights, and of the
-  optimizer's state, in its own L2 from one step to the next.
+  gets a contiguous run of tiles; serial below ``PAR_MIN_FLOP`` (``FUSED_PAR_MIN_FLOP`` for an update)
+  or on one thread.
 * Few rows (``use_row_vector``): ``row_vector_nn`` streams b once per R rows with no packing.
 * A batch of one (``matmul_tn_update`` with k = 1): the gradient is an outer product, each row of it
   made in registers where the rule uses it (``jit_tile.row_update``).
@@ -53,12 +50,11 @@ from kernels.jit_tile import (
 
 __all__ = ["matmul_nn", "matmul_tn", "matmul_nt", "matmul_tn_update", "KC_MAX", "Epilogue"]
 
-# Entering a parallel region costs one to two microseconds, more when the pool sleeps: smaller products
-# run serially. A weight matrix of PAR_MIN_WEIGHT_BYTES is split by columns between the cores in every
-# product that streams it, which keeps each part in one core's L2 (a serial product in between would
-# move it back).
+# Entering a parallel region costs a few microseconds, more when the pool sleeps: smaller products run
+# serially. An update splits w and its state between the cores' caches, to be moved back by the next
+# serial step, so it needs a larger product to pay.
 PAR_MIN_FLOP = 3_000_000
-PAR_MIN_WEIGHT_BYTES = 64 * 1024
+FUSED_PAR_MIN_FLOP = 16_000_000
 L2_BUDGET = 512 * 1024  # bytes of op(a) per row block (kept in L2)
 SMALL_M = 16  # nn with fewer rows: the row-vector kernel beats the packed tile
 ROWVEC_ROWS_PER_R = 12  # ... and with b at least W wide, below 12 R rows too (R-row blocks)
@@ -122,36 +118,17 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef):
             )
 
 
-@njit(cache=True)
-def column_parts(rows, n, out):
-    """How many parts the columns of a ``rows x n`` weight matrix are split into between the cores: the
-    thread count (at most one part per column tile) when the matrix reaches PAR_MIN_WEIGHT_BYTES, else 1."""
-    threads = num_threads()
-    if threads > 1 and rows * n * out.itemsize >= PAR_MIN_WEIGHT_BYTES:
-        return min(threads, (n + nr_of(out) - 1) // nr_of(out))
-    return 1
-
-
-@njit(cache=True)
-def column_part(part, parts, n, out):
-    """The columns ``[lo, hi)`` of part ``part`` of ``parts``: whole NR-column tiles, as evenly as they
-    split, in order, as the packed products' prange hands out column tiles."""
-    NR = nr_of(out)
-    tiles = (n + NR - 1) // NR
-    return min(n, part * tiles // parts * NR), min(n, (part + 1) * tiles // parts * NR)
-
-
 @njit(cache=True, inline="always", fastmath=FASTMATH)
-def _row_vector_rows(a, b, out, i, R, W, j_lo, j_hi):
-    """Rows ``[i, min(i + R, m))``, columns ``[j_lo, j_hi)`` of ``a @ b`` with R x W accumulators: each
-    row of b is used R times right after it is loaded. Inlined, so that R and W are constants (r loop
-    unrolled, c loop vectorised). Rows past m are clamped reads, never stored."""
-    m = out.shape[0]
+def _row_vector_rows(a, b, out, i, R, W):
+    """Rows ``[i, min(i + R, m))`` of ``a @ b`` with R x W accumulators: each row of b is used R times
+    right after it is loaded. Inlined, so that R and W are constants (r loop unrolled, c loop
+    vectorised). Rows past m are clamped reads, never stored."""
+    m, n = out.shape
     k = a.shape[1]
     acc = carray(stack(out, ACC), R * W)
     zero = out.dtype.type(0)
-    for j0 in range(j_lo, j_hi, W):
-        w = min(W, j_hi - j0)
+    for j0 in range(0, n, W):
+        w = min(W, n - j0)
         for t in range(R * W):
             acc[t] = zero
         if w == W:  # constant trip count: W / lanes vectors
@@ -174,19 +151,16 @@ def _row_vector_rows(a, b, out, i, R, W, j_lo, j_hi):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def row_vector_nn(a, b, out, j_lo, j_hi):
-    """Columns ``[j_lo, j_hi)`` of ``out = a @ b`` for a few rows: groups of R rows
-    (``jit_tile.rowvec_shape``), b streamed once per group with no packing; a lone last row (batch 1)
-    gets a 1-row block rather than R - 1 wasted rows."""
+def row_vector_nn(a, b, out):
+    """``out = a @ b`` for a few rows: groups of R rows (``jit_tile.rowvec_shape``), b streamed once per
+    group with no packing; a lone last row (batch 1) gets a 1-row block rather than R - 1 wasted rows."""
     R, W, W1 = rowvec_of(out)
     m = out.shape[0]
     for i in range(0, m, R):
-        if m - i > 1:
-            _row_vector_rows(a, b, out, i, R, W, j_lo, j_hi)
-        elif j_hi - j_lo >= W1:
-            _row_vector_rows(a, b, out, i, 1, W1, j_lo, j_hi)
-        else:  # a part narrower than W1 columns
-            _row_vector_rows(a, b, out, i, 1, W, j_lo, j_hi)
+        if m - i == 1:
+            _row_vector_rows(a, b, out, i, 1, W1)
+        else:
+            _row_vector_rows(a, b, out, i, R, W)
 
 
 @njit(cache=True)
@@ -222,13 +196,7 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
         zero_fill(out)
         return
     if not ta and not tb and epilogue == Epilogue.STORE and use_row_vector(m, n, out):
-        parts = column_parts(k, n, out)  # b is the weights
-        if parts == 1:
-            row_vector_nn(a, b, out, 0, n)
-        else:
-            for part in prange(parts):
-                lo, hi = column_part(part, parts, n, out)
-                row_vector_nn(a, b, out, lo, hi)
+        row_vector_nn(a, b, out)
         return
     MR = mr_of(out)
     NR = nr_of(out)
@@ -236,10 +204,9 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
     n_row_blocks = max(1, (m * k * out.itemsize + L2_BUDGET - 1) // L2_BUDGET)
     mc = ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
     threads = num_threads()
-    if epilogue >= FIRST_RULE:  # out is the weights
-        serial = column_parts(m, n, out) == 1
-    else:
-        serial = threads == 1 or 2.0 * m * n * k < PAR_MIN_FLOP
+    serial = threads == 1 or 2.0 * m * n * k < (
+        FUSED_PAR_MIN_FLOP if epilogue >= FIRST_RULE else PAR_MIN_FLOP
+    )
     for i_lo in range(0, m, mc):
         i_hi = min(m, i_lo + mc)
         if serial:
@@ -283,37 +250,25 @@ def matmul_nt(a, b, out):
 
 
 @njit(cache=True)
-def _outer_columns(a, b, w, rule, s1, s2, coef, j_lo, j_hi):
-    """Columns ``[j_lo, j_hi)`` of ``w`` updated by the outer product ``g = a.T @ b`` of a batch of one:
-    row i of g is ``a[0, i] * b[0]``, made in registers for each whole NR columns, in a stack row for a
-    ragged last part."""
+def _outer_update(a, b, w, rule, s1, s2, coef):
+    """``w`` updated by the outer product ``g = a.T @ b`` of a batch of one: row i of g is
+    ``a[0, i] * b[0]``, made in registers for each whole NR columns (a stack row for a ragged rest),
+    column tile by column tile, as the packed update runs (faster than row by row: see the commit)."""
     m, n = w.shape
     NR = nr_of(w)
-    j_full = j_lo + (j_hi - j_lo) // NR * NR
+    n_full = n // NR * NR
     gp = stack(w, ACC)
     g = carray(gp, NR)
-    for i in range(m):
-        a_i = a[0, i]
-        row = i * n
-        for j in range(j_lo, j_full, NR):
-            row_update(rule, at(w, row + j), at(b, j), at(s1, row + j), at(s2, row + j), coef, a_i)
-        if j_full < j_hi:
-            for c in range(j_hi - j_full):
-                g[c] = a_i * b[0, j_full + c]
-            j = row + j_full
-            apply_rule(rule, at(w, j), gp, at(s1, j), at(s2, j), j_hi - j_full, coef)
-
-
-@njit(cache=True, parallel=True)
-def _outer_update(a, b, w, rule, s1, s2, coef):
-    n = w.shape[1]
-    parts = column_parts(w.shape[0], n, w)
-    if parts == 1:
-        _outer_columns(a, b, w, rule, s1, s2, coef, 0, n)
-    else:
-        for part in prange(parts):
-            lo, hi = column_part(part, parts, n, w)
-            _outer_columns(a, b, w, rule, s1, s2, coef, lo, hi)
+    for j in range(0, n_full, NR):
+        for i in range(m):
+            t = i * n + j
+            row_update(rule, at(w, t), at(b, j), at(s1, t), at(s2, t), coef, a[0, i])
+    if n_full < n:
+        for i in range(m):
+            for c in range(n - n_full):
+                g[c] = a[0, i] * b[0, n_full + c]
+            t = i * n + n_full
+            apply_rule(rule, at(w, t), gp, at(s1, t), at(s2, t), n - n_full, coef)
 
 
 @njit(cache=True)

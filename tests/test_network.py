@@ -302,9 +302,9 @@ def test_fused_momentum_step_within_the_bound(backend_name, dtype, rng, layer_si
         assert_step_within_bound((fused_net, fused_opt), (composed_net, composed_opt), X=X.astype(dtype), y=y)
 
 
-# the fused step against the composed one, bit for bit: small networks, ragged tiles, a first layer split
-# between the cores into a whole and a ragged part (784 x 33: above jit_matmul.PAR_MIN_WEIGHT_BYTES), the
-# CLI's default network at batches 1, 8 and 128, and a batch above KC_MAX
+# the fused step against the composed one, bit for bit: small networks, ragged tiles (a first layer of 33
+# columns: one whole column tile and a ragged one), the CLI's default network at batches 1, 8 and 128,
+# and a batch above KC_MAX
 EXACT_CASES = [
     ([12, 8, 3], 1), ([12, 8, 3], 5), ([9, 7, 6, 5, 3], 17),
     *[([784, 33, 10], rows) for rows in (1, 5, 40)],
