@@ -4,8 +4,8 @@ say where a step's time goes and what bounds it.
 * At batch 128, a numpy step is its BLAS products and element-wise kernels (``test_kernels.py``) plus the
   trainer's batch gather and NumPy's momentum update, timed here.
 * At small batches, a numba step (its ``fused_step``) is dominated by the two kernels that stream
-  the first layer's weights: the forward product and the weight gradient fused with the momentum update,
-  timed here at those batch sizes.
+  the first layer's weights: the forward product and the weight gradient fused with each optimizer's
+  update, timed here at the batch sizes of the small-batch targets.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from bench.harness import (
     record_rate,
     use_threads,
 )
+from bench.test_headline import SMALL_BATCH_BOUNDS
 from kernels import available_backends, get_backend
 from network import MLP
-from network.optim import make_optimizer
+from network.optim import OPTIMIZERS, make_optimizer
 
-SMALL_BATCHES = (8, 16)  # the batch sizes of the small-batch target (1 is met by a wide margin)
+SMALL_BATCHES = tuple(SMALL_BATCH_BOUNDS)  # the batch sizes of the small-batch targets
 
 
 @pytest.mark.benchmark(group="optimizer step")
@@ -89,19 +90,24 @@ def test_batch_gather(benchmark, settings, bench_data):
     record_rate(benchmark, bytes_moved=2 * DEFAULT_BATCH * INPUTS * bench_data.X_train.itemsize)
 
 
+SMALL_BATCH_PARTS = ["forward product", *(f"weight gradient + update, {opt}" for opt in OPTIMIZERS)]
+
+
 @pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")
-@pytest.mark.parametrize("part", ["forward product", "weight gradient + update"])
+@pytest.mark.parametrize("part", SMALL_BATCH_PARTS)
 @pytest.mark.parametrize("batch", SMALL_BATCHES)
 def test_small_batch_kernel(benchmark, settings, batch, part):
     """numba's two first-layer kernels of a fused step at a small batch: ``X @ W1``, and ``X.T @ dZ1``
-    applied as the momentum update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls)."""
+    applied as each optimizer's update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls,
+    with the coefficients the optimizer hands the step)."""
     from kernels import jit_matmul
-    from kernels.jit_rules import Epilogue, coefficients
+    from kernels.jit_rules import RULES, Epilogue, coefficients
 
     rng = np.random.default_rng(SEED)
     X = rng.standard_normal((batch, INPUTS), dtype=np.float32)
     W = rng.standard_normal((INPUTS, DEFAULT_HIDDEN), dtype=np.float32)
-    if part == "forward product":
+    kernel, _, optimizer = part.partition(", ")
+    if not optimizer:
         shape = f"X @ W1: ({batch}x{INPUTS}) @ ({INPUTS}x{DEFAULT_HIDDEN})"
         out = np.empty((batch, DEFAULT_HIDDEN), np.float32)
         matmul = get_backend("numba").matmul
@@ -109,22 +115,31 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
         def call():
             matmul(X, W, out=out)
 
+        weights = INPUTS * DEFAULT_HIDDEN  # read
     else:
-        shape = f"X.T @ dZ1 into W1, V1: ({INPUTS}x{batch}) @ ({batch}x{DEFAULT_HIDDEN})"
+        shape = f"X.T @ dZ1 into W1 and its state: ({INPUTS}x{batch}) @ ({batch}x{DEFAULT_HIDDEN})"
         dZ = rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32) * np.float32(1e-3)
-        V = np.zeros_like(W)
-        coef = coefficients({"lr": 1e-3, "momentum": 0.9}, np.float32)
+        bias = np.zeros(DEFAULT_HIDDEN, np.float32)
+        update = make_optimizer(optimizer, [(W, bias)]).fused_update(1e-3)
+        coef, rule = coefficients(update.coefficients, np.float32), int(Epilogue[optimizer.upper()])
+        s1, s2 = np.zeros_like(W), np.zeros_like(W)  # a rule ignores the state it does not keep
 
         def call():
-            jit_matmul.matmul_tn_update(X, dZ, W, int(Epilogue.MOMENTUM), V, V, coef)
+            jit_matmul.matmul_tn_update(X, dZ, W, rule, s1, s2, coef)
+
+        weights = INPUTS * DEFAULT_HIDDEN * 2 * (1 + RULES[rule][1])  # W1 and kept state, read and written
 
     use_threads(benchmark, None)
     benchmark.group = f"small batch {batch}"
     benchmark.extra_info.update(
-        study="small_batch", kernel=part, shape=shape, backend="numba", batch=batch, dtype=DTYPE
+        study="small_batch",
+        kernel=kernel,
+        shape=shape,
+        backend="numba",
+        batch=batch,
+        dtype=DTYPE,
+        optimizer=optimizer or None,
     )
     bench_calls(benchmark, call, rounds=settings.kernel_rounds, round_seconds=settings.kernel_round_seconds)
-    # compulsory traffic: the inputs, W1 (and V1) read, the output (W1 and V1) written
-    weights = INPUTS * DEFAULT_HIDDEN * (1 if part == "forward product" else 4)
-    elements = batch * INPUTS + batch * DEFAULT_HIDDEN + weights
+    elements = batch * INPUTS + batch * DEFAULT_HIDDEN + weights  # compulsory traffic, with the inputs
     record_rate(benchmark, flops=2 * batch * INPUTS * DEFAULT_HIDDEN, bytes_moved=elements * X.itemsize)

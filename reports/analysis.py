@@ -317,18 +317,27 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
 
 
 def small_batch_budget(results: Results) -> pd.DataFrame:
-    """Per small batch: the numba step from the batch sweep, its two first-layer kernels timed alone, their
-    rate over their FLOPs, and the rest of the step."""
-    kernels, points = results.study("small_batch"), results.study("batch")
+    """Per optimizer and small batch: numpy's and numba's steps (the medians of the headline pairs'
+    sides), the step numba would need to meet the bound, numba's two first-layer kernels timed alone
+    (the forward product, the weight gradient with the optimizer's update) and the rest of its step."""
+    kernels, heads = results.study("small_batch"), headline(results).set_index("quantity")
+    forward = kernels[kernels["optimizer"].isna()].set_index("batch")["median"]
+    updates = kernels[kernels["optimizer"].notna()].set_index(["optimizer", "batch"])["median"]
     rows = []
-    for batch, pair in kernels.groupby("batch"):
-        numba = points[(points["backend"] == "numba") & (points["batch"] == batch)]
-        if numba.empty:
+    for quantity, blocks in results.study("headline").groupby("quantity", sort=False):
+        a, b = (results.extra[blocks["name"].iloc[0]].get(side, {}) for side in ("a_info", "b_info"))
+        key = (b.get("optimizer"), b.get("batch"))
+        if (a.get("backend"), b.get("backend")) != ("numpy", "numba") or key not in updates:
             continue
-        step = float(numba["seconds_per_sample"].iloc[0]) * batch
-        parts = pair.set_index("kernel")["median"]
-        gflops, rest = pair["flops"].sum() / parts.sum() / 1e9, step - parts.sum()
-        rows.append({"batch": int(batch), "step": step, **parts, "kernels_gflops": gflops, "rest": rest})
+        steps = b["samples"] / b["batch"]
+        numpy_step, numba_step = heads.loc[quantity, ["a_median", "b_median"]] / steps
+        parts = {"forward product": forward.get(b["batch"], math.nan)}
+        parts["weight gradient + update"] = updates[key]
+        rows.append(
+            {"optimizer": key[0], "batch": int(key[1]), "numpy step": numpy_step, "numba step": numba_step}
+            | {"needed for the bound": numpy_step / heads.loc[quantity, "bound"], **parts}
+            | {"the rest": numba_step - sum(parts.values())}
+        )
     return pd.DataFrame(rows)
 
 

@@ -134,6 +134,12 @@ HEADLINE_METHOD = (
     "meet in*: the median time of an empty parallel region across all cores, measured beside every "
     "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine."
 )
+SMALL_BATCH_TEXT = (
+    "Steps are the medians of the headline pairs' rounds; *needed for the bound* is numpy's step over the "
+    "bound, the most numba's step may take to meet it. The two first-layer kernels are timed alone, "
+    "on one core (the fused step runs them serially at these batches); *the rest* is everything else "
+    "of numba's step: the output layer, element-wise work, biases, the call from Python."
+)
 PEAK_COLUMNS = {
     "FMA probe": lambda r: f"{r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
     "GFLOP/s": lambda r: number(r.gflops),
@@ -325,10 +331,8 @@ def _budgets(results: Results, figures: list[str]) -> str:
         title = f"### A numpy step at batch {numpy_step.attrs['batch']}"
         parts.append(f"{title}\n\n{frame_table(numpy_step, BUDGET_COLUMNS)}")
     if len(small):
-        names = {"kernels_gflops": "their GFLOP/s", "rest": "the rest"}
-        small = small.set_index("batch").rename(columns=names)
-        steps = fmt.grid(small, ["batch"], lambda batch: (batch,), {"their GFLOP/s": number})
-        parts.append(f"### A numba step at small batches\n\n{steps}")
+        steps = fmt.grid(small.set_index(["optimizer", "batch"]), ["optimizer", "batch"], lambda key: key)
+        parts.append(f"### A numba step at small batches\n\n{SMALL_BATCH_TEXT}\n\n{steps}")
     return _section("Where the time goes", "\n\n".join(parts)) if parts else ""
 
 

@@ -426,3 +426,25 @@ def test_a_sweeps_floor_is_at_the_peak_of_the_dtype_its_rows_recorded(tmp_path):
     fig = figures.batch_sweep(results(tmp_path))
     (floor,) = [line for line in fig.axes[0].lines if line.get_label() == "floor at the measured peak"]
     assert floor.get_ydata() == pytest.approx([training_flops(NETWORK, 60_000) / 190e9] * 3)  # float64
+
+
+def test_the_small_batch_budget_splits_numbas_step(tmp_path):
+    """Per optimizer and batch: both steps from the headline pair's medians (per step: samples / batch),
+    the step the bound asks for, the kernels timed alone and what is left of numba's step."""
+    run = synthetic_run()
+    pair = _headline("numpy epoch / numba epoch, batch 8, adam", [0.8] * 3, [0.4] * 3, 3.0, "at least")
+    sides = {"samples": 800, "batch": 8, "optimizer": "adam"}
+    pair["extra_info"] |= {"a_info": {"backend": "numpy", **sides}, "b_info": {"backend": "numba", **sides}}
+    kernels = [("forward product", None, 1e-3), ("weight gradient + update", "adam", 2e-3)]
+    kernels.append(("weight gradient + update", "sgd", 1.0))  # an optimizer without a pair: no row
+    run["benchmarks"] += [pair] + [
+        _bench("small_batch", t, backend="numba", batch=8, kernel=k, optimizer=opt) for k, opt, t in kernels
+    ]
+    (tmp_path / "benchmark.json").write_text(json.dumps(run))
+    budget = analysis.small_batch_budget(load_results(tmp_path / "benchmark.json"))
+    row = budget.set_index(["optimizer", "batch"]).loc[("adam", 8)]
+    assert len(budget) == 1
+    assert (row["numpy step"], row["numba step"]) == pytest.approx((8e-3, 4e-3))  # 100 steps a round
+    assert row["needed for the bound"] == pytest.approx(8e-3 / 3)
+    assert (row["forward product"], row["weight gradient + update"]) == pytest.approx((1e-3, 2e-3))
+    assert row["the rest"] == pytest.approx(4e-3 - 3e-3)
