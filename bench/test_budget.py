@@ -143,3 +143,42 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
     bench_calls(benchmark, call, rounds=settings.kernel_rounds, round_seconds=settings.kernel_round_seconds)
     elements = batch * INPUTS + batch * DEFAULT_HIDDEN + weights  # compulsory traffic, with the inputs
     record_rate(benchmark, flops=2 * batch * INPUTS * DEFAULT_HIDDEN, bytes_moved=elements * X.itemsize)
+
+
+@pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")
+@pytest.mark.parametrize("moment", ["zero", "subnormal"])
+def test_adam_subnormal_moment(benchmark, settings, moment):
+    """Adam's batch-1 update of W1 where the gradient is zero, with the first moment zero or a small
+    subnormal. There ``m = beta1 m`` rounds a subnormal of a few units back to itself (0.9 x 4 units
+    rounds to 4), so a moment that decays into the subnormals stays there for good, and every later step
+    computes on it; NumPy's Adam rounds alike, so both backends carry such moments."""
+    from kernels import jit_matmul
+    from kernels.jit_rules import Epilogue, coefficients
+
+    X = np.ones((1, INPUTS), np.float32)
+    dZ = np.zeros((1, DEFAULT_HIDDEN), np.float32)  # g = X.T @ dZ = 0: m stays what it is
+    W = np.ones((INPUTS, DEFAULT_HIDDEN), np.float32)
+    update = make_optimizer("adam", [(W, np.zeros(DEFAULT_HIDDEN, np.float32))]).fused_update(1e-3)
+    coef = coefficients(update.coefficients, np.float32)
+    unit = np.finfo(np.float32).smallest_subnormal
+    m = np.full_like(W, 4 * unit if moment == "subnormal" else 0)
+    v = np.ones_like(W)  # stays normal: 0.999 ** calls > 1e-38 for the ~10^4 calls timed
+
+    use_threads(benchmark, None)
+    benchmark.extra_info.update(
+        study="subnormal",
+        kernel="adam update of W1, batch 1",
+        variant=f"{moment} first moment",
+        backend="numba",
+        batch=1,
+        dtype=DTYPE,
+        optimizer="adam",
+    )
+    rule = int(Epilogue.ADAM)
+    bench_calls(
+        benchmark,
+        lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, m, v, coef),
+        rounds=settings.kernel_rounds,
+        round_seconds=settings.kernel_round_seconds,
+    )
+    assert np.all(m == (4 * unit if moment == "subnormal" else 0)), "the first moment left its fixed point"

@@ -341,6 +341,12 @@ def small_batch_budget(results: Results) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def subnormal_cost(results: Results) -> tuple[float, float]:
+    """Adam's batch-1 update of W1 with its first moment zero, and with it subnormal (NaN if not run)."""
+    rows = results.study("subnormal").set_index("variant")["median"]
+    return tuple(float(rows.get(f"{m} first moment", math.nan)) for m in ("zero", "subnormal"))
+
+
 def spread(results: Results) -> pd.Series:
     """IQR / median of every epoch measurement with more than one round: the run's own noise."""
     timed = results.table[results.table["study"].isin(EPOCH_STUDIES) & results.table["rounds"].gt(1)]

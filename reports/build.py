@@ -232,6 +232,14 @@ def findings(results: Results) -> list[str]:
         out.append(f"Batch-size crossover between {a:g} and {b:g}: {winners[a]} below, {winners[b]} above.")
     elif len(winners) and not switches:
         out.append(f"No batch-size crossover: {winners.iloc[0]} is fastest at every batch size measured.")
+    zero, subnormal = analysis.subnormal_cost(results)
+    if not pd.isna(zero + subnormal):
+        out.append(
+            f"Adam's batch-1 update of W1 takes {times(subnormal / zero)} as long with a subnormal first "
+            f"moment ({seconds(subnormal)} against {seconds(zero)} with zero): where a gradient is zero, "
+            "m = 0.9 m rounds a subnormal of a few units back to itself, so such moments never reach zero "
+            "and every later step computes on them, in both backends."
+        )
     noisy = analysis.spread(results)
     noisy = noisy[noisy > analysis.NOISY_SPREAD]
     if len(noisy):

@@ -448,3 +448,14 @@ def test_the_small_batch_budget_splits_numbas_step(tmp_path):
     assert row["needed for the bound"] == pytest.approx(8e-3 / 3)
     assert (row["forward product"], row["weight gradient + update"]) == pytest.approx((1e-3, 2e-3))
     assert row["the rest"] == pytest.approx(4e-3 - 3e-3)
+
+
+def test_the_subnormal_cost_reads_both_variants(tmp_path):
+    run = synthetic_run()
+    run["benchmarks"] += [
+        _bench("subnormal", t, backend="numba", variant=f"{m} first moment", optimizer="adam")
+        for m, t in (("zero", 3e-5), ("subnormal", 7e-5))
+    ]
+    (tmp_path / "benchmark.json").write_text(json.dumps(run))
+    assert analysis.subnormal_cost(load_results(tmp_path / "benchmark.json")) == pytest.approx((3e-5, 7e-5))
+    assert np.isnan(analysis.subnormal_cost(results(tmp_path / "none"))).all()
