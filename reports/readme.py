@@ -61,8 +61,9 @@ def performance_section(reports: Path = REPORTS) -> str:
     return (
         f"### Results\n\nHeadline ratios of the committed [performance report](reports/performance.md): "
         f"{network}{data.get('name', 'unknown data')}, measured on {machine_name(results)} (run finished "
-        f"{results.datetime[:16]}). Each is the median of ratios of alternating rounds, with its 95% "
-        "interval; the report has the absolute times, the machine's measured limits and the method.\n\n"
+        f"{results.datetime[:16]}). Each comes from rounds that alternate its two sides, in blocks "
+        "spread over the run, with its 95% interval over the blocks; the report has the method, the "
+        "absolute times and the machine's measured limits.\n\n"
         + table(["quantity", "ratio [95% interval]", "bound", "verdict"], rows)
         + agreement
     )
