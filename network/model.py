@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kernels import get_backend
+from network import aligned
 from network.optim import Optimizer
 
 DTYPES = ("float32", "float64")
@@ -33,10 +34,10 @@ class _Workspace:
     """The buffers of one batch size: pre-activations (ReLU'd in place), logits, probabilities/deltas."""
 
     def __init__(self, batch: int, layer_sizes: Sequence[int], dtype: np.dtype):
-        self.hidden = [np.empty((batch, n), dtype) for n in layer_sizes[1:-1]]
-        self.hidden_grads = [np.empty((batch, n), dtype) for n in layer_sizes[1:-1]]
-        self.logits = np.empty((batch, layer_sizes[-1]), dtype)
-        self.probs = np.empty((batch, layer_sizes[-1]), dtype)  # or, in training, d(loss)/d(logits)
+        self.hidden = [aligned.empty((batch, n), dtype) for n in layer_sizes[1:-1]]
+        self.hidden_grads = [aligned.empty((batch, n), dtype) for n in layer_sizes[1:-1]]
+        self.logits = aligned.empty((batch, layer_sizes[-1]), dtype)
+        self.probs = aligned.empty((batch, layer_sizes[-1]), dtype)  # or, in training, d(loss)/d(logits)
 
 
 class MLP:
@@ -75,8 +76,8 @@ class MLP:
         self.params: list[tuple[np.ndarray, np.ndarray]] = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
             W = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
-            self.params.append((W.astype(self.dtype), np.zeros(fan_out, self.dtype)))
-        self.grads = [(np.empty_like(W), np.empty_like(b)) for W, b in self.params]
+            self.params.append((aligned.copy(W, self.dtype), aligned.zeros(fan_out, self.dtype)))
+        self.grads = [(aligned.empty_like(W), aligned.empty_like(b)) for W, b in self.params]
         self._workspaces: dict[int, _Workspace] = {}
 
     def __repr__(self) -> str:

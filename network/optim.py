@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from kernels.interface import FusedUpdate
+from network import aligned
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
@@ -34,7 +35,7 @@ class Optimizer:
     def __init__(self, params: list[tuple[np.ndarray, np.ndarray]], weight_decay: float = 0.0):
         self.params = [p for pair in params for p in pair]
         self.weight_decay = weight_decay
-        self._scratch = [np.empty_like(p) for p in self.params]
+        self._scratch = [aligned.empty_like(p) for p in self.params]
 
     def step(self, grads: list[tuple[np.ndarray, np.ndarray]], lr: float) -> None:
         """Update every parameter in place from ``grads`` (same structure as the params).
@@ -98,7 +99,7 @@ class Momentum(Optimizer):
     def __init__(self, params, weight_decay: float = 0.0, momentum: float = 0.9):
         super().__init__(params, weight_decay)
         self.momentum = momentum
-        self.velocity = [np.zeros_like(p) for p in self.params]
+        self.velocity = [aligned.zeros_like(p) for p in self.params]
 
     def fused_update(self, lr):
         update = super().fused_update(lr)
@@ -128,8 +129,8 @@ class Adam(Optimizer):
     ):
         super().__init__(params, weight_decay)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
-        self.m = [np.zeros_like(p) for p in self.params]
-        self.v = [np.zeros_like(p) for p in self.params]
+        self.m = [aligned.zeros_like(p) for p in self.params]
+        self.v = [aligned.zeros_like(p) for p in self.params]
         self.t = np.zeros(1, np.int64)  # an array so that it travels with the rest of the state
 
     def _corrected_lr(self, lr: float) -> float:

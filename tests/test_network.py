@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import kernels
 from kernels.interface import FusedUpdate
-from network import MLP
-from network.optim import Momentum, Optimizer, make_optimizer
+from network import MLP, aligned
+from network.optim import OPTIMIZERS, Momentum, Optimizer, make_optimizer
 
 # Architectures: the usual one, a hidden layer of width 1, three hidden layers, odd widths everywhere.
 ARCHITECTURES = [[12, 8, 3], [5, 1, 4], [9, 7, 6, 5, 3], [30, 17, 10]]
@@ -493,3 +493,28 @@ def test_step_check_catches_planted_bugs(backend_name, dtype, rng, bug, changed)
     net.backend = mutant(backend_name, fused_step=wrong_step)
     with pytest.raises(AssertionError):
         assert_step_within_bound((net, opt), X=X.astype(dtype), y=y)
+
+
+@pytest.mark.parametrize("rule", OPTIMIZERS)
+def test_what_threads_write_starts_on_a_cache_line(rule):
+    """Weights, gradients, optimizer state and the step's buffers start on a cache line, so that threads
+    splitting their columns at whole tiles never write one line together."""
+    net = MLP([20, 48, 3], dtype="float64")
+    optimizer = make_optimizer(rule, net.params)
+    net.train_step(np.zeros((5, 20)), np.zeros(5, np.int64), optimizer, 0.1)
+    ws = net._workspace(5)
+    state = [a for key, a in optimizer.state().items() if key != "t"]  # Adam's step count is no matrix
+    arrays = [*flat_params(net), *(g for pair in net.grads for g in pair), *state]
+    arrays += [*ws.hidden, *ws.hidden_grads, ws.logits, ws.probs]
+    assert all(a.ctypes.data % aligned.CACHE_LINE == 0 for a in arrays)
+
+
+@pytest.mark.parametrize("shape", [0, 7, (3, 5), (2, 0, 4)])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_aligned_arrays_are_ordinary_arrays(shape, dtype):
+    a = aligned.copy(np.arange(np.prod(shape)).reshape(shape), dtype)
+    assert a.size == 0 or a.ctypes.data % aligned.CACHE_LINE == 0  # an empty array has no line to share
+    assert a.flags.c_contiguous and a.flags.writeable
+    assert a.shape == np.shape(np.empty(shape)) and a.dtype == dtype
+    np.testing.assert_array_equal(a, np.arange(np.prod(shape)).reshape(shape))
+    assert not aligned.zeros_like(a).any()
