@@ -30,7 +30,7 @@ from bench.harness import (
 )
 from bench.test_headline import SMALL_BATCH_BOUNDS
 from kernels import available_backends, get_backend
-from network import MLP
+from network import MLP, aligned
 from network.optim import OPTIMIZERS, make_optimizer
 
 SMALL_BATCHES = tuple(SMALL_BATCH_BOUNDS)  # the batch sizes of the small-batch targets
@@ -105,11 +105,11 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
 
     rng = np.random.default_rng(SEED)
     X = rng.standard_normal((batch, INPUTS), dtype=np.float32)
-    W = rng.standard_normal((INPUTS, DEFAULT_HIDDEN), dtype=np.float32)
+    W = aligned.copy(rng.standard_normal((INPUTS, DEFAULT_HIDDEN), dtype=np.float32))  # as the network's
     kernel, _, optimizer = part.partition(", ")
     if not optimizer:
         shape = f"X @ W1: ({batch}x{INPUTS}) @ ({INPUTS}x{DEFAULT_HIDDEN})"
-        out = np.empty((batch, DEFAULT_HIDDEN), np.float32)
+        out = aligned.empty((batch, DEFAULT_HIDDEN), np.float32)
         matmul = get_backend("numba").matmul
 
         def call():
@@ -122,7 +122,7 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
         bias = np.zeros(DEFAULT_HIDDEN, np.float32)
         update = make_optimizer(optimizer, [(W, bias)]).fused_update(1e-3)
         coef, rule = coefficients(update.coefficients, np.float32), int(Epilogue[optimizer.upper()])
-        s1, s2 = np.zeros_like(W), np.zeros_like(W)  # a rule ignores the state it does not keep
+        s1, s2 = aligned.zeros_like(W), aligned.zeros_like(W)  # a rule ignores the state it does not keep
 
         def call():
             jit_matmul.matmul_tn_update(X, dZ, W, rule, s1, s2, coef)
@@ -157,12 +157,12 @@ def test_adam_subnormal_moment(benchmark, settings, moment):
 
     X = np.ones((1, INPUTS), np.float32)
     dZ = np.zeros((1, DEFAULT_HIDDEN), np.float32)  # g = X.T @ dZ = 0: m stays what it is
-    W = np.ones((INPUTS, DEFAULT_HIDDEN), np.float32)
+    W = aligned.copy(np.ones((INPUTS, DEFAULT_HIDDEN), np.float32))
     update = make_optimizer("adam", [(W, np.zeros(DEFAULT_HIDDEN, np.float32))]).fused_update(1e-3)
     coef = coefficients(update.coefficients, np.float32)
     unit = np.finfo(np.float32).smallest_subnormal
-    m = np.full_like(W, 4 * unit if moment == "subnormal" else 0)
-    v = np.ones_like(W)  # stays normal: 0.999 ** calls > 1e-38 for the ~10^4 calls timed
+    m = aligned.copy(np.full_like(W, 4 * unit if moment == "subnormal" else 0))
+    v = aligned.copy(np.ones_like(W))  # stays normal: 0.999 ** calls > 1e-38 for the ~10^4 calls timed
 
     use_threads(benchmark, None)
     benchmark.extra_info.update(

@@ -27,6 +27,7 @@ from bench.harness import (
     use_threads,
 )
 from kernels import available_backends, get_backend
+from network import aligned
 
 B, D, H, C = DEFAULT_BATCH, INPUTS, DEFAULT_HIDDEN, CLASSES
 PEAK_SIZE = 2048  # the large square product that shows what the BLAS can do on this machine
@@ -39,11 +40,11 @@ SOFTMAX_XENT_FLOPS = SOFTMAX_FLOPS + 1  # and the gradient's division by the bat
 
 
 def _floats(rng: np.random.Generator, *shape: int) -> np.ndarray:
-    return rng.standard_normal(shape, dtype=DTYPE)
+    return aligned.copy(rng.standard_normal(shape, dtype=DTYPE))  # on a cache line, as the network's
 
 
 def _empty(*shape: int) -> np.ndarray:
-    return np.empty(shape, DTYPE)
+    return aligned.empty(shape, DTYPE)
 
 
 def _labels(rng: np.random.Generator) -> np.ndarray:
@@ -114,7 +115,7 @@ def test_sgemm_peak(benchmark, settings, threads):
     """NumPy's BLAS on a large float32 product: the best rate it reaches on this machine."""
     rng = np.random.default_rng(SEED)
     a, b = _floats(rng, PEAK_SIZE, PEAK_SIZE), _floats(rng, PEAK_SIZE, PEAK_SIZE)
-    out = np.empty_like(a)
+    out = _empty(PEAK_SIZE, PEAK_SIZE)
     use_threads(benchmark, threads)
     benchmark.extra_info.update(
         study="sgemm", kernel="sgemm", shape=f"{PEAK_SIZE}^3", dtype=DTYPE, backend="numpy"

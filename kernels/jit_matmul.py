@@ -253,7 +253,8 @@ def matmul_nt(a, b, out):
 def _outer_update(a, b, w, rule, s1, s2, coef):
     """``w`` updated by the outer product ``g = a.T @ b`` of a batch of one: row i of g is
     ``a[0, i] * b[0]``, made in registers for each whole NR columns (a stack row for a ragged rest),
-    column tile by column tile, as the packed update runs (faster than row by row: see the commit)."""
+    column tile by column tile, as the packed update runs (faster than row by row: see the commit). On one
+    core, as every update at a small batch: split between two it took longer here."""
     m, n = w.shape
     NR = nr_of(w)
     n_full = n // NR * NR
