@@ -193,9 +193,11 @@ def headline(results: Results) -> pd.DataFrame:
         a_seconds, b_seconds = ([t for side in sides for t in side[k]] for k in (0, 1))
         sync = [t for name in names for t in results.extra[name].get("sync_us") or []]
         rows.append(
-            [quantity, ratio, low, high, pairs, bound, sense if not pd.isna(bound) else None]
-            + [verdict(low, high, bound, sense), _median(a_seconds), _median(b_seconds)]
-            + [[_median(r) for r in per_block], _median(sync), threads_compared]
+            {"quantity": quantity, "ratio": ratio, "low": low, "high": high, "pairs": pairs, "bound": bound}
+            | {"sense": sense if not pd.isna(bound) else None, "verdict": verdict(low, high, bound, sense)}
+            | {"a_median": _median(a_seconds), "b_median": _median(b_seconds)}
+            | {"blocks": [_median(r) for r in per_block], "sync_us": _median(sync)}
+            | {"compares_threads": threads_compared}
         )
     return pd.DataFrame(rows, columns=HEADLINE_FIELDS)
 
