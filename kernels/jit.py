@@ -177,6 +177,8 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 # time where it is used).
 
 fused_rules = ("sgd", "momentum", "adam")
+# each rule's epilogue as an int: Numba takes ~12 us to type an IntEnum member, at every call
+_EPILOGUES = {rule: int(Epilogue[rule.upper()]) for rule in fused_rules}
 
 
 @njit(cache=True)
@@ -258,7 +260,7 @@ def fused_step(
 ) -> float:
     dtype = params[0][0].dtype
     loss = _fused_step(
-        int(Epilogue[update.rule.upper()]),  # an int: Numba takes ~12 us to type an IntEnum member
+        _EPILOGUES[update.rule],
         (_c(activations[0]), *activations[1:]),  # the rest are the network's own C-contiguous buffers
         tuple(deltas),
         tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind

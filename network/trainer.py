@@ -223,9 +223,11 @@ class Trainer:
         """The rows of ``step`` of the current epoch's permutation, gathered into the reused batch buffers
         (views of them: valid until the next call)."""
         rows = self.order[step * self.batch_size : (step + 1) * self.batch_size]
-        # mode="clip": the indices are valid, and "raise" would gather through a temporary copy
-        X = np.take(self.X_train, rows, axis=0, out=self._X_batch[: len(rows)], mode="clip")
-        y = np.take(self.y_train, rows, out=self._y_batch[: len(rows)], mode="clip")
+        X, y = self._X_batch[: len(rows)], self._y_batch[: len(rows)]
+        # "clip": the indices are valid, and "raise" would gather through a temporary copy. The method with
+        # positional arguments: np.take's keyword call costs ~1.7 us more, a tenth of a batch-1 numba step
+        self.X_train.take(rows, 0, X, "clip")
+        self.y_train.take(rows, None, y, "clip")
         return X, y
 
     def _steps(self, first_step: int, on_batch: Callable[[int], None] | None) -> None:
