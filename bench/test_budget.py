@@ -93,6 +93,14 @@ def test_batch_gather(benchmark, settings, bench_data):
 SMALL_BATCH_PARTS = ["forward product", *(f"weight gradient + update, {opt}" for opt in OPTIMIZERS)]
 
 
+def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
+    """The epilogue and the coefficient array that ``optimizer`` hands the fused step for a layer ``W``."""
+    from kernels.jit_rules import Epilogue, coefficients
+
+    update = make_optimizer(optimizer, [(W, np.zeros(W.shape[1], W.dtype))]).fused_update(1e-3)
+    return int(Epilogue[update.rule.upper()]), coefficients(update.coefficients, W.dtype)
+
+
 @pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")
 @pytest.mark.parametrize("part", SMALL_BATCH_PARTS)
 @pytest.mark.parametrize("batch", SMALL_BATCHES)
@@ -101,7 +109,7 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
     applied as each optimizer's update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls,
     with the coefficients the optimizer hands the step)."""
     from kernels import jit_matmul
-    from kernels.jit_rules import RULES, Epilogue, coefficients
+    from kernels.jit_rules import RULES
 
     rng = np.random.default_rng(SEED)
     X = rng.standard_normal((batch, INPUTS), dtype=np.float32)
@@ -119,9 +127,7 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
     else:
         shape = f"X.T @ dZ1 into W1 and its state: ({INPUTS}x{batch}) @ ({batch}x{DEFAULT_HIDDEN})"
         dZ = rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32) * np.float32(1e-3)
-        bias = np.zeros(DEFAULT_HIDDEN, np.float32)
-        update = make_optimizer(optimizer, [(W, bias)]).fused_update(1e-3)
-        coef, rule = coefficients(update.coefficients, np.float32), int(Epilogue[optimizer.upper()])
+        rule, coef = fused_rule(optimizer, W)
         s1, s2 = aligned.zeros_like(W), aligned.zeros_like(W)  # a rule ignores the state it does not keep
 
         def call():
@@ -153,13 +159,11 @@ def test_adam_subnormal_moment(benchmark, settings, moment):
     rounds to 4), so a moment that decays into the subnormals stays there for good, and every later step
     computes on it; NumPy's Adam rounds alike, so both backends carry such moments."""
     from kernels import jit_matmul
-    from kernels.jit_rules import Epilogue, coefficients
 
     X = np.ones((1, INPUTS), np.float32)
     dZ = np.zeros((1, DEFAULT_HIDDEN), np.float32)  # g = X.T @ dZ = 0: m stays what it is
     W = aligned.copy(np.ones((INPUTS, DEFAULT_HIDDEN), np.float32))
-    update = make_optimizer("adam", [(W, np.zeros(DEFAULT_HIDDEN, np.float32))]).fused_update(1e-3)
-    coef = coefficients(update.coefficients, np.float32)
+    rule, coef = fused_rule("adam", W)
     unit = np.finfo(np.float32).smallest_subnormal
     m = aligned.copy(np.full_like(W, 4 * unit if moment == "subnormal" else 0))
     v = aligned.copy(np.ones_like(W))  # stays normal: 0.999 ** calls > 1e-38 for the ~10^4 calls timed
@@ -174,7 +178,6 @@ def test_adam_subnormal_moment(benchmark, settings, moment):
         dtype=DTYPE,
         optimizer="adam",
     )
-    rule = int(Epilogue.ADAM)
     bench_calls(
         benchmark,
         lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, m, v, coef),
