@@ -3,9 +3,9 @@ say where a step's time goes and what bounds it.
 
 * At batch 128, a numpy step is its BLAS products and element-wise kernels (``test_kernels.py``) plus the
   trainer's batch gather and NumPy's momentum update, timed here.
-* At small batches, a numba step (its ``fused_step``) is dominated by the two kernels that stream
-  the first layer's weights: the forward product and the weight gradient fused with each optimizer's
-  update, timed here at the batch sizes of the small-batch targets.
+* A numba step (its ``fused_step``) is dominated by the two kernels of the first layer: the forward
+  product and the weight gradient fused with each optimizer's update, timed here at the batch sizes of
+  the headline targets; at batch 128 also on one thread, to show which parts the second core speeds up.
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ from kernels import available_backends, get_backend
 from network import MLP, aligned
 from network.optim import OPTIMIZERS, make_optimizer
 
-SMALL_BATCHES = tuple(SMALL_BATCH_BOUNDS)  # the batch sizes of the small-batch targets
+# (batch, threads): the batch sizes of the headline targets on every core (None), as the step runs them;
+# the epoch study's batch on one thread too, for the thread speed-up target
+STEP_KERNEL_RUNS = [(batch, None) for batch in (*SMALL_BATCH_BOUNDS, DEFAULT_BATCH)] + [(DEFAULT_BATCH, 1)]
 
 
 @pytest.mark.benchmark(group="optimizer step")
@@ -90,7 +92,7 @@ def test_batch_gather(benchmark, settings, bench_data):
     record_rate(benchmark, bytes_moved=2 * DEFAULT_BATCH * INPUTS * bench_data.X_train.itemsize)
 
 
-SMALL_BATCH_PARTS = ["forward product", *(f"weight gradient + update, {opt}" for opt in OPTIMIZERS)]
+STEP_PARTS = ["forward product", *(f"weight gradient + update, {opt}" for opt in OPTIMIZERS)]
 
 
 def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
@@ -102,12 +104,12 @@ def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
 
 
 @pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")
-@pytest.mark.parametrize("part", SMALL_BATCH_PARTS)
-@pytest.mark.parametrize("batch", SMALL_BATCHES)
-def test_small_batch_kernel(benchmark, settings, batch, part):
-    """numba's two first-layer kernels of a fused step at a small batch: ``X @ W1``, and ``X.T @ dZ1``
-    applied as each optimizer's update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls,
-    with the coefficients the optimizer hands the step)."""
+@pytest.mark.parametrize("part", STEP_PARTS)
+@pytest.mark.parametrize(("batch", "threads"), STEP_KERNEL_RUNS)
+def test_step_kernel(benchmark, settings, batch, threads, part):
+    """numba's two first-layer kernels of a fused step: ``X @ W1``, and ``X.T @ dZ1`` applied as each
+    optimizer's update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls, with the
+    coefficients the optimizer hands the step)."""
     from kernels import jit_matmul
     from kernels.jit_rules import RULES
 
@@ -135,10 +137,10 @@ def test_small_batch_kernel(benchmark, settings, batch, part):
 
         weights = INPUTS * DEFAULT_HIDDEN * 2 * (1 + RULES[rule][1])  # W1 and kept state, read and written
 
-    use_threads(benchmark, None)
-    benchmark.group = f"small batch {batch}"
+    use_threads(benchmark, threads)
+    benchmark.group = f"numba step kernels, batch {batch}"
     benchmark.extra_info.update(
-        study="small_batch",
+        study="step_kernel",
         kernel=kernel,
         shape=shape,
         backend="numba",

@@ -318,29 +318,89 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     return table
 
 
-def small_batch_budget(results: Results) -> pd.DataFrame:
-    """Per optimizer and small batch: numpy's and numba's steps (the medians of the headline pairs'
-    sides), the step numba would need to meet the bound, numba's two first-layer kernels timed alone
-    (the forward product, the weight gradient with the optimizer's update) and the rest of its step."""
-    kernels, heads = results.study("small_batch"), headline(results).set_index("quantity")
-    forward = kernels[kernels["optimizer"].isna()].set_index("batch")["median"]
-    updates = kernels[kernels["optimizer"].notna()].set_index(["optimizer", "batch"])["median"]
-    rows = []
+STEP_PARTS = ("forward product", "weight gradient + update")
+
+
+def _step_kernels(results: Results) -> pd.DataFrame:
+    """numba's first-layer kernels timed alone (``bench/test_budget.py``): median seconds and FLOPs by
+    (part, optimizer or "", batch, threads); the part is one of ``STEP_PARTS``."""
+    k = results.study("step_kernel")
+    if k.empty:
+        return pd.DataFrame(columns=["median", "flops"])
+    keys = [k["kernel"], k["optimizer"].fillna(""), k["batch"].astype(int), k["threads"].astype(int)]
+    return k.set_index(keys)[["median", "flops"]]
+
+
+def _part_keys(info: dict, threads: int) -> list[tuple]:
+    """The ``_step_kernels`` keys of the parts of the step an epoch side's ``info`` describes."""
+    return [(part, opt, info["batch"], threads) for part, opt in zip(STEP_PARTS, ("", info["optimizer"]))]
+
+
+def _numba_pairs(results: Results, other: str) -> dict[str, dict]:
+    """The headline quantities whose sides are numba and ``other`` ("numba": a thread count against
+    another), with one block's extra_info each."""
+    pairs = {}
     for quantity, blocks in results.study("headline").groupby("quantity", sort=False):
-        a, b = (results.extra[blocks["name"].iloc[0]].get(side, {}) for side in ("a_info", "b_info"))
-        key = (b.get("optimizer"), b.get("batch"))
-        if (a.get("backend"), b.get("backend")) != ("numpy", "numba") or key not in updates:
+        extra = results.extra[blocks["name"].iloc[0]]
+        backends = sorted(extra.get(side, {}).get("backend") or "" for side in ("a_info", "b_info"))
+        if backends == sorted(["numba", other]):
+            pairs[quantity] = extra
+    return pairs
+
+
+def numba_step_budget(results: Results) -> pd.DataFrame:
+    """Per optimizer and batch of a headline pair of numba against numpy: both steps (the medians of the
+    pair's sides), the step numba would need to meet the bound, numba's two first-layer kernels timed alone
+    on the step's threads and the rest of its step."""
+    kernels, heads = _step_kernels(results), headline(results).set_index("quantity")
+    rows = []
+    for quantity, extra in _numba_pairs(results, "numpy").items():
+        numba_first = extra["a_info"]["backend"] == "numba"
+        info = extra["a_info" if numba_first else "b_info"]
+        keys = _part_keys(info, info["threads"])
+        if not all(key in kernels.index for key in keys):
             continue
-        steps = b["samples"] / b["batch"]
-        numpy_step, numba_step = heads.loc[quantity, ["a_median", "b_median"]] / steps
-        parts = {"forward product": forward.get(b["batch"], math.nan)}
-        parts["weight gradient + update"] = updates[key]
+        steps = info["samples"] / info["batch"]
+        a_step, b_step = heads.loc[quantity, ["a_median", "b_median"]] / steps
+        numba_step, numpy_step = (a_step, b_step) if numba_first else (b_step, a_step)
+        bound = heads.loc[quantity, "bound"]  # on a / b
+        parts = {part: kernels.at[key, "median"] for part, key in zip(STEP_PARTS, keys)}
         rows.append(
-            {"optimizer": key[0], "batch": int(key[1]), "numpy step": numpy_step, "numba step": numba_step}
-            | {"needed for the bound": numpy_step / heads.loc[quantity, "bound"], **parts}
+            {"optimizer": info["optimizer"], "batch": int(info["batch"]), "numpy step": numpy_step}
+            | {"numba step": numba_step}
+            | {"needed for the bound": numpy_step * bound if numba_first else numpy_step / bound, **parts}
             | {"the rest": numba_step - sum(parts.values())}
         )
     return pd.DataFrame(rows)
+
+
+def thread_budget(results: Results) -> pd.DataFrame:
+    """numba's step on one thread and on all (the medians of the thread speed-up pair's sides) in the parts
+    of ``numba_step_budget``: each part's speed-up, and its all-core time against the floor of its FLOPs
+    (the rest's FLOPs are the output layer's products)."""
+    kernels = _step_kernels(results)
+    pairs = [e for e in _numba_pairs(results, "numba").values() if compares_threads(e)]
+    if not pairs:
+        return pd.DataFrame()
+    pair = pairs[0]
+    one, every = sorted((pair["a_info"], pair["b_info"]), key=lambda info: info["threads"])
+    keys = [_part_keys(one, side["threads"]) for side in (one, every)]
+    if not all(key in kernels.index for side in keys for key in side):
+        return pd.DataFrame()
+    steps = one["samples"] / one["batch"]
+    head = headline(results).set_index("quantity").loc[pair["quantity"]]
+    columns = {}
+    for name, side, side_keys in (("one thread", one, keys[0]), ("all threads", every, keys[1])):
+        step = head["a_median" if side is pair["a_info"] else "b_median"] / steps
+        parts = [kernels.at[key, "median"] for key in side_keys]
+        columns[name] = [*parts, step - sum(parts), step]
+    part_flops = [kernels.at[key, "flops"] for key in keys[0]]
+    flops = [*part_flops, one["flops"] / steps - sum(part_flops), one["flops"] / steps]
+    table = pd.DataFrame({"part": [*STEP_PARTS, "the rest", "whole step"], **columns})
+    table["speed-up"] = table["one thread"] / table["all threads"]
+    table["x floor"] = table["all threads"] / [floor_seconds(results, f, one["dtype"]) for f in flops]
+    table.attrs.update(threads=int(every["threads"]), batch=int(one["batch"]), optimizer=one["optimizer"])
+    return table
 
 
 def subnormal_cost(results: Results) -> tuple[float, float]:

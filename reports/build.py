@@ -134,11 +134,17 @@ HEADLINE_METHOD = (
     "meet in*: the median time of an empty parallel region across all cores, measured beside every "
     "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine."
 )
-SMALL_BATCH_TEXT = (
-    "Steps are the medians of the headline pairs' rounds; *needed for the bound* is numpy's step over the "
-    "bound, the most numba's step may take to meet it. The two first-layer kernels are timed alone, "
-    "on one core (the fused step runs them serially at these batches); *the rest* is everything else "
-    "of numba's step: the output layer, element-wise work, biases, the call from Python."
+NUMBA_STEP_TEXT = (
+    "Steps are the medians of the headline pairs' rounds; *needed for the bound* is the most numba's step "
+    "may take to meet the bound against numpy's. The two first-layer kernels are timed alone, on the "
+    "threads the step runs them on (on one core below the size where they split between the cores); *the "
+    "rest* is everything else of numba's step: the output layer, element-wise work, biases, the call from "
+    "Python."
+)
+THREAD_TEXT = (
+    "The same parts on one thread and on all (steps: the medians of the thread speed-up pair's sides); "
+    "*x floor*: the all-core time against the part's FLOPs at the all-core peak (the rest's FLOPs are "
+    "the output layer's products)."
 )
 PEAK_COLUMNS = {
     "FMA probe": lambda r: f"{r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
@@ -182,6 +188,7 @@ BUDGET_COLUMNS = {
     "x floor's step": lambda r: times(r.floor_ratio),
     "of the step": lambda r: percent(r.share),
 }
+THREAD_CELLS = {"speed-up": times, "x floor": times}
 CURVE_COLUMNS = {
     "backend": lambda r: r.backend,
     "train samples": lambda r: f"{int(r.samples):,}",
@@ -333,14 +340,21 @@ def _sweeps(results: Results, figures: list[str]) -> str:
 
 
 def _budgets(results: Results, figures: list[str]) -> str:
-    numpy_step, small = analysis.numpy_step_budget(results), analysis.small_batch_budget(results)
+    numpy_step, numba_step = analysis.numpy_step_budget(results), analysis.numba_step_budget(results)
+    cores = analysis.thread_budget(results)
     parts = []
     if len(numpy_step):
         title = f"### A numpy step at batch {numpy_step.attrs['batch']}"
         parts.append(f"{title}\n\n{frame_table(numpy_step, BUDGET_COLUMNS)}")
-    if len(small):
-        steps = fmt.grid(small.set_index(["optimizer", "batch"]), ["optimizer", "batch"], lambda key: key)
-        parts.append(f"### A numba step at small batches\n\n{SMALL_BATCH_TEXT}\n\n{steps}")
+    if len(numba_step):
+        keys = ["optimizer", "batch"]
+        steps = fmt.grid(numba_step.set_index(keys), keys, lambda key: key)
+        parts.append(f"### A numba step against its bound\n\n{NUMBA_STEP_TEXT}\n\n{steps}")
+    if len(cores):
+        batch, optimizer, n = (cores.attrs[key] for key in ("batch", "optimizer", "threads"))
+        title = f"### A numba step at batch {batch} ({optimizer}) on 1 and {n} threads"
+        table = fmt.grid(cores.set_index("part"), ["part"], lambda key: (key,), THREAD_CELLS)
+        parts.append(f"{title}\n\n{THREAD_TEXT}\n\n{table}")
     return _section("Where the time goes", "\n\n".join(parts)) if parts else ""
 
 

@@ -428,26 +428,61 @@ def test_a_sweeps_floor_is_at_the_peak_of_the_dtype_its_rows_recorded(tmp_path):
     assert floor.get_ydata() == pytest.approx([training_flops(NETWORK, 60_000) / 190e9] * 3)  # float64
 
 
-def test_the_small_batch_budget_splits_numbas_step(tmp_path):
+def _step_pair(quantity: str, a: dict, b: dict, a_seconds: float, b_seconds: float, bound, sense) -> dict:
+    """A headline pair of epoch sides described by ``a`` and ``b`` (backend, threads), 100 steps a round."""
+    pair = _headline(quantity, [a_seconds] * 3, [b_seconds] * 3, bound, sense)
+    sides = {"samples": 800, "batch": 8, "optimizer": "adam", "dtype": "float32", "flops": 800 * 1e6}
+    pair["extra_info"] |= {"a_info": sides | a, "b_info": sides | b}
+    return pair
+
+
+def _step_kernel(kernel: str, optimizer: str | None, seconds: float, threads: int = 2) -> dict:
+    info = {"backend": "numba", "batch": 8, "kernel": kernel, "optimizer": optimizer, "flops": 2e5}
+    return _bench("step_kernel", seconds, **info, threads=threads)
+
+
+def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
     """Per optimizer and batch: both steps from the headline pair's medians (per step: samples / batch),
-    the step the bound asks for, the kernels timed alone and what is left of numba's step."""
+    the step the bound asks for (numba on either side of the ratio), the kernels timed alone on the step's
+    threads and what is left of numba's step."""
     run = synthetic_run()
-    pair = _headline("numpy epoch / numba epoch, batch 8, adam", [0.8] * 3, [0.4] * 3, 3.0, "at least")
-    sides = {"samples": 800, "batch": 8, "optimizer": "adam"}
-    pair["extra_info"] |= {"a_info": {"backend": "numpy", **sides}, "b_info": {"backend": "numba", **sides}}
-    kernels = [("forward product", None, 1e-3), ("weight gradient + update", "adam", 2e-3)]
-    kernels.append(("weight gradient + update", "sgd", 1.0))  # an optimizer without a pair: no row
-    run["benchmarks"] += [pair] + [
-        _bench("small_batch", t, backend="numba", batch=8, kernel=k, optimizer=opt) for k, opt, t in kernels
+    numba, numpy = {"backend": "numba", "threads": 2}, {"backend": "numpy", "threads": 2}
+    run["benchmarks"] += [
+        _step_pair("numpy epoch / numba epoch, batch 8, adam", numpy, numba, 0.8, 0.4, 3.0, "at least"),
+        _step_pair("numba epoch / numpy epoch, batch 8, adam", numba, numpy, 0.4, 0.8, 0.7, "at most"),
+        _step_kernel("forward product", None, 1e-3),
+        _step_kernel("weight gradient + update", "adam", 2e-3),
+        _step_kernel("weight gradient + update", "adam", 9.0, threads=1),  # not the step's threads
+        _step_kernel("weight gradient + update", "sgd", 1.0),  # an optimizer without a pair: no row
     ]
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
-    budget = analysis.small_batch_budget(load_results(tmp_path / "benchmark.json"))
-    row = budget.set_index(["optimizer", "batch"]).loc[("adam", 8)]
-    assert len(budget) == 1
-    assert (row["numpy step"], row["numba step"]) == pytest.approx((8e-3, 4e-3))  # 100 steps a round
-    assert row["needed for the bound"] == pytest.approx(8e-3 / 3)
-    assert (row["forward product"], row["weight gradient + update"]) == pytest.approx((1e-3, 2e-3))
-    assert row["the rest"] == pytest.approx(4e-3 - 3e-3)
+    budget = analysis.numba_step_budget(load_results(tmp_path / "benchmark.json"))
+    assert len(budget) == 2
+    for (_, row), needed in zip(budget.iterrows(), (8e-3 / 3, 8e-3 * 0.7)):
+        assert (row["numpy step"], row["numba step"]) == pytest.approx((8e-3, 4e-3))  # 100 steps a round
+        assert row["needed for the bound"] == pytest.approx(needed)
+        assert (row["forward product"], row["weight gradient + update"]) == pytest.approx((1e-3, 2e-3))
+        assert row["the rest"] == pytest.approx(4e-3 - 3e-3)
+
+
+def test_the_thread_budget_splits_both_steps_and_sets_them_against_the_floor(tmp_path):
+    run = synthetic_run()
+    run["benchmarks"] = [b for b in run["benchmarks"] if b["group"] != "headline"]  # sides without backends
+    one, every = {"backend": "numba", "threads": 1}, {"backend": "numba", "threads": 2}
+    run["benchmarks"] += [
+        _step_pair("numba epoch, 1 thread / all threads", one, every, 0.9, 0.5, 1.6, "at least"),
+        *(_step_kernel("forward product", None, t, threads=n) for n, t in ((1, 2e-3), (2, 1e-3))),
+        *(_step_kernel("weight gradient + update", "adam", t, threads=n) for n, t in ((1, 3e-3), (2, 2e-3))),
+    ]
+    (tmp_path / "benchmark.json").write_text(json.dumps(run))
+    table = analysis.thread_budget(load_results(tmp_path / "benchmark.json")).set_index("part")
+    assert table.attrs == {"threads": 2, "batch": 8, "optimizer": "adam"}
+    assert list(table["one thread"]) == pytest.approx([2e-3, 3e-3, 9e-3 - 5e-3, 9e-3])
+    assert list(table["all threads"]) == pytest.approx([1e-3, 2e-3, 5e-3 - 3e-3, 5e-3])
+    assert table.at["the rest", "speed-up"] == pytest.approx(2.0)
+    floors = [2e5 / 380e9, 2e5 / 380e9, (8e6 - 4e5) / 380e9, 8e6 / 380e9]  # float32 peak; 8e6 FLOPs a step
+    assert list(table["x floor"]) == pytest.approx(list(table["all threads"] / floors))
+    assert analysis.thread_budget(results(tmp_path / "none")).empty
 
 
 def test_the_subnormal_cost_reads_both_variants(tmp_path):
