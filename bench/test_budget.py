@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from bench.harness import (
+    CLASSES,
     DEFAULT_BATCH,
     DEFAULT_HIDDEN,
     DTYPE,
@@ -33,9 +34,10 @@ from kernels import available_backends, get_backend
 from network import MLP, aligned
 from network.optim import OPTIMIZERS, make_optimizer
 
-# (batch, threads): the batch sizes of the headline targets on every core (None), as the step runs them;
-# the epoch study's batch on one thread too, for the thread speed-up target
-STEP_KERNEL_RUNS = [(batch, None) for batch in (*SMALL_BATCH_BOUNDS, DEFAULT_BATCH)] + [(DEFAULT_BATCH, 1)]
+STEP_BATCHES = (*SMALL_BATCH_BOUNDS, DEFAULT_BATCH)  # the batch sizes of the headline targets
+# (batch, threads): every headline batch on every core (None), as the step runs; the epoch study's batch on
+# one thread too, for the thread speed-up target
+STEP_KERNEL_RUNS = [(batch, None) for batch in STEP_BATCHES] + [(DEFAULT_BATCH, 1)]
 
 
 @pytest.mark.benchmark(group="optimizer step")
@@ -66,21 +68,22 @@ def test_optimizer_step(benchmark, settings):
 
 
 @pytest.mark.benchmark(group="batch gather")
-def test_batch_gather(benchmark, settings, bench_data):
+@pytest.mark.parametrize("batch", STEP_BATCHES)
+def test_batch_gather(benchmark, settings, bench_data, batch):
     """``Trainer.batch``: one batch of rows of a shuffled training set gathered into the batch buffer, the
     same for every backend. Successive calls take successive batches of one permutation, as an epoch does."""
     trainer = make_trainer(
-        bench_data, "numpy", batch=DEFAULT_BATCH, hidden=DEFAULT_HIDDEN, samples=settings.epoch_samples
+        bench_data, "numpy", batch=batch, hidden=DEFAULT_HIDDEN, samples=settings.epoch_samples
     )
     trainer.order = trainer.rng.permutation(len(trainer.X_train))
-    whole_batches = itertools.cycle(range(len(trainer.X_train) // DEFAULT_BATCH))
+    whole_batches = itertools.cycle(range(len(trainer.X_train) // batch))
     use_threads(benchmark, None)
     benchmark.extra_info.update(
         study="gather",
         kernel="batch gather",
-        shape=f"{DEFAULT_BATCH} of {len(trainer.X_train):,} rows",
+        shape=f"{batch} of {len(trainer.X_train):,} rows",
         backend="numpy",
-        batch=DEFAULT_BATCH,
+        batch=batch,
         dtype=DTYPE,
     )
     bench_calls(
@@ -89,10 +92,13 @@ def test_batch_gather(benchmark, settings, bench_data):
         rounds=settings.kernel_rounds,
         round_seconds=settings.kernel_round_seconds,
     )
-    record_rate(benchmark, bytes_moved=2 * DEFAULT_BATCH * INPUTS * bench_data.X_train.itemsize)
+    record_rate(benchmark, bytes_moved=2 * batch * INPUTS * bench_data.X_train.itemsize)
 
 
-STEP_PARTS = ["forward product", *(f"weight gradient + update, {opt}" for opt in OPTIMIZERS)]
+STEP_PARTS = [
+    "forward product",
+    *(f"{part}, {opt}" for part in ("weight gradient + update", "output layer") for opt in OPTIMIZERS),
+]
 
 
 def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
@@ -107,36 +113,13 @@ def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
 @pytest.mark.parametrize("part", STEP_PARTS)
 @pytest.mark.parametrize(("batch", "threads"), STEP_KERNEL_RUNS)
 def test_step_kernel(benchmark, settings, batch, threads, part):
-    """numba's two first-layer kernels of a fused step: ``X @ W1``, and ``X.T @ dZ1`` applied as each
-    optimizer's update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls, with the
-    coefficients the optimizer hands the step)."""
-    from kernels import jit_matmul
-    from kernels.jit_rules import RULES
-
+    """A part of numba's fused step, timed alone: the first layer's ``X @ W1``; its ``X.T @ dZ1`` applied as
+    each optimizer's update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls, with the
+    coefficients the optimizer hands the step); or the output layer with each optimizer."""
     rng = np.random.default_rng(SEED)
-    X = rng.standard_normal((batch, INPUTS), dtype=np.float32)
-    W = aligned.copy(rng.standard_normal((INPUTS, DEFAULT_HIDDEN), dtype=np.float32))  # as the network's
     kernel, _, optimizer = part.partition(", ")
-    if not optimizer:
-        shape = f"X @ W1: ({batch}x{INPUTS}) @ ({INPUTS}x{DEFAULT_HIDDEN})"
-        out = aligned.empty((batch, DEFAULT_HIDDEN), np.float32)
-        matmul = get_backend("numba").matmul
-
-        def call():
-            matmul(X, W, out=out)
-
-        weights = INPUTS * DEFAULT_HIDDEN  # read
-    else:
-        shape = f"X.T @ dZ1 into W1 and its state: ({INPUTS}x{batch}) @ ({batch}x{DEFAULT_HIDDEN})"
-        dZ = rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32) * np.float32(1e-3)
-        rule, coef = fused_rule(optimizer, W)
-        s1, s2 = aligned.zeros_like(W), aligned.zeros_like(W)  # a rule ignores the state it does not keep
-
-        def call():
-            jit_matmul.matmul_tn_update(X, dZ, W, rule, s1, s2, coef)
-
-        weights = INPUTS * DEFAULT_HIDDEN * 2 * (1 + RULES[rule][1])  # W1 and kept state, read and written
-
+    make = {"forward product": _forward, "weight gradient + update": _update, "output layer": _output_layer}
+    shape, call, flops, elements = make[kernel](rng, batch, optimizer)
     use_threads(benchmark, threads)
     benchmark.group = f"numba step kernels, batch {batch}"
     benchmark.extra_info.update(
@@ -149,8 +132,63 @@ def test_step_kernel(benchmark, settings, batch, threads, part):
         optimizer=optimizer or None,
     )
     bench_calls(benchmark, call, rounds=settings.kernel_rounds, round_seconds=settings.kernel_round_seconds)
-    elements = batch * INPUTS + batch * DEFAULT_HIDDEN + weights  # compulsory traffic, with the inputs
-    record_rate(benchmark, flops=2 * batch * INPUTS * DEFAULT_HIDDEN, bytes_moved=elements * X.itemsize)
+    record_rate(benchmark, flops=flops, bytes_moved=elements * np.dtype(DTYPE).itemsize)
+
+
+# Each part: (shape, call, FLOPs, elements of compulsory traffic) for a batch and an optimizer ("" if none).
+
+
+def _first_layer(rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.ndarray, int]:
+    X = rng.standard_normal((batch, INPUTS), dtype=np.float32)
+    W = aligned.copy(rng.standard_normal((INPUTS, DEFAULT_HIDDEN), dtype=np.float32))  # as the network's
+    return X, W, 2 * batch * INPUTS * DEFAULT_HIDDEN
+
+
+def _forward(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
+    X, W, flops = _first_layer(rng, batch)
+    out = aligned.empty((batch, DEFAULT_HIDDEN), np.float32)
+    matmul = get_backend("numba").matmul
+    shape = f"X @ W1: ({batch}x{INPUTS}) @ ({INPUTS}x{DEFAULT_HIDDEN})"
+    return shape, lambda: matmul(X, W, out=out), flops, X.size + W.size + out.size
+
+
+def _update(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
+    from kernels import jit_matmul
+    from kernels.jit_rules import RULES
+
+    X, W, flops = _first_layer(rng, batch)
+    dZ = rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32) * np.float32(1e-3)
+    rule, coef = fused_rule(optimizer, W)
+    s1, s2 = aligned.zeros_like(W), aligned.zeros_like(W)  # a rule ignores the state it does not keep
+    shape = f"X.T @ dZ1 into W1 and its state: ({INPUTS}x{batch}) @ ({batch}x{DEFAULT_HIDDEN})"
+    elements = X.size + dZ.size + W.size * 2 * (1 + RULES[rule][1])  # W1 and kept state, read and written
+    return shape, lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, s1, s2, coef), flops, elements
+
+
+def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
+    """The output layer's part of a step: a fused step of the layer alone (``h @ W2 + b2``, the loss, the
+    update of W2 and b2), then the gradient it hands the hidden layer (``dZ2 @ W2.T``, masked where h is
+    zero); called from Python, as the whole step is."""
+    from kernels.jit_rules import RULES
+
+    h = aligned.copy(np.maximum(rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32), 0))
+    labels = rng.integers(0, CLASSES, batch)
+    layer = MLP([DEFAULT_HIDDEN, CLASSES], backend="numba", dtype=DTYPE, seed=SEED)
+    step_optimizer = make_optimizer(optimizer, layer.params)
+    W2 = layer.params[0][0]
+    dZ = aligned.copy(rng.standard_normal((batch, CLASSES), dtype=np.float32) * np.float32(1e-3))
+    dh = aligned.empty_like(h)
+    numba = get_backend("numba")
+
+    def call():
+        layer.train_step(h, labels, step_optimizer, 1e-3)
+        numba.matmul_nt(dZ, W2, out=dh)
+        numba.relu_backward(dh, h, out=dh)
+
+    shape = f"h @ W2, dZ2 @ W2.T, h.T @ dZ2: ({batch}x{DEFAULT_HIDDEN}), ({DEFAULT_HIDDEN}x{CLASSES})"
+    keeps = RULES[fused_rule(optimizer, W2)[0]][1]
+    elements = 3 * h.size + 2 * dZ.size + W2.size * 2 * (1 + keeps)
+    return shape, call, 3 * 2 * batch * DEFAULT_HIDDEN * CLASSES, elements
 
 
 @pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")

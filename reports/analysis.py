@@ -293,10 +293,11 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     epochs = epoch_table(results)
     kernels = results.study("kernel")
     kernels = kernels[kernels["backend"] == "numpy"]
-    gather, update = results.study("gather"), results.study("optimizer")
-    if "numpy" not in epochs.index or kernels.empty or gather.empty or update.empty:
+    update = results.study("optimizer")
+    if "numpy" not in epochs.index or kernels.empty or update.empty:
         return pd.DataFrame()
     e = epochs.loc["numpy"]
+    gather = _gathers(results).get(int(e.batch), math.nan)
     is_product = kernels["kernel"].str.startswith("matmul")
     products, others = kernels[is_product], kernels[~is_product]
     steps = e.epoch_samples / e.batch
@@ -306,7 +307,7 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
         for name, group in [("matrix products", products), ("element-wise", others)]
     }
     parts |= {
-        "batch gather (trainer)": float(gather["median"].iloc[0]),
+        "batch gather (trainer)": gather,
         f"{update['kernel'].iloc[0]} (NumPy)": float(update["median"].iloc[0]),
     }
     parts["the rest: bias adds, column sums, Python"] = step - sum(parts.values())
@@ -318,11 +319,18 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     return table
 
 
-STEP_PARTS = ("forward product", "weight gradient + update")
+STEP_PARTS = ("forward product", "weight gradient + update", "output layer")  # each timed alone
+GATHER = "batch gather"
+
+
+def _gathers(results: Results) -> pd.Series:
+    """The trainer's batch gather (the same for every backend), median seconds by batch."""
+    g = results.study("gather")
+    return g.set_index(g["batch"].astype(int))["median"] if len(g) else pd.Series(dtype=float)
 
 
 def _step_kernels(results: Results) -> pd.DataFrame:
-    """numba's first-layer kernels timed alone (``bench/test_budget.py``): median seconds and FLOPs by
+    """The parts of numba's step timed alone (``bench/test_budget.py``): median seconds and FLOPs by
     (part, optimizer or "", batch, threads); the part is one of ``STEP_PARTS``."""
     k = results.study("step_kernel")
     if k.empty:
@@ -331,9 +339,18 @@ def _step_kernels(results: Results) -> pd.DataFrame:
     return k.set_index(keys)[["median", "flops"]]
 
 
-def _part_keys(info: dict, threads: int) -> list[tuple]:
-    """The ``_step_kernels`` keys of the parts of the step an epoch side's ``info`` describes."""
-    return [(part, opt, info["batch"], threads) for part, opt in zip(STEP_PARTS, ("", info["optimizer"]))]
+def _parts(results: Results, info: dict, threads: int) -> dict[str, tuple[float, float]] | None:
+    """(seconds, FLOPs) of each part of the numba step an epoch side's ``info`` describes, on ``threads``
+    threads, the batch gather last; None where one was not timed."""
+    kernels, gathers = _step_kernels(results), _gathers(results)
+    optimizers = ("", info["optimizer"], info["optimizer"])
+    keys = [(part, opt, info["batch"], threads) for part, opt in zip(STEP_PARTS, optimizers)]
+    if not all(key in kernels.index for key in keys) or info["batch"] not in gathers.index:
+        return None
+    parts = {
+        part: (kernels.at[key, "median"], kernels.at[key, "flops"]) for part, key in zip(STEP_PARTS, keys)
+    }
+    return parts | {GATHER: (gathers[info["batch"]], math.nan)}
 
 
 def _numba_pairs(results: Results, other: str) -> dict[str, dict]:
@@ -350,53 +367,50 @@ def _numba_pairs(results: Results, other: str) -> dict[str, dict]:
 
 def numba_step_budget(results: Results) -> pd.DataFrame:
     """Per optimizer and batch of a headline pair of numba against numpy: both steps (the medians of the
-    pair's sides), the step numba would need to meet the bound, numba's two first-layer kernels timed alone
-    on the step's threads and the rest of its step."""
-    kernels, heads = _step_kernels(results), headline(results).set_index("quantity")
+    pair's sides), the step numba would need to meet the bound, the parts of numba's step timed alone on
+    the step's threads, and the rest of it."""
+    heads = headline(results).set_index("quantity")
     rows = []
     for quantity, extra in _numba_pairs(results, "numpy").items():
         numba_first = extra["a_info"]["backend"] == "numba"
         info = extra["a_info" if numba_first else "b_info"]
-        keys = _part_keys(info, info["threads"])
-        if not all(key in kernels.index for key in keys):
+        parts = _parts(results, info, info["threads"])
+        if parts is None:
             continue
         steps = info["samples"] / info["batch"]
         a_step, b_step = heads.loc[quantity, ["a_median", "b_median"]] / steps
         numba_step, numpy_step = (a_step, b_step) if numba_first else (b_step, a_step)
         bound = heads.loc[quantity, "bound"]  # on a / b
-        parts = {part: kernels.at[key, "median"] for part, key in zip(STEP_PARTS, keys)}
+        seconds = {part: t for part, (t, _) in parts.items()}
         rows.append(
             {"optimizer": info["optimizer"], "batch": int(info["batch"]), "numpy step": numpy_step}
             | {"numba step": numba_step}
-            | {"needed for the bound": numpy_step * bound if numba_first else numpy_step / bound, **parts}
-            | {"the rest": numba_step - sum(parts.values())}
+            | {"needed for the bound": numpy_step * bound if numba_first else numpy_step / bound, **seconds}
+            | {"the rest": numba_step - sum(seconds.values())}
         )
     return pd.DataFrame(rows)
 
 
 def thread_budget(results: Results) -> pd.DataFrame:
     """numba's step on one thread and on all (the medians of the thread speed-up pair's sides) in the parts
-    of ``numba_step_budget``: each part's speed-up, and its all-core time against the floor of its FLOPs
-    (the rest's FLOPs are the output layer's products)."""
-    kernels = _step_kernels(results)
+    of ``numba_step_budget``: each part's speed-up, and its all-core time against the floor of its FLOPs."""
     pairs = [e for e in _numba_pairs(results, "numba").values() if compares_threads(e)]
     if not pairs:
         return pd.DataFrame()
     pair = pairs[0]
     one, every = sorted((pair["a_info"], pair["b_info"]), key=lambda info: info["threads"])
-    keys = [_part_keys(one, side["threads"]) for side in (one, every)]
-    if not all(key in kernels.index for side in keys for key in side):
+    parts = [_parts(results, one, side["threads"]) for side in (one, every)]
+    if None in parts:
         return pd.DataFrame()
     steps = one["samples"] / one["batch"]
     head = headline(results).set_index("quantity").loc[pair["quantity"]]
     columns = {}
-    for name, side, side_keys in (("one thread", one, keys[0]), ("all threads", every, keys[1])):
+    for name, side, side_parts in zip(("one thread", "all threads"), (one, every), parts):
         step = head["a_median" if side is pair["a_info"] else "b_median"] / steps
-        parts = [kernels.at[key, "median"] for key in side_keys]
-        columns[name] = [*parts, step - sum(parts), step]
-    part_flops = [kernels.at[key, "flops"] for key in keys[0]]
-    flops = [*part_flops, one["flops"] / steps - sum(part_flops), one["flops"] / steps]
-    table = pd.DataFrame({"part": [*STEP_PARTS, "the rest", "whole step"], **columns})
+        seconds = [t for t, _ in side_parts.values()]
+        columns[name] = [*seconds, step - sum(seconds), step]
+    flops = [f for _, f in parts[0].values()] + [math.nan, one["flops"] / steps]
+    table = pd.DataFrame({"part": [*parts[0], "the rest", "whole step"], **columns})
     table["speed-up"] = table["one thread"] / table["all threads"]
     table["x floor"] = table["all threads"] / [floor_seconds(results, f, one["dtype"]) for f in flops]
     table.attrs.update(threads=int(every["threads"]), batch=int(one["batch"]), optimizer=one["optimizer"])

@@ -136,15 +136,16 @@ HEADLINE_METHOD = (
 )
 NUMBA_STEP_TEXT = (
     "Steps are the medians of the headline pairs' rounds; *needed for the bound* is the most numba's step "
-    "may take to meet the bound against numpy's. The two first-layer kernels are timed alone, on the "
-    "threads the step runs them on (on one core below the size where they split between the cores); *the "
-    "rest* is everything else of numba's step: the output layer, element-wise work, biases, the call from "
-    "Python."
+    "may take to meet the bound against numpy's. The parts are timed alone, on the threads the step runs "
+    "them on: the first layer's forward product and its weight gradient fused with the update; the output "
+    "layer (a fused step of that layer alone, and the input gradient it hands the hidden layer, called "
+    "from Python as the step is); the trainer's batch gather (the same for every backend). *The rest* is "
+    "what is left of numba's step: the hidden layer's element-wise work, the trainer's loop, and what the "
+    "parts cost more inside a step than alone (data that another part moved out of the cache)."
 )
 THREAD_TEXT = (
     "The same parts on one thread and on all (steps: the medians of the thread speed-up pair's sides); "
-    "*x floor*: the all-core time against the part's FLOPs at the all-core peak (the rest's FLOPs are "
-    "the output layer's products)."
+    "*x floor*: the all-core time against the part's FLOPs at the all-core peak."
 )
 PEAK_COLUMNS = {
     "FMA probe": lambda r: f"{r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",

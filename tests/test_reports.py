@@ -4,6 +4,7 @@ the files it writes, and its command lines. Sentences are not checked word for w
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -441,19 +442,25 @@ def _step_kernel(kernel: str, optimizer: str | None, seconds: float, threads: in
     return _bench("step_kernel", seconds, **info, threads=threads)
 
 
+def _step_parts(optimizer: str, seconds: tuple[float, float, float], threads: int = 2) -> list[dict]:
+    """numba's forward product, weight gradient + update and output layer at batch 8 on ``threads``."""
+    parts = zip(("forward product", "weight gradient + update", "output layer"), (None, optimizer, optimizer))
+    return [_step_kernel(kernel, opt, t, threads) for (kernel, opt), t in zip(parts, seconds)]
+
+
 def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
     """Per optimizer and batch: both steps from the headline pair's medians (per step: samples / batch),
-    the step the bound asks for (numba on either side of the ratio), the kernels timed alone on the step's
-    threads and what is left of numba's step."""
+    the step the bound asks for (numba on either side of the ratio), the parts timed alone on the step's
+    threads, the batch gather at the step's batch, and what is left of numba's step."""
     run = synthetic_run()
     numba, numpy = {"backend": "numba", "threads": 2}, {"backend": "numpy", "threads": 2}
     run["benchmarks"] += [
         _step_pair("numpy epoch / numba epoch, batch 8, adam", numpy, numba, 0.8, 0.4, 3.0, "at least"),
         _step_pair("numba epoch / numpy epoch, batch 8, adam", numba, numpy, 0.4, 0.8, 0.7, "at most"),
-        _step_kernel("forward product", None, 1e-3),
-        _step_kernel("weight gradient + update", "adam", 2e-3),
-        _step_kernel("weight gradient + update", "adam", 9.0, threads=1),  # not the step's threads
-        _step_kernel("weight gradient + update", "sgd", 1.0),  # an optimizer without a pair: no row
+        *_step_parts("adam", (1e-3, 2e-3, 0.5e-3)),
+        *_step_parts("adam", (9.0, 9.0, 9.0), threads=1),  # not the step's threads
+        *_step_parts("sgd", (1.0, 1.0, 1.0))[1:],  # an optimizer without a pair: no row
+        *(_bench("gather", t, batch=b) for b, t in ((8, 0.25e-3), (128, 5.0))),
     ]
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
     budget = analysis.numba_step_budget(load_results(tmp_path / "benchmark.json"))
@@ -461,8 +468,9 @@ def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
     for (_, row), needed in zip(budget.iterrows(), (8e-3 / 3, 8e-3 * 0.7)):
         assert (row["numpy step"], row["numba step"]) == pytest.approx((8e-3, 4e-3))  # 100 steps a round
         assert row["needed for the bound"] == pytest.approx(needed)
-        assert (row["forward product"], row["weight gradient + update"]) == pytest.approx((1e-3, 2e-3))
-        assert row["the rest"] == pytest.approx(4e-3 - 3e-3)
+        parts = ["forward product", "weight gradient + update", "output layer", "batch gather"]
+        assert list(row[parts]) == pytest.approx([1e-3, 2e-3, 0.5e-3, 0.25e-3])
+        assert row["the rest"] == pytest.approx(4e-3 - 3.75e-3)
 
 
 def test_the_thread_budget_splits_both_steps_and_sets_them_against_the_floor(tmp_path):
@@ -471,17 +479,19 @@ def test_the_thread_budget_splits_both_steps_and_sets_them_against_the_floor(tmp
     one, every = {"backend": "numba", "threads": 1}, {"backend": "numba", "threads": 2}
     run["benchmarks"] += [
         _step_pair("numba epoch, 1 thread / all threads", one, every, 0.9, 0.5, 1.6, "at least"),
-        *(_step_kernel("forward product", None, t, threads=n) for n, t in ((1, 2e-3), (2, 1e-3))),
-        *(_step_kernel("weight gradient + update", "adam", t, threads=n) for n, t in ((1, 3e-3), (2, 2e-3))),
+        *_step_parts("adam", (2e-3, 3e-3, 1e-3), threads=1),
+        *_step_parts("adam", (1e-3, 2e-3, 1e-3), threads=2),
+        _bench("gather", 0.5e-3, batch=8),
     ]
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
     table = analysis.thread_budget(load_results(tmp_path / "benchmark.json")).set_index("part")
     assert table.attrs == {"threads": 2, "batch": 8, "optimizer": "adam"}
-    assert list(table["one thread"]) == pytest.approx([2e-3, 3e-3, 9e-3 - 5e-3, 9e-3])
-    assert list(table["all threads"]) == pytest.approx([1e-3, 2e-3, 5e-3 - 3e-3, 5e-3])
-    assert table.at["the rest", "speed-up"] == pytest.approx(2.0)
-    floors = [2e5 / 380e9, 2e5 / 380e9, (8e6 - 4e5) / 380e9, 8e6 / 380e9]  # float32 peak; 8e6 FLOPs a step
-    assert list(table["x floor"]) == pytest.approx(list(table["all threads"] / floors))
+    assert list(table.index) == [*analysis.STEP_PARTS, analysis.GATHER, "the rest", "whole step"]
+    assert list(table["one thread"]) == pytest.approx([2e-3, 3e-3, 1e-3, 0.5e-3, 9e-3 - 6.5e-3, 9e-3])
+    assert list(table["all threads"]) == pytest.approx([1e-3, 2e-3, 1e-3, 0.5e-3, 5e-3 - 4.5e-3, 5e-3])
+    assert table.at["the rest", "speed-up"] == pytest.approx(2.5 / 0.5)
+    floors = [2e5 / 380e9] * 3 + [math.nan, math.nan, 8e6 / 380e9]  # float32 peak; 8e6 FLOPs a step
+    assert list(table["x floor"]) == pytest.approx(list(table["all threads"] / floors), nan_ok=True)
     assert analysis.thread_budget(results(tmp_path / "none")).empty
 
 
