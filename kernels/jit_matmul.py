@@ -14,6 +14,8 @@ The driver:
   ragged last row tile of a.T is. Ragged tiles clamp their indices (extra lanes computed, never stored).
 * Blocking: k in nearly equal blocks of at most ``KC_MAX``; rows in blocks whose op(a) slice fits
   ``L2_BUDGET``.
+* Tile shape: an out no wider than the narrow tile (the output layer's 10 classes) is made of narrow
+  tiles (``jit_tile.tile_shape``), each shape one compiled ``_tiles`` tree.
 * Parallelism: a prange over (column tile, band of row tiles), column-tile major so that each thread
   gets a contiguous run of tiles; serial below ``PAR_MIN_FLOP`` (``FUSED_PAR_MIN_FLOP`` for an update)
   or on one thread.
@@ -69,12 +71,13 @@ def _kblocks(k):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef):
-    """Column tile ``tj`` of out, rows ``[i_lo, i_hi)`` (multiples of MR): for each k block, pack the
-    ``kc x NR`` slice of op(b) (clamped at the last column), then run the micro-kernel over the rows. The
-    first k block ends in ``epilogue``, the later ones accumulate."""
-    MR = mr_of(out)
-    NR = nr_of(out)
+def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow):
+    """Column tile ``tj`` of out, rows ``[i_lo, i_hi)`` (multiples of MR), in the tile shape ``narrow`` (a
+    literal bool) names: for each k block, pack the ``kc x NR`` slice of op(b) (clamped at the last
+    column), then run the micro-kernel over the rows. The first k block ends in ``epilogue``, the later
+    ones accumulate."""
+    MR = mr_of(out, narrow)
+    NR = nr_of(out, narrow)
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
     bpack = carray(stack(out, B_PANEL), (KC_MAX, NR))
@@ -108,13 +111,13 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef):
         step = epilogue if kb == 0 else Epilogue.ACCUMULATE
         # a.T is read unclamped: its full row tiles end at i_full, the ragged rest is packed below
         i_full = i_lo + (i_hi - i_lo) // MR * MR if ta else i_hi
-        micro_kernel(a, ta, i_lo, m - 1, p0, bpack, 0, 0, kc, out, i_lo, i_full, j0, nr, step, s1, s2, coef)
+        micro_kernel(a, ta, i_lo, p0, bpack, 0, 0, kc, out, i_lo, i_full, j0, nr, step, s1, s2, coef, narrow)
         if i_full < i_hi:
             for p in range(kc):
                 for r in range(MR):
                     apack[p, r] = a[p0 + p, min(i_full + r, m - 1)]
             micro_kernel(
-                apack, ta, 0, m - 1, 0, bpack, 0, 0, kc, out, i_full, i_hi, j0, nr, step, s1, s2, coef
+                apack, ta, 0, 0, bpack, 0, 0, kc, out, i_full, i_hi, j0, nr, step, s1, s2, coef, narrow
             )
 
 
@@ -179,15 +182,12 @@ def zero_fill(out):
             out[i, j] = zero
 
 
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
+@njit(cache=True)
 def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
     """``out = op(a) @ op(b)``, or with an update rule as ``epilogue`` (k <= KC_MAX, so that each tile's g
     is whole after one k block) the rule applied to ``out`` with ``g = op(a) @ op(b)`` as its gradient,
-    tile by tile, g never stored.
-
-    Row blocks of ``mc`` rows (op(a)'s block about ``L2_BUDGET``); in each, a prange over
-    ``n_col_tiles x n_bands`` items, column-tile major; rows are cut into bands only when there are too
-    few column tiles to feed the threads (e.g. n = 10)."""
+    tile by tile, g never stored. An out no wider than the narrow tile (the output layer's) is made of
+    narrow tiles: the wide one would compute mostly lanes that are never stored."""
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
     if m == 0 or n == 0:
@@ -198,8 +198,21 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
     if not ta and not tb and epilogue == Epilogue.STORE and use_row_vector(m, n, out):
         row_vector_nn(a, b, out)
         return
-    MR = mr_of(out)
-    NR = nr_of(out)
+    if n <= nr_of(out, True) < nr_of(out):
+        _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, True)
+    else:
+        _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, False)
+
+
+@njit(cache=True, parallel=True, fastmath=FASTMATH)
+def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
+    """``_gemm`` in the tile shape ``narrow`` (a literal bool) names. Row blocks of ``mc`` rows (op(a)'s
+    block about ``L2_BUDGET``); in each, a prange over ``n_col_tiles x n_bands`` items, column-tile major;
+    rows are cut into bands only when there are too few column tiles to feed the threads (e.g. n = 10)."""
+    m, n = out.shape
+    k = a.shape[0] if ta else a.shape[1]
+    MR = mr_of(out, narrow)
+    NR = nr_of(out, narrow)
     n_col_tiles = (n + NR - 1) // NR
     n_row_blocks = max(1, (m * k * out.itemsize + L2_BUDGET - 1) // L2_BUDGET)
     mc = ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
@@ -211,7 +224,7 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
         i_hi = min(m, i_lo + mc)
         if serial:
             for tj in range(n_col_tiles):
-                _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef)
+                _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
         else:
             n_row_tiles = (i_hi - i_lo + MR - 1) // MR
             n_bands = min(n_row_tiles, (threads + n_col_tiles - 1) // n_col_tiles)
@@ -220,7 +233,7 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
                 band = item - tj * n_bands
                 lo = i_lo + (band * n_row_tiles // n_bands) * MR
                 hi = min(i_hi, i_lo + ((band + 1) * n_row_tiles // n_bands) * MR)
-                _col_tile(a, b, out, ta, tb, tj, lo, hi, epilogue, s1, s2, coef)
+                _col_tile(a, b, out, ta, tb, tj, lo, hi, epilogue, s1, s2, coef, narrow)
 
 
 @njit(cache=True)
@@ -263,7 +276,7 @@ def _outer_update(a, b, w, rule, s1, s2, coef):
     for j in range(0, n_full, NR):
         for i in range(m):
             t = i * n + j
-            row_update(rule, at(w, t), at(b, j), at(s1, t), at(s2, t), coef, a[0, i])
+            row_update(rule, at(w, t), at(b, j), at(s1, t), at(s2, t), coef, a[0, i], False)
     if n_full < n:
         for i in range(m):
             for c in range(n - n_full):

@@ -66,18 +66,30 @@ def _host_vector_bytes() -> int:
 VEC_BYTES = _host_vector_bytes()
 
 
-def tile_shape(itemsize: int, vec_bytes: int | None = None) -> tuple[int, int]:
+MIN_NR = 16  # a constant column loop shorter than this is unrolled before LLVM can vectorise it
+
+
+def tile_shape(itemsize: int, vec_bytes: int | None = None, narrow: bool = False) -> tuple[int, int]:
     """(MR, NR) for a dtype: 2 MR accumulator registers, the B vectors and MR broadcasts must fit the
     register file. AVX-512 (32 zmm): 8 x 2 registers. AVX2 (16 ymm) float32: 5 x 2 (6 x 2 spills).
     AVX2 float64: 4 x 4 registers, the smallest tile whose constant column loop LLVM still vectorises
-    rather than unrolling it first. SSE: 4 x 2 (correct, not tuned)."""
+    rather than unrolling it first. SSE: 4 x 2 (correct, not tuned).
+
+    ``narrow``: the tile for an out of at most NR columns (the output layer's n = 10): as few columns as
+    still vectorise (MIN_NR, one register where the vectors are that wide), the same rows (twice the rows
+    measured no faster). Where that is the wide tile's width (all but AVX-512 float32), it is the wide
+    tile."""
     vb = VEC_BYTES if vec_bytes is None else vec_bytes
     lanes = vb // itemsize
     if vb >= 64:
-        return 8, 2 * lanes
-    if vb >= 32:
-        return (5, 2 * lanes) if itemsize == 4 else (4, 4 * lanes)
-    return 4, 2 * lanes
+        mr, nr = 8, 2 * lanes
+    elif vb >= 32:
+        mr, nr = (5, 2 * lanes) if itemsize == 4 else (4, 4 * lanes)
+    else:
+        mr, nr = 4, 2 * lanes
+    if narrow and max(lanes, MIN_NR) < nr:
+        return mr, max(lanes, MIN_NR)
+    return mr, nr
 
 
 def rowvec_shape(itemsize: int, vec_bytes: int | None = None) -> tuple[int, int, int]:
@@ -99,11 +111,11 @@ def rowvec_shape(itemsize: int, vec_bytes: int | None = None) -> tuple[int, int,
 # --- compile-time constants of a dtype, and the intrinsics ------------------------------------------------
 
 
-def mr_of(x):
+def mr_of(x, narrow=False):
     pass
 
 
-def nr_of(x):
+def nr_of(x, narrow=False):
     pass
 
 
@@ -111,16 +123,30 @@ def rowvec_of(x):
     pass
 
 
+def _is_narrow(narrow) -> bool:
+    """A ``narrow`` argument's value at compile time: omitted is False; otherwise it must be a literal bool
+    (each tile shape is a compiled specialisation)."""
+    if isinstance(narrow, types.Omitted):
+        return narrow.value
+    if isinstance(narrow, (bool, types.BooleanLiteral)):
+        return getattr(narrow, "literal_value", narrow)
+    raise errors.RequireLiteralValue(narrow)
+
+
+def _tile_of(x, narrow) -> tuple[int, int]:
+    return tile_shape(x.dtype.bitwidth // 8, narrow=_is_narrow(narrow))
+
+
 @overload(mr_of, inline="always")
-def _ov_mr_of(x):
-    mr = tile_shape(x.dtype.bitwidth // 8)[0]
-    return lambda x: mr
+def _ov_mr_of(x, narrow=False):
+    mr = _tile_of(x, narrow)[0]
+    return lambda x, narrow=False: mr
 
 
 @overload(nr_of, inline="always")
-def _ov_nr_of(x):
-    nr = tile_shape(x.dtype.bitwidth // 8)[1]
-    return lambda x: nr
+def _ov_nr_of(x, narrow=False):
+    nr = _tile_of(x, narrow)[1]
+    return lambda x, narrow=False: nr
 
 
 @overload(rowvec_of, inline="always")
@@ -134,12 +160,13 @@ ACC, B_PANEL, A_PANEL = 0, 1, 2  # the stack buffers of ``stack``
 
 @intrinsic
 def stack(typingctx, like, which):
-    """Pointer to an uninitialised static stack buffer of ``like``'s dtype: ``ACC`` the MR x NR
-    accumulators, ``B_PANEL`` a KC_MAX x NR panel of op(b), ``A_PANEL`` a KC_MAX x MR panel of op(a)."""
+    """Pointer to an uninitialised static stack buffer of ``like``'s dtype, large enough for either tile
+    shape: ``ACC`` the MR x NR accumulators, ``B_PANEL`` a KC_MAX x NR panel of op(b), ``A_PANEL`` a
+    KC_MAX x MR panel of op(a)."""
     if not isinstance(which, types.IntegerLiteral):
         raise errors.RequireLiteralValue(which)
     elty = like.dtype
-    mr, nr = tile_shape(elty.bitwidth // 8)
+    mr, nr = tile_shape(elty.bitwidth // 8)  # the wide tile's: the narrow one has its rows and fewer columns
     n = {ACC: mr * nr, B_PANEL: KC_MAX * nr, A_PANEL: mr * KC_MAX}[which.literal_value]
 
     def codegen(context, builder, sig, args):
@@ -173,14 +200,15 @@ def plus(typingctx, ptr, offset):
 
 
 @intrinsic
-def _row_out(typingctx, out, i, j, src, off, accumulate):
+def _row_out(typingctx, out, i, j, src, off, accumulate, narrow):
     """``out[i, j:j + NR] = g`` (or ``+=``) for ``g = src[off:off + NR]``, as NR-lane vector loads and stores
-    written in LLVM IR; only for full tiles (no bounds checks)."""
+    written in LLVM IR, NR that of the tile shape ``narrow`` names; only for full tiles (no bounds
+    checks)."""
     elty = out.dtype
-    nr = tile_shape(elty.bitwidth // 8)[1]
+    nr = _tile_of(out, narrow)[1]
 
     def codegen(context, builder, sig, args):
-        outv, iv, jv, srcp, offv, accv = args
+        outv, iv, jv, srcp, offv, accv, _ = args
         vty = ir.VectorType(context.get_value_type(elty), nr)
         align = elty.bitwidth // 8
         ary = context.make_array(sig.args[0])(context, builder, outv)
@@ -196,7 +224,9 @@ def _row_out(typingctx, out, i, j, src, off, accumulate):
                 builder.store(val, dst, align=align)
         return context.get_dummy_value()
 
-    return types.void(out, types.intp, types.intp, types.CPointer(elty), types.intp, types.boolean), codegen
+    return types.void(
+        out, types.intp, types.intp, types.CPointer(elty), types.intp, types.boolean, narrow
+    ), codegen
 
 
 class _Vector:
@@ -237,17 +267,17 @@ class _Vector:
 
 
 @intrinsic
-def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale):
+def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale, narrow):
     """NR parameters at the pointer ``w`` and their state at ``s1``, ``s2`` updated by the gradient at ``g``
     (times the scalar ``scale`` unless it is None: a row of an outer product) as the rule ``epilogue``
     says: each rule of ``jit_rules.RULES`` traced with ``_Vector`` operands into NR-lane vector IR, one
-    branch per rule. Only for whole rows of NR."""
+    branch per rule; NR that of the tile shape ``narrow`` names. Only for whole rows of NR."""
     elty = w.dtype
-    nr = tile_shape(elty.bitwidth // 8)[1]
+    nr = tile_shape(elty.bitwidth // 8, narrow=_is_narrow(narrow))[1]
     scaled = not isinstance(scale, types.NoneType)
 
     def codegen(context, builder, sig, args):
-        epilogue_v, *pointers, coef_v, scale_v = args
+        epilogue_v, *pointers, coef_v, scale_v, _ = args
         vty = ir.VectorType(context.get_value_type(elty), nr)
         align = elty.bitwidth // 8
         zeros = ir.Constant(ir.VectorType(ir.IntType(32), nr), [0] * nr)
@@ -272,7 +302,7 @@ def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale):
                 builder.store(new_w.value, w_p, align=align)
         return context.get_dummy_value()
 
-    return types.void(epilogue, w, g, s1, s2, coef, scale), codegen
+    return types.void(epilogue, w, g, s1, s2, coef, scale, narrow), codegen
 
 
 @intrinsic
@@ -299,7 +329,7 @@ _launch_threads()
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def micro_kernel(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, s1, s2, coef):
+def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, s1, s2, coef, narrow):
     """The MR x NR tiles of one column panel, rows ``[i_lo, i_hi)`` of out, then each tile's epilogue.
 
     Tile at row i0, with ``i = ia + i0 - i_lo``:
@@ -308,16 +338,19 @@ def micro_kernel(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, 
     with g as the gradient of ``out`` (``s1``, ``s2``, ``coef``: the rule's state, shaped like out, and
     numbers; unused otherwise). A rule needs g whole: one k block only.
 
-    ``ta`` false: A is row-major and its rows are clamped to ``ia_max`` (a ragged last row tile reads valid
+    ``narrow`` (a literal bool) picks the tile shape (``tile_shape``): one compiled kernel per shape.
+
+    ``ta`` false: A is row-major with out's rows, clamped to the last (a ragged last row tile reads valid
     memory; the extra rows are computed, never stored). ``ta`` true: A is ``(k, m)`` and the MR broadcasts
     of a k step come from one contiguous run ``A[pa + p, i:i + MR]``, unclamped (the caller packs a ragged
     last row tile), which keeps the integer register pressure low. The row-tile loop is in here so that
     the call is made once per panel, and nothing array-typed is passed to a helper per tile (Numba's
     inliner would count references: two atomic operations per tile).
     """
-    MR = mr_of(out)
-    NR = nr_of(out)
+    MR = mr_of(out, narrow)
+    NR = nr_of(out, narrow)
     m, n = out.shape
+    ia_max = m - 1
     accp = stack(out, ACC)
     acc = carray(accp, MR * NR)
     zero = out.dtype.type(0)
@@ -343,12 +376,12 @@ def micro_kernel(A, ta, ia, ia_max, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, 
                 row = (i0 + r) * n + j0
                 w, g, v1, v2 = at(out, row), plus(accp, r * NR), at(s1, row), at(s2, row)
                 if mr == MR and nr == NR:
-                    row_update(epilogue, w, g, v1, v2, coef, None)
+                    row_update(epilogue, w, g, v1, v2, coef, None, narrow)
                 else:
                     apply_rule(epilogue, w, g, v1, v2, nr, coef)
         elif mr == MR and nr == NR:
             for r in range(MR):
-                _row_out(out, i0 + r, j0, accp, r * NR, epilogue == Epilogue.ACCUMULATE)
+                _row_out(out, i0 + r, j0, accp, r * NR, epilogue == Epilogue.ACCUMULATE, narrow)
         elif epilogue == Epilogue.ACCUMULATE:
             for r in range(mr):
                 for c in range(nr):

@@ -64,14 +64,14 @@ def _row_tile_in_place(a, b, out, i0):
             nr = min(NR, n - j0)
             if nr == NR:
                 micro_kernel(
-                    a, flag(0), i0, m - 1, p0, b, p0, j0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef
+                    a, flag(0), i0, p0, b, p0, j0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef, False
                 )
             else:
                 for p in range(kc):
                     for c in range(NR):
                         bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
                 micro_kernel(
-                    a, flag(0), i0, m - 1, p0, bpack, 0, 0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef
+                    a, flag(0), i0, p0, bpack, 0, 0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef, False
                 )
 
 

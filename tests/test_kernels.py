@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 
 # (m, k, n): a batch of 1, widths of 1, sizes that are not multiples of 2, 4, 8, 16 or 32, and one
 # shape of the real network's first layer at a small batch.
-PRODUCT_SHAPES = [(1, 1, 1), (1, 7, 3), (3, 1, 5), (5, 17, 1), (13, 33, 65), (33, 129, 17), (4, 784, 16)]
+PRODUCT_SHAPES = [
+    (1, 1, 1),
+    (1, 7, 3),
+    (3, 1, 5),
+    (5, 17, 1),
+    (13, 33, 65),
+    (33, 129, 17),
+    (37, 20, 10),
+    (4, 784, 16),
+]
 LAYOUTS = ["C", "F", "strided"]
 
 
