@@ -30,7 +30,7 @@ from bench.harness import (
     use_threads,
 )
 from bench.test_headline import SMALL_BATCH_BOUNDS
-from kernels import available_backends, get_backend
+from kernels import available_backends, full_size_backends, get_backend
 from network import MLP, aligned
 from network.optim import OPTIMIZERS, make_optimizer
 
@@ -69,11 +69,13 @@ def test_optimizer_step(benchmark, settings):
 
 @pytest.mark.benchmark(group="batch gather")
 @pytest.mark.parametrize("batch", STEP_BATCHES)
-def test_batch_gather(benchmark, settings, bench_data, batch):
-    """``Trainer.batch``: one batch of rows of a shuffled training set gathered into the batch buffer, the
-    same for every backend. Successive calls take successive batches of one permutation, as an epoch does."""
+@pytest.mark.parametrize("backend", full_size_backends())
+def test_batch_gather(benchmark, settings, bench_data, backend, batch):
+    """``Trainer.batch``: one batch of rows of a shuffled training set gathered into the batch buffer, by
+    the backend's ``take_rows`` where it has one, else NumPy's take. Successive calls take successive
+    batches of one permutation, as an epoch does."""
     trainer = make_trainer(
-        bench_data, "numpy", batch=batch, hidden=DEFAULT_HIDDEN, samples=settings.epoch_samples
+        bench_data, backend, batch=batch, hidden=DEFAULT_HIDDEN, samples=settings.epoch_samples
     )
     trainer.order = trainer.rng.permutation(len(trainer.X_train))
     whole_batches = itertools.cycle(range(len(trainer.X_train) // batch))
@@ -82,7 +84,7 @@ def test_batch_gather(benchmark, settings, bench_data, batch):
         study="gather",
         kernel="batch gather",
         shape=f"{batch} of {len(trainer.X_train):,} rows",
-        backend="numpy",
+        backend=backend,
         batch=batch,
         dtype=DTYPE,
     )

@@ -137,3 +137,15 @@ class FusedTrainingStep(Protocol):
         ``params`` (``(W, b)`` per layer) and the state of ``update`` are updated in place by its rule;
         weights are decayed, biases not. If the loss is not finite, nothing is updated.
         """
+
+
+class RowGather(Protocol):
+    """Optional: a backend may gather a training batch's rows itself (``network.Trainer.batch`` uses
+    ``take_rows`` when the network's backend has it, NumPy's ``take`` otherwise). At batch 128 a gather
+    of random rows from a data set that does not fit the caches waits on memory, which a backend with
+    threads can wait on from every core."""
+
+    def take_rows(self, source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``out[i] = source[rows[i]]`` for every i: ``source`` ``(n, d)`` in any layout, ``rows`` valid
+        integer indices (unchecked), ``out`` C-contiguous ``(len(rows), d)`` of source's dtype; returns
+        ``out``."""

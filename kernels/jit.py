@@ -15,7 +15,7 @@ it keeps Numba to one compiled layout per dtype) and allocate ``out`` when the c
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
 from kernels.interface import FusedUpdate
@@ -164,6 +164,39 @@ def _column_sums(g, out):
 def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (g.shape[1],), g)
     _column_sums(_c(g), out)
+    return out
+
+
+# --- optional: the batch's rows gathered on every core -----------------------------------------------------
+# A batch of random rows of a data set larger than the caches waits on memory row by row; two cores keep
+# twice the rows in flight. Below TAKE_PAR_MIN_BYTES waking the other cores costs more than it saves.
+
+TAKE_PAR_MIN_BYTES = 64 * 1024
+
+
+@njit(cache=True, inline="always")
+def _copy_row(source, r, out, i):
+    for j in range(source.shape[1]):
+        out[i, j] = source[r, j]
+
+
+@njit(cache=True)
+def _copy_rows(source, rows, out):
+    for i in range(len(rows)):
+        _copy_row(source, rows[i], out, i)
+
+
+@njit(cache=True, parallel=True)
+def _copy_rows_parallel(source, rows, out):
+    for i in prange(len(rows)):
+        _copy_row(source, rows[i], out, i)
+
+
+def take_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
+    if out.nbytes < TAKE_PAR_MIN_BYTES:
+        _copy_rows(source, rows, out)
+    else:
+        _copy_rows_parallel(source, rows, out)
     return out
 
 

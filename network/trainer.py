@@ -159,6 +159,7 @@ class Trainer:
         self.stop_requested = False  # set from a signal handler; checked between steps
         self._X_batch = np.empty((batch_size, self.X_train.shape[1]), self.X_train.dtype)
         self._y_batch = np.empty(batch_size, self.y_train.dtype)
+        self._take_rows = getattr(net.backend, "take_rows", None)  # optional (kernels.interface.RowGather)
 
     @property
     def finished(self) -> bool:
@@ -226,7 +227,10 @@ class Trainer:
         X, y = self._X_batch[: len(rows)], self._y_batch[: len(rows)]
         # "clip": the indices are valid, and "raise" would gather through a temporary copy. The method with
         # positional arguments: at small batches np.take's keyword call costs more than the gather itself
-        self.X_train.take(rows, 0, X, "clip")
+        if self._take_rows is None:
+            self.X_train.take(rows, 0, X, "clip")
+        else:
+            self._take_rows(self.X_train, rows, X)
         self.y_train.take(rows, None, y, "clip")
         return X, y
 

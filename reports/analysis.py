@@ -297,7 +297,7 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     if "numpy" not in epochs.index or kernels.empty or update.empty:
         return pd.DataFrame()
     e = epochs.loc["numpy"]
-    gather = _gathers(results).get(int(e.batch), math.nan)
+    gather = _gathers(results, "numpy").get(int(e.batch), math.nan)
     is_product = kernels["kernel"].str.startswith("matmul")
     products, others = kernels[is_product], kernels[~is_product]
     steps = e.epoch_samples / e.batch
@@ -323,9 +323,10 @@ STEP_PARTS = ("forward product", "weight gradient + update", "output layer")  # 
 GATHER = "batch gather"
 
 
-def _gathers(results: Results) -> pd.Series:
-    """The trainer's batch gather (the same for every backend), median seconds by batch."""
+def _gathers(results: Results, backend: str) -> pd.Series:
+    """The trainer's batch gather with ``backend``, median seconds by batch."""
     g = results.study("gather")
+    g = g[g["backend"] == backend] if len(g) else g
     return g.set_index(g["batch"].astype(int))["median"] if len(g) else pd.Series(dtype=float)
 
 
@@ -342,7 +343,7 @@ def _step_kernels(results: Results) -> pd.DataFrame:
 def _parts(results: Results, info: dict, threads: int) -> dict[str, tuple[float, float]] | None:
     """(seconds, FLOPs) of each part of the numba step an epoch side's ``info`` describes, on ``threads``
     threads, the batch gather last; None where one was not timed."""
-    kernels, gathers = _step_kernels(results), _gathers(results)
+    kernels, gathers = _step_kernels(results), _gathers(results, "numba")
     optimizers = ("", info["optimizer"], info["optimizer"])
     keys = [(part, opt, info["batch"], threads) for part, opt in zip(STEP_PARTS, optimizers)]
     if not all(key in kernels.index for key in keys) or info["batch"] not in gathers.index:

@@ -139,9 +139,10 @@ NUMBA_STEP_TEXT = (
     "may take to meet the bound against numpy's. The parts are timed alone, on the threads the step runs "
     "them on: the first layer's forward product and its weight gradient fused with the update; the output "
     "layer (a fused step of that layer alone, and the input gradient it hands the hidden layer, called "
-    "from Python as the step is); the trainer's batch gather (the same for every backend). *The rest* is "
-    "what is left of numba's step: the hidden layer's element-wise work, the trainer's loop, and what the "
-    "parts cost more inside a step than alone (data that another part moved out of the cache)."
+    "from Python as the step is); the batch gather (numba's `take_rows`, on every core for a large "
+    "batch). *The rest* is what is left of numba's step: the hidden layer's element-wise work, the "
+    "trainer's loop, and what the parts cost more inside a step than alone (data that another part moved "
+    "out of the cache)."
 )
 THREAD_TEXT = (
     "The same parts on one thread and on all (steps: the medians of the thread speed-up pair's sides); "

@@ -12,6 +12,8 @@ from conftest import OP_TOLERANCE, REFERENCE, relative_error
 from hypothesis import given
 from hypothesis import strategies as st
 
+import kernels
+
 # (m, k, n): a batch of 1, widths of 1, sizes that are not multiples of 2, 4, 8, 16 or 32, and one
 # shape of the real network's first layer at a small batch.
 PRODUCT_SHAPES = [
@@ -269,3 +271,27 @@ def test_softmax_properties(backend, dtype, rows, cols, scale, seed):
     grad, loss = backend.softmax_xent(logits, rng.integers(0, cols, size=rows))
     assert loss >= -1e-6
     np.testing.assert_allclose(grad.sum(axis=1), 0, atol=1e-6)
+
+
+def gathering_backends() -> list[str]:
+    """The registered backends that import and gather rows themselves (``kernels.interface.RowGather``)."""
+    names = []
+    for name in kernels.available_backends():
+        try:
+            names += [name] if hasattr(kernels.get_backend(name), "take_rows") else []
+        except ImportError:
+            pass
+    return names
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("count", [1, 7, 100])  # 100 rows of 700: past the numba gather's parallel threshold
+@pytest.mark.parametrize("backend_name", gathering_backends())
+def test_take_rows_gathers_the_rows_asked_for(backend_name, dtype, rng, layout, count):
+    """The optional ``take_rows``: exactly ``source[rows]``, rows in any order and repeated, from a source
+    in any layout."""
+    source = make(rng, (300, 700), dtype, layout)
+    rows = rng.integers(0, len(source), count)
+    out = np.full((count, 700), np.nan, dtype)
+    assert kernels.get_backend(backend_name).take_rows(source, rows, out) is out
+    np.testing.assert_array_equal(out, source[rows])

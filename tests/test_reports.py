@@ -460,7 +460,8 @@ def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
         *_step_parts("adam", (1e-3, 2e-3, 0.5e-3)),
         *_step_parts("adam", (9.0, 9.0, 9.0), threads=1),  # not the step's threads
         *_step_parts("sgd", (1.0, 1.0, 1.0))[1:],  # an optimizer without a pair: no row
-        *(_bench("gather", t, batch=b) for b, t in ((8, 0.25e-3), (128, 5.0))),
+        *(_bench("gather", t, backend="numba", batch=b) for b, t in ((8, 0.25e-3), (128, 5.0))),
+        _bench("gather", 0.75e-3, backend="numpy", batch=8),  # numba's step gathers with numba
     ]
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
     budget = analysis.numba_step_budget(load_results(tmp_path / "benchmark.json"))
@@ -473,6 +474,24 @@ def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
         assert row["the rest"] == pytest.approx(4e-3 - 3.75e-3)
 
 
+def test_the_numpy_step_budget_splits_numpys_step_with_its_own_gather(tmp_path):
+    """numpy's step of the epoch study in its products, element-wise kernels, numpy's own gather at the
+    epoch's batch, the optimizer's update, and the rest."""
+    run = synthetic_run()
+    run["benchmarks"] += [
+        _bench("gather", 3e-5, backend="numpy", batch=32),
+        _bench("gather", 1.0, backend="numba", batch=32),
+        _bench("gather", 1.0, backend="numpy", batch=8),
+        _bench("optimizer", 2e-5, kernel="momentum update", backend="numpy"),
+    ]
+    (tmp_path / "benchmark.json").write_text(json.dumps(run))
+    budget = analysis.numpy_step_budget(load_results(tmp_path / "benchmark.json")).set_index("part")
+    step = budget.at["whole step", "seconds"]
+    assert budget.at["batch gather (trainer)", "seconds"] == pytest.approx(3e-5)
+    assert budget["seconds"].iloc[:-1].sum() == pytest.approx(step)  # the rest is what the parts leave
+    assert budget.attrs["batch"] == 32
+
+
 def test_the_thread_budget_splits_both_steps_and_sets_them_against_the_floor(tmp_path):
     run = synthetic_run()
     run["benchmarks"] = [b for b in run["benchmarks"] if b["group"] != "headline"]  # sides without backends
@@ -481,7 +500,7 @@ def test_the_thread_budget_splits_both_steps_and_sets_them_against_the_floor(tmp
         _step_pair("numba epoch, 1 thread / all threads", one, every, 0.9, 0.5, 1.6, "at least"),
         *_step_parts("adam", (2e-3, 3e-3, 1e-3), threads=1),
         *_step_parts("adam", (1e-3, 2e-3, 1e-3), threads=2),
-        _bench("gather", 0.5e-3, batch=8),
+        _bench("gather", 0.5e-3, backend="numba", batch=8),
     ]
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
     table = analysis.thread_budget(load_results(tmp_path / "benchmark.json")).set_index("part")
