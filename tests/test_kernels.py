@@ -285,7 +285,7 @@ def gathering_backends() -> list[str]:
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("count", [1, 7, 100])  # 100 rows of 700: past the numba gather's parallel threshold
+@pytest.mark.parametrize("count", [1, 7, 100])  # 100 rows of 700: past the numba gather's parallel size
 @pytest.mark.parametrize("backend_name", gathering_backends())
 def test_take_rows_gathers_the_rows_asked_for(backend_name, dtype, rng, layout, count):
     """The optional ``take_rows``: exactly ``source[rows]``, rows in any order and repeated, from a source
