@@ -68,9 +68,9 @@ def test_optimizer_step(benchmark, settings):
 
 
 @pytest.mark.benchmark(group="batch gather")
-@pytest.mark.parametrize("batch", STEP_BATCHES)
+@pytest.mark.parametrize(("batch", "threads"), STEP_KERNEL_RUNS)
 @pytest.mark.parametrize("backend", full_size_backends())
-def test_batch_gather(benchmark, settings, bench_data, backend, batch):
+def test_batch_gather(benchmark, settings, bench_data, backend, batch, threads):
     """``Trainer.batch``: one batch of rows of a shuffled training set gathered into the batch buffer, by
     the backend's ``take_rows`` where it has one, else NumPy's take. Successive calls take successive
     batches of one permutation, as an epoch does."""
@@ -79,7 +79,7 @@ def test_batch_gather(benchmark, settings, bench_data, backend, batch):
     )
     trainer.order = trainer.rng.permutation(len(trainer.X_train))
     whole_batches = itertools.cycle(range(len(trainer.X_train) // batch))
-    use_threads(benchmark, None)
+    use_threads(benchmark, threads)
     benchmark.extra_info.update(
         study="gather",
         kernel="batch gather",

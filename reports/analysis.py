@@ -297,7 +297,7 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     if "numpy" not in epochs.index or kernels.empty or update.empty:
         return pd.DataFrame()
     e = epochs.loc["numpy"]
-    gather = _gathers(results, "numpy").get(int(e.batch), math.nan)
+    gather = _gathers(results, "numpy").get((int(e.batch), int(e.threads)), math.nan)
     is_product = kernels["kernel"].str.startswith("matmul")
     products, others = kernels[is_product], kernels[~is_product]
     steps = e.epoch_samples / e.batch
@@ -324,10 +324,12 @@ GATHER = "batch gather"
 
 
 def _gathers(results: Results, backend: str) -> pd.Series:
-    """The trainer's batch gather with ``backend``, median seconds by batch."""
+    """The trainer's batch gather with ``backend``, median seconds by (batch, threads)."""
     g = results.study("gather")
     g = g[g["backend"] == backend] if len(g) else g
-    return g.set_index(g["batch"].astype(int))["median"] if len(g) else pd.Series(dtype=float)
+    return (
+        g.set_index([g["batch"].astype(int), g["threads"].astype(int)])["median"] if len(g) else pd.Series()
+    )
 
 
 def _step_kernels(results: Results) -> pd.DataFrame:
@@ -346,12 +348,12 @@ def _parts(results: Results, info: dict, threads: int) -> dict[str, tuple[float,
     kernels, gathers = _step_kernels(results), _gathers(results, "numba")
     optimizers = ("", info["optimizer"], info["optimizer"])
     keys = [(part, opt, info["batch"], threads) for part, opt in zip(STEP_PARTS, optimizers)]
-    if not all(key in kernels.index for key in keys) or info["batch"] not in gathers.index:
+    if not all(key in kernels.index for key in keys) or (info["batch"], threads) not in gathers.index:
         return None
     parts = {
         part: (kernels.at[key, "median"], kernels.at[key, "flops"]) for part, key in zip(STEP_PARTS, keys)
     }
-    return parts | {GATHER: (gathers[info["batch"]], math.nan)}
+    return parts | {GATHER: (gathers[(info["batch"], threads)], math.nan)}
 
 
 def _numba_pairs(results: Results, other: str) -> dict[str, dict]:
