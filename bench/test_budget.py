@@ -99,7 +99,11 @@ def test_batch_gather(benchmark, settings, bench_data, backend, batch, threads):
 
 STEP_PARTS = [
     "forward product",
-    *(f"{part}, {opt}" for part in ("weight gradient + update", "output layer") for opt in OPTIMIZERS),
+    *(
+        f"{part}, {opt}"
+        for part in ("weight gradient + update", "output layer", "call from Python")
+        for opt in OPTIMIZERS
+    ),
 ]
 
 
@@ -117,10 +121,16 @@ def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
 def test_step_kernel(benchmark, settings, batch, threads, part):
     """A part of numba's fused step, timed alone: the first layer's ``X @ W1``; its ``X.T @ dZ1`` applied as
     each optimizer's update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls, with the
-    coefficients the optimizer hands the step); or the output layer with each optimizer."""
+    coefficients the optimizer hands the step); the output layer with each optimizer; or the fixed cost
+    of a fused step's call from Python, which the output layer's timing carries once more."""
     rng = np.random.default_rng(SEED)
     kernel, _, optimizer = part.partition(", ")
-    make = {"forward product": _forward, "weight gradient + update": _update, "output layer": _output_layer}
+    make = {
+        "forward product": _forward,
+        "weight gradient + update": _update,
+        "output layer": _output_layer,
+        "call from Python": _step_call,
+    }
     shape, call, flops, elements = make[kernel](rng, batch, optimizer)
     use_threads(benchmark, threads)
     benchmark.group = f"numba step kernels, batch {batch}"
@@ -191,6 +201,15 @@ def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple
     keeps = RULES[fused_rule(optimizer, W2)[0]][1]
     elements = 3 * h.size + 2 * dZ.size + W2.size * 2 * (1 + keeps)
     return shape, call, 3 * 2 * batch * DEFAULT_HIDDEN * CLASSES, elements
+
+
+def _step_call(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
+    """A fused step of a one-row batch through a [1, 10] layer: next to no arithmetic, so the cost of the
+    call itself (the network's and the backend's Python, Numba's dispatch), whatever the batch."""
+    layer = MLP([1, CLASSES], backend="numba", dtype=DTYPE, seed=SEED)
+    step_optimizer = make_optimizer(optimizer, layer.params)
+    x, label = np.ones((1, 1), np.float32), np.zeros(1, np.int64)
+    return "a [1, 10] step on one row", lambda: layer.train_step(x, label, step_optimizer, 1e-3), 0, 0
 
 
 @pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")

@@ -320,21 +320,21 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
 
 
 STEP_PARTS = ("forward product", "weight gradient + update", "output layer")  # each timed alone
-GATHER = "batch gather"
+CALL, GATHER = "call from Python", "batch gather"
 
 
 def _gathers(results: Results, backend: str) -> pd.Series:
     """The trainer's batch gather with ``backend``, median seconds by (batch, threads)."""
     g = results.study("gather")
-    g = g[g["backend"] == backend] if len(g) else g
-    return (
-        g.set_index([g["batch"].astype(int), g["threads"].astype(int)])["median"] if len(g) else pd.Series()
-    )
+    if g.empty:
+        return pd.Series(dtype=float)
+    g = g[g["backend"] == backend]
+    return g.set_index([g["batch"].astype(int), g["threads"].astype(int)])["median"]
 
 
 def _step_kernels(results: Results) -> pd.DataFrame:
     """The parts of numba's step timed alone (``bench/test_budget.py``): median seconds and FLOPs by
-    (part, optimizer or "", batch, threads); the part is one of ``STEP_PARTS``."""
+    (part, optimizer or "", batch, threads); the part is one of ``STEP_PARTS`` or ``CALL``."""
     k = results.study("step_kernel")
     if k.empty:
         return pd.DataFrame(columns=["median", "flops"])
@@ -344,16 +344,18 @@ def _step_kernels(results: Results) -> pd.DataFrame:
 
 def _parts(results: Results, info: dict, threads: int) -> dict[str, tuple[float, float]] | None:
     """(seconds, FLOPs) of each part of the numba step an epoch side's ``info`` describes, on ``threads``
-    threads, the batch gather last; None where one was not timed."""
+    threads: ``STEP_PARTS``, the output layer less the cost of a step's call from Python (its timing,
+    a call of its own, carries one), that call, and the batch gather; None where one was not timed."""
     kernels, gathers = _step_kernels(results), _gathers(results, "numba")
-    optimizers = ("", info["optimizer"], info["optimizer"])
-    keys = [(part, opt, info["batch"], threads) for part, opt in zip(STEP_PARTS, optimizers)]
+    parts = (*STEP_PARTS, CALL)
+    optimizers = ("", *[info["optimizer"]] * (len(parts) - 1))
+    keys = [(part, opt, info["batch"], threads) for part, opt in zip(parts, optimizers)]
     if not all(key in kernels.index for key in keys) or (info["batch"], threads) not in gathers.index:
         return None
-    parts = {
-        part: (kernels.at[key, "median"], kernels.at[key, "flops"]) for part, key in zip(STEP_PARTS, keys)
-    }
-    return parts | {GATHER: (gathers[(info["batch"], threads)], math.nan)}
+    timed = {part: (kernels.at[key, "median"], kernels.at[key, "flops"]) for part, key in zip(parts, keys)}
+    call = timed.pop(CALL)[0]
+    timed["output layer"] = (timed["output layer"][0] - call, timed["output layer"][1])
+    return timed | {CALL: (call, math.nan), GATHER: (gathers[(info["batch"], threads)], math.nan)}
 
 
 def _numba_pairs(results: Results, other: str) -> dict[str, dict]:

@@ -138,11 +138,12 @@ NUMBA_STEP_TEXT = (
     "Steps are the medians of the headline pairs' rounds; *needed for the bound* is the most numba's step "
     "may take to meet the bound against numpy's. The parts are timed alone, on the threads the step runs "
     "them on: the first layer's forward product and its weight gradient fused with the update; the output "
-    "layer (a fused step of that layer alone, and the input gradient it hands the hidden layer, called "
-    "from Python as the step is); the batch gather (numba's `take_rows`, on every core for a large "
-    "batch). *The rest* is what is left of numba's step: the hidden layer's element-wise work, the "
-    "trainer's loop, and what the parts cost more inside a step than alone (data that another part moved "
-    "out of the cache)."
+    "layer (a fused step of that layer alone and the input gradient it hands the hidden layer, less the "
+    "call that timing it alone adds); the call of a fused step from Python (a step of a [1, 10] layer on "
+    "one row); the batch gather (numba's `take_rows`, on every core for a large batch). *The rest* is what "
+    "is left of numba's step: the hidden layer's element-wise work, the trainer's loop, and what the parts "
+    "cost more inside a step than alone (data that another part moved out of the cache); below zero where "
+    "the parts, each timed at another moment, add up to more than the step."
 )
 THREAD_TEXT = (
     "The same parts on one thread and on all (steps: the medians of the thread speed-up pair's sides); "

@@ -40,9 +40,10 @@ def percent(x: float) -> str:
 
 @_na_if_missing
 def seconds(s: float) -> str:
-    """A duration in a unit a reader takes in at once: 1.23 s, 45.6 ms, 12.3 µs."""
+    """A duration in a unit a reader takes in at once: 1.23 s, 45.6 ms, 12.3 µs; a difference of durations
+    may be negative (-1.2 µs)."""
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if s >= scale:
+        if abs(s) >= scale:
             return f"{s / scale:.3g} {unit}"
     return f"{s / 1e-9:.3g} ns"
 

@@ -442,9 +442,11 @@ def _step_kernel(kernel: str, optimizer: str | None, seconds: float, threads: in
     return _bench("step_kernel", seconds, **info, threads=threads)
 
 
-def _step_parts(optimizer: str, seconds: tuple[float, float, float], threads: int = 2) -> list[dict]:
-    """numba's forward product, weight gradient + update and output layer at batch 8 on ``threads``."""
-    parts = zip(("forward product", "weight gradient + update", "output layer"), (None, optimizer, optimizer))
+def _step_parts(optimizer: str, seconds: tuple[float, ...], threads: int = 2) -> list[dict]:
+    """numba's forward product, weight gradient + update, output layer and step call at batch 8 on
+    ``threads``."""
+    names = ("forward product", "weight gradient + update", "output layer", "call from Python")
+    parts = zip(names, (None, optimizer, optimizer, optimizer))
     return [_step_kernel(kernel, opt, t, threads) for (kernel, opt), t in zip(parts, seconds)]
 
 
@@ -457,9 +459,9 @@ def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
     run["benchmarks"] += [
         _step_pair("numpy epoch / numba epoch, batch 8, adam", numpy, numba, 0.8, 0.4, 3.0, "at least"),
         _step_pair("numba epoch / numpy epoch, batch 8, adam", numba, numpy, 0.4, 0.8, 0.7, "at most"),
-        *_step_parts("adam", (1e-3, 2e-3, 0.5e-3)),
-        *_step_parts("adam", (9.0, 9.0, 9.0), threads=1),  # not the step's threads
-        *_step_parts("sgd", (1.0, 1.0, 1.0))[1:],  # an optimizer without a pair: no row
+        *_step_parts("adam", (1e-3, 2e-3, 0.6e-3, 0.1e-3)),  # the output layer's timing carries a call
+        *_step_parts("adam", (9.0, 9.0, 9.0, 9.0), threads=1),  # not the step's threads
+        *_step_parts("sgd", (1.0, 1.0, 1.0, 1.0))[1:],  # an optimizer without a pair: no row
         *(_bench("gather", t, backend="numba", batch=b) for b, t in ((8, 0.25e-3), (128, 5.0))),
         _bench("gather", 0.75e-3, backend="numpy", batch=8),  # numba's step gathers with numba
     ]
@@ -469,9 +471,9 @@ def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
     for (_, row), needed in zip(budget.iterrows(), (8e-3 / 3, 8e-3 * 0.7)):
         assert (row["numpy step"], row["numba step"]) == pytest.approx((8e-3, 4e-3))  # 100 steps a round
         assert row["needed for the bound"] == pytest.approx(needed)
-        parts = ["forward product", "weight gradient + update", "output layer", "batch gather"]
-        assert list(row[parts]) == pytest.approx([1e-3, 2e-3, 0.5e-3, 0.25e-3])
-        assert row["the rest"] == pytest.approx(4e-3 - 3.75e-3)
+        parts = [*analysis.STEP_PARTS, analysis.CALL, analysis.GATHER]
+        assert list(row[parts]) == pytest.approx([1e-3, 2e-3, 0.5e-3, 0.1e-3, 0.25e-3])
+        assert row["the rest"] == pytest.approx(4e-3 - 3.85e-3)
 
 
 def test_the_numpy_step_budget_splits_numpys_step_with_its_own_gather(tmp_path):
@@ -498,18 +500,21 @@ def test_the_thread_budget_splits_both_steps_and_sets_them_against_the_floor(tmp
     one, every = {"backend": "numba", "threads": 1}, {"backend": "numba", "threads": 2}
     run["benchmarks"] += [
         _step_pair("numba epoch, 1 thread / all threads", one, every, 0.9, 0.5, 1.6, "at least"),
-        *_step_parts("adam", (2e-3, 3e-3, 1e-3), threads=1),
-        *_step_parts("adam", (1e-3, 2e-3, 1e-3), threads=2),
+        *_step_parts("adam", (2e-3, 3e-3, 1.1e-3, 0.1e-3), threads=1),
+        *_step_parts("adam", (1e-3, 2e-3, 1.1e-3, 0.1e-3), threads=2),
         *(_bench("gather", t, backend="numba", batch=8, threads=n) for n, t in ((1, 0.5e-3), (2, 0.25e-3))),
     ]
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
     table = analysis.thread_budget(load_results(tmp_path / "benchmark.json")).set_index("part")
     assert table.attrs == {"threads": 2, "batch": 8, "optimizer": "adam"}
-    assert list(table.index) == [*analysis.STEP_PARTS, analysis.GATHER, "the rest", "whole step"]
-    assert list(table["one thread"]) == pytest.approx([2e-3, 3e-3, 1e-3, 0.5e-3, 9e-3 - 6.5e-3, 9e-3])
-    assert list(table["all threads"]) == pytest.approx([1e-3, 2e-3, 1e-3, 0.25e-3, 5e-3 - 4.25e-3, 5e-3])
-    assert table.at["the rest", "speed-up"] == pytest.approx(2.5 / 0.75)
-    floors = [2e5 / 380e9] * 3 + [math.nan, math.nan, 8e6 / 380e9]  # float32 peak; 8e6 FLOPs a step
+    parts = [*analysis.STEP_PARTS, analysis.CALL, analysis.GATHER, "the rest", "whole step"]
+    assert list(table.index) == parts
+    assert list(table["one thread"]) == pytest.approx([2e-3, 3e-3, 1e-3, 0.1e-3, 0.5e-3, 9e-3 - 6.6e-3, 9e-3])
+    assert list(table["all threads"]) == pytest.approx(
+        [1e-3, 2e-3, 1e-3, 0.1e-3, 0.25e-3, 5e-3 - 4.35e-3, 5e-3]
+    )
+    assert table.at["the rest", "speed-up"] == pytest.approx(2.4 / 0.65)
+    floors = [2e5 / 380e9] * 3 + [math.nan] * 3 + [8e6 / 380e9]  # float32 peak; 8e6 FLOPs a step
     assert list(table["x floor"]) == pytest.approx(list(table["all threads"] / floors), nan_ok=True)
     assert analysis.thread_budget(results(tmp_path / "none")).empty
 
@@ -523,3 +528,10 @@ def test_the_subnormal_cost_reads_both_variants(tmp_path):
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
     assert analysis.subnormal_cost(load_results(tmp_path / "benchmark.json")) == pytest.approx((3e-5, 7e-5))
     assert np.isnan(analysis.subnormal_cost(results(tmp_path / "none"))).all()
+
+
+def test_durations_are_written_in_a_unit_that_fits_them_negative_ones_too():
+    from reports.fmt import seconds
+
+    assert [seconds(t) for t in (1.23, 0.0456, 1.23e-5, 5e-10)] == ["1.23 s", "45.6 ms", "12.3 µs", "0.5 ns"]
+    assert seconds(-1.03e-6) == "-1.03 µs"  # the rest of a step, where the parts timed alone overlap
