@@ -156,13 +156,16 @@ def _ov_rowvec_of(x):
 
 
 ACC, B_PANEL, A_PANEL = 0, 1, 2  # the stack buffers of ``stack``
+PAGE = 4096  # bytes: where each stack buffer starts
 
 
 @intrinsic
 def stack(typingctx, like, which):
     """Pointer to an uninitialised static stack buffer of ``like``'s dtype, large enough for either tile
     shape: ``ACC`` the MR x NR accumulators, ``B_PANEL`` a KC_MAX x NR panel of op(b), ``A_PANEL`` a
-    KC_MAX x MR panel of op(a)."""
+    KC_MAX x MR panel of op(a). Each starts on a page: where a buffer falls within a page, relative to
+    the arrays it is used with, changes a product's speed, and without the alignment it fell where the
+    process's randomised stack address put it (a different speed in every process)."""
     if not isinstance(which, types.IntegerLiteral):
         raise errors.RequireLiteralValue(which)
     elty = like.dtype
@@ -173,6 +176,7 @@ def stack(typingctx, like, which):
         llty = context.get_value_type(elty)
         with builder.goto_entry_block():  # static: in the entry block, of constant size
             buf = builder.alloca(ir.ArrayType(llty, n))
+            buf.align = PAGE  # see ``stack``
         return builder.bitcast(buf, llty.as_pointer())
 
     return types.CPointer(elty)(like, which), codegen
