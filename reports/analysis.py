@@ -416,7 +416,8 @@ def thread_budget(results: Results) -> pd.DataFrame:
         columns[name] = [*seconds, step - sum(seconds), step]
     flops = [f for _, f in parts[0].values()] + [math.nan, one["flops"] / steps]
     table = pd.DataFrame({"part": [*parts[0], "the rest", "whole step"], **columns})
-    table["speed-up"] = table["one thread"] / table["all threads"]
+    positive = (table["one thread"] > 0) & (table["all threads"] > 0)  # the rest can come out below zero
+    table["speed-up"] = (table["one thread"] / table["all threads"]).where(positive)
     table["x floor"] = table["all threads"] / [floor_seconds(results, f, one["dtype"]) for f in flops]
     table.attrs.update(threads=int(every["threads"]), batch=int(one["batch"]), optimizer=one["optimizer"])
     return table

@@ -517,6 +517,11 @@ def test_the_thread_budget_splits_both_steps_and_sets_them_against_the_floor(tmp
     floors = [2e5 / 380e9] * 3 + [math.nan] * 3 + [8e6 / 380e9]  # float32 peak; 8e6 FLOPs a step
     assert list(table["x floor"]) == pytest.approx(list(table["all threads"] / floors), nan_ok=True)
     assert analysis.thread_budget(results(tmp_path / "none")).empty
+    slow = _step_kernel("weight gradient + update", "adam", 6e-3, threads=2)  # more than the step leaves
+    run["benchmarks"] = [b for b in run["benchmarks"] if b["name"] != slow["name"]] + [slow]
+    (tmp_path / "benchmark.json").write_text(json.dumps(run))
+    table = analysis.thread_budget(load_results(tmp_path / "benchmark.json")).set_index("part")
+    assert table.at["the rest", "all threads"] < 0 and np.isnan(table.at["the rest", "speed-up"])
 
 
 def test_the_subnormal_cost_reads_both_variants(tmp_path):
