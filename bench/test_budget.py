@@ -179,8 +179,9 @@ def _update(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
 
 def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
     """The output layer's part of a step: a fused step of the layer alone (``h @ W2 + b2``, the loss, the
-    update of W2 and b2), then the gradient it hands the hidden layer (``dZ2 @ W2.T``, masked where h is
-    zero); called from Python, as the whole step is."""
+    update of W2 and b2), then the gradient it hands the hidden layer (``dZ2 @ W2.T``, masked in place
+    where h is zero, by the step's own mask); called from Python, as the whole step is."""
+    from kernels import jit
     from kernels.jit_rules import RULES
 
     h = aligned.copy(np.maximum(rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32), 0))
@@ -190,12 +191,12 @@ def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple
     W2 = layer.params[0][0]
     dZ = aligned.copy(rng.standard_normal((batch, CLASSES), dtype=np.float32) * np.float32(1e-3))
     dh = aligned.empty_like(h)
-    numba = get_backend("numba")
+    matmul_nt = get_backend("numba").matmul_nt
 
     def call():
         layer.train_step(h, labels, step_optimizer, 1e-3)
-        numba.matmul_nt(dZ, W2, out=dh)
-        numba.relu_backward(dh, h, out=dh)
+        matmul_nt(dZ, W2, out=dh)
+        jit._mask_inactive(dh, h)
 
     shape = f"h @ W2, dZ2 @ W2.T, h.T @ dZ2: ({batch}x{DEFAULT_HIDDEN}), ({DEFAULT_HIDDEN}x{CLASSES})"
     keeps = RULES[fused_rule(optimizer, W2)[0]][1]

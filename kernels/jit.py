@@ -89,6 +89,9 @@ def _relu_backward(grad, a, out):
 
 
 def relu_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    if out is grad:  # in place: LLVM leaves a loop that writes over an input scalar; the mask it vectorises
+        _mask_inactive(grad, _c(a))
+        return grad
     out = _out(out, grad.shape, grad)
     _relu_backward(_c(grad), _c(a), out)
     return out
