@@ -277,7 +277,7 @@ def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale, narrow):
     says: each rule of ``jit_rules.RULES`` traced with ``_Vector`` operands into NR-lane vector IR, one
     branch per rule; NR that of the tile shape ``narrow`` names. Only for whole rows of NR."""
     elty = w.dtype
-    nr = tile_shape(elty.bitwidth // 8, narrow=_is_narrow(narrow))[1]
+    nr = _tile_of(w, narrow)[1]
     scaled = not isinstance(scale, types.NoneType)
 
     def codegen(context, builder, sig, args):
