@@ -214,37 +214,44 @@ def _step_call(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
     return "a [1, 10] step on one row", lambda: layer.train_step(x, label, step_optimizer, 1e-3), 0, 0
 
 
-@pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
 @pytest.mark.parametrize("moment", ["zero", "subnormal"])
-def test_adam_subnormal_moment(benchmark, settings, moment):
-    """Adam's batch-1 update of W1 where the gradient is zero, with the first moment zero or a small
+def test_adam_subnormal_moment(benchmark, settings, backend, moment):
+    """Adam's batch-1 update of W1 where the gradient is zero, from a first moment that is zero or a small
     subnormal. There ``m = beta1 m`` rounds a subnormal of a few units back to itself (0.9 x 4 units
-    rounds to 4), so a moment that decays into the subnormals stays there for good, and every later step
-    computes on it; NumPy's Adam rounds alike, so both backends carry such moments."""
-    from kernels import jit_matmul
-
+    rounds to 4): in NumPy's Adam a moment that decays into the subnormals stays there for good, and every
+    later step computes on it. Numba's fused rules store such a state as zero (``kernels.jit_rules``).
+    numpy: the optimizer's step on the given (zero) gradient; numba: the fused weight gradient + update."""
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed")
     X = np.ones((1, INPUTS), np.float32)
     dZ = np.zeros((1, DEFAULT_HIDDEN), np.float32)  # g = X.T @ dZ = 0: m stays what it is
     W = aligned.copy(np.ones((INPUTS, DEFAULT_HIDDEN), np.float32))
-    rule, coef = fused_rule("adam", W)
     unit = np.finfo(np.float32).smallest_subnormal
-    m = aligned.copy(np.full_like(W, 4 * unit if moment == "subnormal" else 0))
-    v = aligned.copy(np.ones_like(W))  # stays normal: 0.999 ** calls > 1e-38 for the ~10^4 calls timed
+    stuck = 4 * unit if moment == "subnormal" else 0
+    optimizer = make_optimizer("adam", [(W, np.zeros(DEFAULT_HIDDEN, np.float32))])
+    m, v = optimizer.m[0], optimizer.v[0]
+    m[...] = stuck
+    v[...] = 1  # stays normal: 0.999 ** calls > 1e-38 for the ~10^4 calls timed
+    if backend == "numba":
+        from kernels import jit_matmul
+
+        rule, coef = fused_rule("adam", W)
+        update = lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, m, v, coef)  # noqa: E731
+    else:
+        grads = [(X.T @ dZ, np.zeros(DEFAULT_HIDDEN, np.float32))]
+        update = lambda: optimizer.step(grads, 1e-3)  # noqa: E731
 
     use_threads(benchmark, None)
     benchmark.extra_info.update(
         study="subnormal",
         kernel="adam update of W1, batch 1",
         variant=f"{moment} first moment",
-        backend="numba",
+        backend=backend,
         batch=1,
         dtype=DTYPE,
         optimizer="adam",
     )
-    bench_calls(
-        benchmark,
-        lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, m, v, coef),
-        rounds=settings.kernel_rounds,
-        round_seconds=settings.kernel_round_seconds,
-    )
-    assert np.all(m == (4 * unit if moment == "subnormal" else 0)), "the first moment left its fixed point"
+    bench_calls(benchmark, update, rounds=settings.kernel_rounds, round_seconds=settings.kernel_round_seconds)
+    kept = stuck if backend == "numpy" else 0  # numba's rule flushed the subnormal at its first call
+    assert np.all(m == kept), "the first moment is not where Adam's rule leaves it"

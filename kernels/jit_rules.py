@@ -2,7 +2,8 @@
 
 A rule takes a parameter ``w``, its gradient ``g``, its two state values ``s1``, ``s2`` and the
 ``Coefficients`` and returns the new ``(w, s1, s2)``: the operations of ``kernels.interface.UPDATE_RULES``
-in the order in which ``network.optim`` applies them with NumPy, each rounded to the dtype. The same
+in the order in which ``network.optim`` applies them with NumPy, each rounded to the dtype, except that
+the state it keeps is stored ``flushed``: below the dtype's smallest normal, zero. The same
 Python function is compiled twice: by Numba for scalars (``apply_rule``: ragged tiles, biases, a batch
 of one) and, traced with vector values, into the LLVM IR of a full tile row (``jit_tile``), because a
 Numba loop over the NR columns of a row is unrolled before LLVM can vectorise it.
@@ -11,6 +12,12 @@ No fastmath anywhere here, not even contraction: a fused multiply-add would roun
 NumPy optimizer, and the fused step must compute what the composed step computes
 (``tests/test_network.py`` compares them bit for bit). The products that call these contract; Numba would
 pass that on to a callee that does not say otherwise.
+
+Why the flush: where a gradient stays zero, a decaying state reaches the subnormals and stays there for
+good (``0.9 * 4`` units of the last place rounds back to 4), and every later step computes on it at the
+CPU's slow subnormal pace; flushed, it is zero from then on. The new parameter is computed from the
+unflushed state, as NumPy computes it, so the steps differ only where NumPy's optimizer keeps a subnormal
+state, by less than the smallest normal, and the later parameters only through those differences.
 
 A new optimizer is one rule function, one ``Epilogue`` member, its line in ``RULES``, and a branch of
 ``apply_rule``.
@@ -44,8 +51,8 @@ FIRST_RULE = Epilogue.SGD  # epilogues from here on are update rules
 # it once, so those are passed, not computed in the dtype.
 Coefficients = namedtuple(
     "Coefficients",
-    ["lr", "weight_decay", "momentum", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "eps"],
-)
+    ["lr", "weight_decay", "momentum", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "eps", "tiny"],
+)  # tiny: the dtype's smallest normal, below which a state is flushed
 
 
 def coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
@@ -56,21 +63,22 @@ def coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
     # in the order of Coefficients' fields; a plain tuple, because building the named one costs about a
     # microsecond of every step
     fields = (named["lr"], named.get("weight_decay", 0.0), named.get("momentum", 0.0), beta1, 1 - beta1)
-    return np.array((*fields, beta2, 1 - beta2, named.get("eps", 0.0)), dtype=dtype)
+    tiny = np.finfo(dtype).tiny
+    return np.array((*fields, beta2, 1 - beta2, named.get("eps", 0.0), tiny), dtype=dtype)
 
 
 @njit(cache=True)
 def unpack(c, decay=True):
     """``Coefficients`` from the array of ``coefficients``; ``decay=False`` for biases (no weight decay)."""
     weight_decay = c[1] if decay else c.dtype.type(0)
-    return Coefficients(c[0], weight_decay, c[2], c[3], c[4], c[5], c[6], c[7])
+    return Coefficients(c[0], weight_decay, c[2], c[3], c[4], c[5], c[6], c[7], c[8])
 
 
 @njit(cache=True)
 def no_coefficients(like):
     """Coefficients for the epilogues that are not rules (unused)."""
     z = like.dtype.type(0)
-    return Coefficients(z, z, z, z, z, z, z, z)
+    return Coefficients(z, z, z, z, z, z, z, z, z)
 
 
 def sqrt(x):
@@ -95,6 +103,20 @@ def _sqrt_compiled(x):
     return None
 
 
+def flushed(x, tiny):
+    """``x``, or zero where ``|x| < tiny`` (a NaN stays NaN): a traced ``jit_tile._Vector`` emits its own
+    compare and select."""
+    return x.flushed(tiny)
+
+
+@overload(flushed)
+def _flushed_compiled(x, tiny):
+    if isinstance(x, types.Float):
+        zero = getattr(np, x.name)(0)
+        return lambda x, tiny: zero if abs(x) < tiny else x
+    return None
+
+
 @njit(inline="always", fastmath=False, error_model="numpy")
 def sgd(w, g, s1, s2, c):
     return w - c.lr * (g + w * c.weight_decay), s1, s2
@@ -103,7 +125,7 @@ def sgd(w, g, s1, s2, c):
 @njit(inline="always", fastmath=False, error_model="numpy")
 def momentum(w, g, s1, s2, c):
     v = c.momentum * s1 + (g + w * c.weight_decay)  # s1: the velocity
-    return w - c.lr * v, v, s2
+    return w - c.lr * v, flushed(v, c.tiny), s2
 
 
 @njit(inline="always", fastmath=False, error_model="numpy")
@@ -111,7 +133,7 @@ def adam(w, g, s1, s2, c):
     d = g + w * c.weight_decay
     m = c.beta1 * s1 + d * c.one_minus_beta1  # s1: the first moment
     v = c.beta2 * s2 + (d * d) * c.one_minus_beta2  # s2: the second
-    return w - c.lr * (m / (sqrt(v) + c.eps)), m, v
+    return w - c.lr * (m / (sqrt(v) + c.eps)), flushed(m, c.tiny), flushed(v, c.tiny)
 
 
 RULES = {  # epilogue -> (rule, how many of s1, s2 it keeps: only those are written back)

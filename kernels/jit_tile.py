@@ -235,8 +235,8 @@ def _row_out(typingctx, out, i, j, src, off, accumulate, narrow):
 
 class _Vector:
     """A rule's operand while it is traced into the vector epilogue: each operator emits its LLVM
-    instruction on NR-lane vectors, rounded as NumPy rounds; ``np.sqrt`` of one calls its ``sqrt`` method,
-    which emits ``llvm.sqrt``.
+    instruction on NR-lane vectors, rounded as NumPy rounds; ``jit_rules.sqrt`` and ``jit_rules.flushed``
+    of one call its methods of those names.
 
     Numba's fastmath pass gives every float instruction of the micro-kernel that has no fast-math flag
     the kernel's ``contract``, which would fuse a rule's multiply and add into one rounding. So each
@@ -268,6 +268,14 @@ class _Vector:
         name = f"llvm.sqrt.v{vty.count}{vty.element.intrinsic_name}"
         sqrt = self.builder.module.declare_intrinsic(name, fnty=ir.FunctionType(vty, [vty]))
         return _Vector(self.builder, self.builder.call(sqrt, [self.value]))
+
+    def flushed(self, tiny: _Vector) -> _Vector:
+        vty = self.value.type
+        fabs = self.builder.module.declare_intrinsic(
+            f"llvm.fabs.v{vty.count}{vty.element.intrinsic_name}", fnty=ir.FunctionType(vty, [vty])
+        )
+        below = self.builder.fcmp_ordered("<", self.builder.call(fabs, [self.value]), tiny.value)
+        return _Vector(self.builder, self.builder.select(below, ir.Constant(vty, None), self.value))
 
 
 @intrinsic

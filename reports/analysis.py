@@ -423,10 +423,15 @@ def thread_budget(results: Results) -> pd.DataFrame:
     return table
 
 
-def subnormal_cost(results: Results) -> tuple[float, float]:
-    """Adam's batch-1 update of W1 with its first moment zero, and with it subnormal (NaN if not run)."""
-    rows = results.study("subnormal").set_index("variant")["median"]
-    return tuple(float(rows.get(f"{m} first moment", math.nan)) for m in ("zero", "subnormal"))
+def subnormal_cost(results: Results) -> pd.DataFrame:
+    """Adam's batch-1 update of W1 per backend (rows), its first moment zero and subnormal (columns)."""
+    rows = results.study("subnormal")
+    if rows.empty:
+        return pd.DataFrame(columns=["zero", "subnormal"])
+    table = rows.pivot_table(index="backend", columns="variant", values="median")
+    return table.rename(columns=lambda variant: variant.removesuffix(" first moment")).reindex(
+        columns=["zero", "subnormal"]
+    )
 
 
 def spread(results: Results) -> pd.Series:

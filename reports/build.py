@@ -242,13 +242,18 @@ def findings(results: Results) -> list[str]:
         out.append(f"Batch-size crossover between {a:g} and {b:g}: {winners[a]} below, {winners[b]} above.")
     elif len(winners) and not switches:
         out.append(f"No batch-size crossover: {winners.iloc[0]} is fastest at every batch size measured.")
-    zero, subnormal = analysis.subnormal_cost(results)
-    if not pd.isna(zero + subnormal):
+    costs = analysis.subnormal_cost(results).dropna()
+    if len(costs):
+        each = "; ".join(
+            f"{backend} {times(row.subnormal / row.zero)} "
+            f"({seconds(row.subnormal)} against {seconds(row.zero)})"
+            for backend, row in costs.iterrows()
+        )
         out.append(
-            f"Adam's batch-1 update of W1 takes {times(subnormal / zero)} as long with a subnormal first "
-            f"moment ({seconds(subnormal)} against {seconds(zero)} with zero): where a gradient is zero, "
-            "m = 0.9 m rounds a subnormal of a few units back to itself, so such moments never reach zero "
-            "and every later step computes on them, in both backends."
+            "Adam's batch-1 update of W1 with a subnormal first moment against a zero one: "
+            f"{each}. Where a gradient is zero, m = 0.9 m rounds a subnormal of a few units back to itself: "
+            "NumPy's Adam keeps such a moment for good and computes on it every step; numba's fused rules "
+            "store a state below the smallest normal as zero."
         )
     noisy = analysis.spread(results)
     noisy = noisy[noisy > analysis.NOISY_SPREAD]

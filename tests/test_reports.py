@@ -524,15 +524,17 @@ def test_the_thread_budget_splits_both_steps_and_sets_them_against_the_floor(tmp
     assert table.at["the rest", "all threads"] < 0 and np.isnan(table.at["the rest", "speed-up"])
 
 
-def test_the_subnormal_cost_reads_both_variants(tmp_path):
+def test_the_subnormal_cost_reads_both_variants_per_backend(tmp_path):
     run = synthetic_run()
     run["benchmarks"] += [
-        _bench("subnormal", t, backend="numba", variant=f"{m} first moment", optimizer="adam")
-        for m, t in (("zero", 3e-5), ("subnormal", 7e-5))
+        _bench("subnormal", t, backend=backend, variant=f"{m} first moment", optimizer="adam")
+        for backend, m, t in (("numba", "zero", 3e-5), ("numba", "subnormal", 7e-5), ("numpy", "zero", 9e-5))
     ]
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
-    assert analysis.subnormal_cost(load_results(tmp_path / "benchmark.json")) == pytest.approx((3e-5, 7e-5))
-    assert np.isnan(analysis.subnormal_cost(results(tmp_path / "none"))).all()
+    table = analysis.subnormal_cost(load_results(tmp_path / "benchmark.json"))
+    assert table.loc["numba"].tolist() == pytest.approx([3e-5, 7e-5])
+    assert table.at["numpy", "zero"] == pytest.approx(9e-5) and np.isnan(table.at["numpy", "subnormal"])
+    assert analysis.subnormal_cost(results(tmp_path / "none")).empty
 
 
 def test_durations_are_written_in_a_unit_that_fits_them_negative_ones_too():
