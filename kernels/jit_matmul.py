@@ -53,7 +53,7 @@ from kernels.jit_tile import (
 __all__ = ["matmul_nn", "matmul_tn", "matmul_nt", "matmul_tn_update", "KC_MAX", "Epilogue"]
 
 # Smaller products run on one core: at the first layer of batch 8 ([784, 128], 1.6 MFLOP) splitting the
-# forward product and the update between two cores gained nothing, at batch 16 it does. The two split
+# forward product and the update between two cores was slower than one core, at batch 16 it is faster. The two split
 # w's columns alike (``row_vector_nn``'s blocks as ``_tiles``' column tiles, when n is a multiple of
 # twice the block), so each core keeps its half of w and its state in its own cache from one to the next.
 PAR_MIN_FLOP = 2_000_000
