@@ -140,7 +140,7 @@ class Adam(Optimizer):
 
     def step(self, grads, lr):
         super().step(grads, self._corrected_lr(lr))
-        self.t += 1
+        self.t[0] += 1
 
     def fused_update(self, lr):
         update = super().fused_update(self._corrected_lr(lr))
@@ -151,7 +151,7 @@ class Adam(Optimizer):
         return list(zip(self.m, self.v))
 
     def fused_step_done(self):
-        self.t += 1
+        self.t[0] += 1  # an element, not the array: an in-place ufunc costs a microsecond of every step
 
     def _update(self, i, param, grad, lr):
         dt = param.dtype.type
