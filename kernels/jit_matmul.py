@@ -17,9 +17,9 @@ The driver:
 * Tile shape: an out no wider than the narrow tile (the output layer's 10 classes) is made of narrow
   tiles (``jit_tile.tile_shape``), each shape one compiled ``_tiles`` tree.
 * Parallelism: a prange over (column tile, band of row tiles), column-tile major so that each thread
-  gets a contiguous run of tiles; serial below ``PAR_MIN_FLOP`` or on one thread.
-* Few rows (``use_row_vector``): ``row_vector_nn`` streams b once per R rows with no packing, its blocks
-  of columns shared between the threads as the weight gradient's column tiles are.
+  gets a contiguous run of tiles; serial below ``PAR_MIN_FLOP`` (``FUSED_PAR_MIN_FLOP`` for an update)
+  or on one thread.
+* Few rows (``use_row_vector``): ``row_vector_nn`` streams b once per R rows with no packing.
 * A batch of one (``matmul_tn_update`` with k = 1): the gradient is an outer product, each row of it
   made in registers where the rule uses it (``jit_tile.row_update``).
 * No allocation per call: every panel lives on the stack (about 45 KB per thread).
@@ -33,7 +33,7 @@ import numpy as np
 from numba import carray, njit, prange
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
-from kernels.jit_rules import Epilogue, apply_rule, no_coefficients, unpack
+from kernels.jit_rules import FIRST_RULE, Epilogue, apply_rule, no_coefficients, unpack
 from kernels.jit_tile import (
     A_PANEL,
     ACC,
@@ -52,11 +52,11 @@ from kernels.jit_tile import (
 
 __all__ = ["matmul_nn", "matmul_tn", "matmul_nt", "matmul_tn_update", "KC_MAX", "Epilogue"]
 
-# Smaller products run on one core: at the first layer of batch 8 ([784, 128], 1.6 MFLOP) splitting the
-# forward product and the update between two cores was slower than one core, at batch 16 it is faster. The two split
-# w's columns alike (``row_vector_nn``'s blocks as ``_tiles``' column tiles, when n is a multiple of
-# twice the block), so each core keeps its half of w and its state in its own cache from one to the next.
-PAR_MIN_FLOP = 2_000_000
+# Entering a parallel region costs a few microseconds, more when the pool sleeps: smaller products run
+# serially. An update splits w and its state between the cores' caches, to be moved back by the next
+# serial step, so it needs a larger product to pay.
+PAR_MIN_FLOP = 3_000_000
+FUSED_PAR_MIN_FLOP = 16_000_000
 L2_BUDGET = 512 * 1024  # bytes of op(a) per row block (kept in L2)
 SMALL_M = 16  # nn with fewer rows: the row-vector kernel beats the packed tile
 ROWVEC_ROWS_PER_R = 12  # ... and with b at least W wide, below 12 R rows too (R-row blocks)
@@ -122,16 +122,16 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
 
 
 @njit(cache=True, inline="always", fastmath=FASTMATH)
-def _row_vector_rows(a, b, out, i, R, W, j_lo, j_hi):
-    """Rows ``[i, min(i + R, m))`` of ``a @ b``, columns ``[j_lo, j_hi)``, with R x W accumulators: each
-    row of b is used R times right after it is loaded. Inlined, so that R and W are constants (r loop
-    unrolled, c loop vectorised). Rows past m are clamped reads, never stored."""
-    m = out.shape[0]
+def _row_vector_rows(a, b, out, i, R, W):
+    """Rows ``[i, min(i + R, m))`` of ``a @ b`` with R x W accumulators: each row of b is used R times
+    right after it is loaded. Inlined, so that R and W are constants (r loop unrolled, c loop
+    vectorised). Rows past m are clamped reads, never stored."""
+    m, n = out.shape
     k = a.shape[1]
     acc = carray(stack(out, ACC), R * W)
     zero = out.dtype.type(0)
-    for j0 in range(j_lo, j_hi, W):
-        w = min(W, j_hi - j0)
+    for j0 in range(0, n, W):
+        w = min(W, n - j0)
         for t in range(R * W):
             acc[t] = zero
         if w == W:  # constant trip count: W / lanes vectors
@@ -154,32 +154,16 @@ def _row_vector_rows(a, b, out, i, R, W, j_lo, j_hi):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _row_vector_cols(a, b, out, j_lo, j_hi):
-    """Columns ``[j_lo, j_hi)`` of ``a @ b``: groups of R rows (``jit_tile.rowvec_shape``), b streamed once
-    per group with no packing; a lone last row (batch 1) gets a 1-row block rather than R - 1 wasted rows."""
+def row_vector_nn(a, b, out):
+    """``out = a @ b`` for a few rows: groups of R rows (``jit_tile.rowvec_shape``), b streamed once per
+    group with no packing; a lone last row (batch 1) gets a 1-row block rather than R - 1 wasted rows."""
     R, W, W1 = rowvec_of(out)
     m = out.shape[0]
     for i in range(0, m, R):
         if m - i == 1:
-            _row_vector_rows(a, b, out, i, 1, W1, j_lo, j_hi)
+            _row_vector_rows(a, b, out, i, 1, W1)
         else:
-            _row_vector_rows(a, b, out, i, R, W, j_lo, j_hi)
-
-
-@njit(cache=True, parallel=True, fastmath=FASTMATH)
-def row_vector_nn(a, b, out):
-    """``out = a @ b`` for a few rows; from ``PAR_MIN_FLOP`` a prange over blocks of W columns, which the
-    threads share as they share ``_tiles``' column tiles (a static schedule: the same columns on the same
-    core in both)."""
-    R, W, W1 = rowvec_of(out)
-    m, n = out.shape
-    k = a.shape[1]
-    threads = num_threads()
-    if threads == 1 or m == 1 or 2.0 * m * n * k < PAR_MIN_FLOP:
-        _row_vector_cols(a, b, out, 0, n)
-    else:
-        for jb in prange((n + W - 1) // W):
-            _row_vector_cols(a, b, out, jb * W, min(n, (jb + 1) * W))
+            _row_vector_rows(a, b, out, i, R, W)
 
 
 @njit(cache=True)
@@ -233,7 +217,9 @@ def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
     n_row_blocks = max(1, (m * k * out.itemsize + L2_BUDGET - 1) // L2_BUDGET)
     mc = ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
     threads = num_threads()
-    serial = threads == 1 or 2.0 * m * n * k < PAR_MIN_FLOP
+    serial = threads == 1 or 2.0 * m * n * k < (
+        FUSED_PAR_MIN_FLOP if epilogue >= FIRST_RULE else PAR_MIN_FLOP
+    )
     for i_lo in range(0, m, mc):
         i_hi = min(m, i_lo + mc)
         if serial:
@@ -281,7 +267,7 @@ def _outer_update(a, b, w, rule, s1, s2, coef):
     """``w`` updated by the outer product ``g = a.T @ b`` of a batch of one: row i of g is
     ``a[0, i] * b[0]``, made in registers for each whole NR columns (a stack row for a ragged rest),
     column tile by column tile, as the packed update runs (faster than row by row: see the commit). On one
-    core, far below ``PAR_MIN_FLOP``."""
+    core, as every update at a small batch: split between two it took longer here."""
     m, n = w.shape
     NR = nr_of(w)
     n_full = n // NR * NR
@@ -301,9 +287,9 @@ def _outer_update(a, b, w, rule, s1, s2, coef):
 
 @njit(cache=True)
 def matmul_tn_update(a, b, w, rule, s1, s2, coefficients):
-    """The update ``rule`` (an ``Epilogue`` from ``jit_rules.FIRST_RULE`` on, as an int) of ``w`` (m, n)
-    and its state ``s1``, ``s2`` (shaped like w; a rule ignores those it does not have) by the gradient
-    ``g = a.T @ b`` (a (k, m), b (k, n)); ``coefficients`` as ``jit_rules.coefficients`` makes them.
+    """The update ``rule`` (an ``Epilogue`` from ``FIRST_RULE`` on, as an int) of ``w`` (m, n) and its state
+    ``s1``, ``s2`` (shaped like w; a rule ignores those it does not have) by the gradient ``g = a.T @ b``
+    (a (k, m), b (k, n)); ``coefficients`` as ``jit_rules.coefficients`` makes them.
 
     g is never stored: each finished register tile updates its tile of w, which saves writing g and
     reading it back in a pass over weight-sized arrays, the bulk of an update's cost when k (the batch)
