@@ -19,9 +19,11 @@ The driver:
 * Parallelism: a prange over (column tile, band of row tiles), column-tile major so that each thread
   gets a contiguous run of tiles; serial below ``PAR_MIN_FLOP`` (``FUSED_PAR_MIN_FLOP`` for an update)
   or on one thread.
-* Few rows (``use_row_vector``): ``row_vector_nn`` streams b once per R rows with no packing.
+* Few rows (``use_row_vector``): ``row_vector_nn`` streams b once per R rows with no packing; of
+  ``a @ b.T`` at a short k (``use_row_dots``), ``row_dots_nt`` takes dot products of contiguous rows.
 * A batch of one (``matmul_tn_update`` with k = 1): the gradient is an outer product, each row of it
-  made in registers where the rule uses it (``jit_tile.row_update``).
+  made in registers where the rule uses it (``jit_tile.row_update``); rows shorter than a tile's (the
+  output layer's) are contiguous in w, so their gradient is made a panel of whole rows, one rule pass.
 * No allocation per call: every panel lives on the stack (about 45 KB per thread).
 * The products share one compiled ``_gemm``, the layout passed as runtime flags (literal True/False
   would compile one specialisation of the whole tree per layout).
@@ -174,6 +176,29 @@ def use_row_vector(m, n, out):
     return m < SMALL_M or (n >= W and m < ROWVEC_ROWS_PER_R * R)
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def row_dots_nt(a, b, out):
+    """``out = a @ b.T`` for a few rows and a short k (``use_row_dots``): each element the dot product of a
+    row of a and a row of b, both contiguous. The packed tile would copy b.T into panels, which at a short
+    k costs more than the products it feeds, and compute MR rows for each one stored."""
+    m, n = out.shape
+    k = a.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(m):
+        for j in range(n):
+            acc = zero
+            for p in range(k):
+                acc += a[i, p] * b[j, p]
+            out[i, j] = acc
+
+
+@njit(cache=True)
+def use_row_dots(m, k, out):
+    """Whether ``a @ b.T`` goes to ``row_dots_nt``: at most half a tile's rows, k shorter than a tile's
+    row (the output layer's input gradient at a batch of one, k the classes)."""
+    return 2 * m <= mr_of(out) and k < nr_of(out)
+
+
 @njit(cache=True)
 def zero_fill(out):
     zero = out.dtype.type(0)
@@ -197,6 +222,9 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
         return
     if not ta and not tb and epilogue == Epilogue.STORE and use_row_vector(m, n, out):
         row_vector_nn(a, b, out)
+        return
+    if not ta and tb and epilogue == Epilogue.STORE and use_row_dots(m, k, out):
+        row_dots_nt(a, b, out)
         return
     if n <= nr_of(out, True) < nr_of(out):
         _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, True)
@@ -270,6 +298,18 @@ def _outer_update(a, b, w, rule, s1, s2, coef):
     core, as every update at a small batch: split between two it took longer here."""
     m, n = w.shape
     NR = nr_of(w)
+    if n < NR:  # no whole tile row: w's rows are contiguous, so g is made a panel of whole rows at a time
+        panel = stack(w, B_PANEL)
+        g_rows = carray(panel, KC_MAX * NR)
+        rows = KC_MAX * NR // n
+        for i0 in range(0, m, rows):
+            i1 = min(m, i0 + rows)
+            for i in range(i0, i1):
+                for c in range(n):
+                    g_rows[(i - i0) * n + c] = a[0, i] * b[0, c]
+            t = i0 * n
+            apply_rule(rule, at(w, t), panel, at(s1, t), at(s2, t), (i1 - i0) * n, coef)
+        return
     n_full = n // NR * NR
     gp = stack(w, ACC)
     g = carray(gp, NR)
