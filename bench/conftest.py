@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numba
@@ -32,6 +33,7 @@ from network.files import atomic_write
 DATA_KEY = pytest.StashKey[dict]()
 REPORT_KEY = pytest.StashKey[str]()  # for the terminal summary: where the report went, or why not
 REPORT_FAILED_KEY = pytest.StashKey[bool]()
+STARTED_KEY = pytest.StashKey[str]()  # when the run started, as pytest-benchmark writes when it finished
 BENCHMARK_JSON = "benchmark.json"  # the run's data, in the report folder beside the report built from it
 
 
@@ -82,6 +84,7 @@ class JsonSink:
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's own (trylast) configure reads --benchmark-json
 def pytest_configure(config: pytest.Config) -> None:
+    config.stash[STARTED_KEY] = datetime.now(timezone.utc).isoformat()
     settings = resolve_settings(config.getoption("--quick"), config.getoption("--report-dir"))
     config.stash[SETTINGS_KEY] = settings
     benchmarks_run = not config.getoption("collectonly") and (
@@ -143,6 +146,7 @@ def run_info(config: pytest.Config) -> dict:
         "quick": settings.quick,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()},
         "data": config.stash.get(DATA_KEY, None),
+        "started": config.stash.get(STARTED_KEY, None),
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,13 +82,18 @@ def render(runs: list[Results], figures: list[str]) -> str:
 def _header(results: Results, figures: list[str]) -> str:
     text = (
         f"# scratchnet performance report\n\nBuilt by `python -m reports.build` from `{results.path.name}` "
-        f"(run finished {results.datetime}, on {machine_name(results)}). Every number and sentence below is "
-        "computed from that file. To measure again: `pytest bench/ --benchmark-only`; to rebuild this page: "
-        f"`python -m reports.build {results.path.name}`."
+        f"(run finished {results.datetime}{run_length(results)}, on {machine_name(results)}). Every number "
+        "and sentence below is computed from that file. To measure again: `pytest bench/ --benchmark-only`; "
+        f"to rebuild this page: `python -m reports.build {results.path.name}`."
     )
     if results.quick:
         text += "\n\n> **Quick run** (`--quick`): tiny subsets and few rounds. It shows the machinery works."
     return text
+
+
+def run_length(results: Results) -> str:
+    """The phrase ", after 10 min 21 s" where the run recorded its start, else nothing."""
+    return "" if math.isnan(results.duration) else f", after {fmt.minutes(results.duration)}"
 
 
 def machine_name(results: Results) -> str:

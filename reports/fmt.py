@@ -49,6 +49,13 @@ def seconds(s: float) -> str:
 
 
 @_na_if_missing
+def minutes(s: float) -> str:
+    """A run's length: 10 min 21 s (45 s under a minute)."""
+    whole = round(s)
+    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
+
+
+@_na_if_missing
 def interval(ratio: float, low: float, high: float) -> str:
     """A ratio with its 95% interval: 0.571 [0.562, 0.580]."""
     return f"{number(ratio)} [{number(low)}, {number(high)}]"

@@ -16,7 +16,7 @@ import pandas as pd
 
 from network.files import atomic_write
 from reports import analysis
-from reports.build import HEADLINE_CSV, machine_name
+from reports.build import HEADLINE_CSV, machine_name, run_length
 from reports.fmt import interval, table
 from reports.results import ReportError, load_results
 
@@ -61,9 +61,9 @@ def performance_section(reports: Path = REPORTS) -> str:
     return (
         f"### Results\n\nHeadline ratios of the committed [performance report](reports/performance.md): "
         f"{network}{data.get('name', 'unknown data')}, measured on {machine_name(results)} (run finished "
-        f"{results.datetime[:16]}). Each comes from rounds that alternate its two sides, in blocks "
-        "spread over the run, with its 95% interval over the blocks; the report has the method, the "
-        "absolute times and the machine's measured limits.\n\n"
+        f"{results.datetime[:16]}{run_length(results)}). Each comes from rounds that alternate its two "
+        "sides, in blocks spread over the run, with its 95% interval over the blocks; the report has the "
+        "method, the absolute times and the machine's measured limits.\n\n"
         + table(["quantity", "ratio [95% interval]", "bound", "verdict"], rows)
         + agreement
     )

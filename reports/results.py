@@ -8,7 +8,9 @@ every shape, size and setting from these rows, never from constants of its own.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,16 @@ class Results:
     @property
     def quick(self) -> bool:
         return bool(self.run.get("quick"))
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the run's start (recorded by bench/conftest.py) to its end; NaN if not recorded."""
+        try:
+            start = dt.datetime.fromisoformat(self.run["started"])
+            end = dt.datetime.fromisoformat(self.datetime)
+        except (KeyError, TypeError, ValueError):
+            return math.nan
+        return (end - start).total_seconds()
 
 
 def load_results(path: str | Path) -> Results:

@@ -423,6 +423,17 @@ def test_the_readme_changes_only_through_its_command(tmp_path):
     assert "Test CPU" in text
 
 
+def test_a_run_says_how_long_it_took_where_it_recorded_its_start(tmp_path):
+    run = synthetic_run()
+    run["scratchnet"]["started"] = "2025-12-31T23:49:39+00:00"  # 10 min 21 s before the synthetic end
+    (tmp_path / "benchmark.json").write_text(json.dumps(run))
+    timed = load_results(tmp_path / "benchmark.json")
+    assert timed.duration == pytest.approx(621)
+    assert build.run_length(timed) == ", after 10 min 21 s"
+    untimed = results(tmp_path / "untimed")
+    assert np.isnan(untimed.duration) and build.run_length(untimed) == ""
+
+
 def test_a_sweeps_floor_is_at_the_peak_of_the_dtype_its_rows_recorded(tmp_path):
     fig = figures.batch_sweep(results(tmp_path))
     (floor,) = [line for line in fig.axes[0].lines if line.get_label() == "floor at the measured peak"]
