@@ -115,7 +115,9 @@ class FusedTrainingStep(Protocol):
     """Optional: a backend may also offer a whole training step as one operation, which
     ``network.MLP.train_step`` uses instead of composing the operations above when the optimizer's rule
     is among the backend's ``fused_rules``. It must compute what the composition followed by the
-    optimizer computes (``tests/test_network.py`` holds it to that); it may skip storing intermediates.
+    optimizer computes (``tests/test_network.py`` holds it to that); it may skip storing intermediates,
+    and it may store a state value below the dtype's smallest normal as zero (a subnormal state costs
+    some CPUs many times an ordinary one at every later step).
     """
 
     fused_rules: tuple[str, ...]  # the ``UPDATE_RULES`` that ``fused_step`` applies
