@@ -116,8 +116,8 @@ class FusedTrainingStep(Protocol):
     ``network.MLP.train_step`` uses instead of composing the operations above when the optimizer's rule
     is among the backend's ``fused_rules``. It must compute what the composition followed by the
     optimizer computes (``tests/test_network.py`` holds it to that); it may skip storing intermediates,
-    and it may store a state value below the dtype's smallest normal as zero (a subnormal state costs
-    some CPUs many times an ordinary one at every later step).
+    and it may store a state value below the dtype's smallest normal as zero (a subnormal state slows
+    the arithmetic of every later step on some CPUs).
     """
 
     fused_rules: tuple[str, ...]  # the ``UPDATE_RULES`` that ``fused_step`` applies
