@@ -51,8 +51,8 @@ FIRST_RULE = Epilogue.SGD  # epilogues from here on are update rules
 # it once, so those are passed, not computed in the dtype.
 Coefficients = namedtuple(
     "Coefficients",
-    ["lr", "weight_decay", "momentum", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "eps", "tiny"],
-)  # tiny: the dtype's smallest normal, below which a state is flushed
+    ["lr", "weight_decay", "momentum", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "eps"],
+)
 
 
 def coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
@@ -63,22 +63,21 @@ def coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
     # in the order of Coefficients' fields; a plain tuple, because building the named one costs about a
     # microsecond of every step
     fields = (named["lr"], named.get("weight_decay", 0.0), named.get("momentum", 0.0), beta1, 1 - beta1)
-    tiny = np.finfo(dtype).tiny
-    return np.array((*fields, beta2, 1 - beta2, named.get("eps", 0.0), tiny), dtype=dtype)
+    return np.array((*fields, beta2, 1 - beta2, named.get("eps", 0.0)), dtype=dtype)
 
 
 @njit(cache=True)
 def unpack(c, decay=True):
     """``Coefficients`` from the array of ``coefficients``; ``decay=False`` for biases (no weight decay)."""
     weight_decay = c[1] if decay else c.dtype.type(0)
-    return Coefficients(c[0], weight_decay, c[2], c[3], c[4], c[5], c[6], c[7], c[8])
+    return Coefficients(c[0], weight_decay, c[2], c[3], c[4], c[5], c[6], c[7])
 
 
 @njit(cache=True)
 def no_coefficients(like):
     """Coefficients for the epilogues that are not rules (unused)."""
     z = like.dtype.type(0)
-    return Coefficients(z, z, z, z, z, z, z, z, z)
+    return Coefficients(z, z, z, z, z, z, z, z)
 
 
 def sqrt(x):
@@ -103,17 +102,18 @@ def _sqrt_compiled(x):
     return None
 
 
-def flushed(x, tiny):
-    """``x``, or zero where ``|x| < tiny`` (a NaN stays NaN): a traced ``jit_tile._Vector`` emits its own
-    compare and select."""
-    return x.flushed(tiny)
+def flushed(x):
+    """``x``, or zero where ``|x|`` is below the smallest normal of its dtype (a NaN stays NaN): a traced
+    ``jit_tile._Vector`` emits its own compare and select."""
+    return x.flushed()
 
 
 @overload(flushed)
-def _flushed_compiled(x, tiny):
+def _flushed_compiled(x):
     if isinstance(x, types.Float):
-        zero = getattr(np, x.name)(0)
-        return lambda x, tiny: zero if abs(x) < tiny else x
+        dtype = np.dtype(x.name)
+        zero, tiny = dtype.type(0), dtype.type(np.finfo(dtype).tiny)  # constants of the compiled rule
+        return lambda x: zero if abs(x) < tiny else x
     return None
 
 
@@ -125,7 +125,7 @@ def sgd(w, g, s1, s2, c):
 @njit(inline="always", fastmath=False, error_model="numpy")
 def momentum(w, g, s1, s2, c):
     v = c.momentum * s1 + (g + w * c.weight_decay)  # s1: the velocity
-    return w - c.lr * v, flushed(v, c.tiny), s2
+    return w - c.lr * v, flushed(v), s2
 
 
 @njit(inline="always", fastmath=False, error_model="numpy")
@@ -133,7 +133,7 @@ def adam(w, g, s1, s2, c):
     d = g + w * c.weight_decay
     m = c.beta1 * s1 + d * c.one_minus_beta1  # s1: the first moment
     v = c.beta2 * s2 + (d * d) * c.one_minus_beta2  # s2: the second
-    return w - c.lr * (m / (sqrt(v) + c.eps)), flushed(m, c.tiny), flushed(v, c.tiny)
+    return w - c.lr * (m / (sqrt(v) + c.eps)), flushed(m), flushed(v)
 
 
 RULES = {  # epilogue -> (rule, how many of s1, s2 it keeps: only those are written back)

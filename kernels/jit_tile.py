@@ -34,6 +34,7 @@ so only the loop vectoriser can make vector code):
 from __future__ import annotations
 
 import llvmlite.binding as llb
+import numpy as np
 from llvmlite import ir
 from numba import carray, njit, types
 from numba.core import cgutils, config, errors
@@ -269,12 +270,14 @@ class _Vector:
         sqrt = self.builder.module.declare_intrinsic(name, fnty=ir.FunctionType(vty, [vty]))
         return _Vector(self.builder, self.builder.call(sqrt, [self.value]))
 
-    def flushed(self, tiny: _Vector) -> _Vector:
+    def flushed(self) -> _Vector:
         vty = self.value.type
         fabs = self.builder.module.declare_intrinsic(
             f"llvm.fabs.v{vty.count}{vty.element.intrinsic_name}", fnty=ir.FunctionType(vty, [vty])
         )
-        below = self.builder.fcmp_ordered("<", self.builder.call(fabs, [self.value]), tiny.value)
+        smallest_normal = np.finfo(np.float32 if isinstance(vty.element, ir.FloatType) else np.float64).tiny
+        tiny = ir.Constant(vty, [float(smallest_normal)] * vty.count)
+        below = self.builder.fcmp_ordered("<", self.builder.call(fabs, [self.value]), tiny)
         return _Vector(self.builder, self.builder.select(below, ir.Constant(vty, None), self.value))
 
 
