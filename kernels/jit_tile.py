@@ -15,18 +15,19 @@ Index glossary (every kernel of ``jit_tile``, ``jit_matmul`` and ``jit_zoo``):
 How the loops become the kernel (LLVM, driven from Numba; Numba runs LLVM with the SLP vectoriser off,
 so only the loop vectoriser can make vector code):
 
-* The k-step body is ``for c in range(NR): for r in range(MR): acc[r * NR + c] += A[r, p] * B[p, c]``: the
-  constant r loop is unrolled, the c loop vectorised, and LICM keeps the tile in registers: per step two
-  vector loads of B, MR broadcasts of A, 2 MR FMAs, no stores. Scalar accumulators or the r-outer order
-  come out scalar or as gathers.
+* A whole tile is written in vector IR (``full_tile``): its MR NR-lane accumulators are the k loop's phi
+  nodes, and the epilogue takes them from there. Written as Python loops (the ragged tiles at out's
+  edges still are), the k-step body ``for c in range(NR): for r in range(MR): acc[r * NR + c] += A[r, p]
+  * B[p, c]`` gets its r loop unrolled and its c loop vectorised, but LICM keeps the accumulators in
+  registers only inside the k loop: every tile zeroed, stored and reloaded them in a stack buffer,
+  which at a small k (a small batch's weight gradient) cost as much as the FMAs.
 * The accumulators and panels are static stack allocas (``stack``), which LLVM can promote to registers
   (a NumPy array is a heap object it cannot); ``cgutils.alloca_once`` would zero-fill them every call.
 * Indices are row-slice views or clamped, never a signed runtime offset: Numba's negative-index
   wraparound turns such loads into per-lane selects and gathers.
-* A full tile's row is stored by ``_row_out``, or updated by ``row_update``, in vector IR: as a loop with
-  the constant trip count NR it is unrolled before the vectoriser runs and stored as scalars, the
-  dominant cost of a tile at small k; as a loop over a runtime count (``jit_rules.apply_rule``) it is
-  too short for the vector loop LLVM makes of it.
+* A row of an update is written in vector IR too (``row_update``, ``_emit_rules``): as a loop with the
+  constant trip count NR it is unrolled before the vectoriser runs and stored as scalars; as a loop over
+  a runtime count (``jit_rules.apply_rule``) it is too short for the vector loop LLVM makes of it.
 * Only ``contract`` fastmath (mul + add into FMA), and not in the update rules (see ``_Vector``): NaN and
   inf propagate, the network needs them.
 """
@@ -204,36 +205,6 @@ def plus(typingctx, ptr, offset):
     return ptr(ptr, offset), codegen
 
 
-@intrinsic
-def _row_out(typingctx, out, i, j, src, off, accumulate, narrow):
-    """``out[i, j:j + NR] = g`` (or ``+=``) for ``g = src[off:off + NR]``, as NR-lane vector loads and stores
-    written in LLVM IR, NR that of the tile shape ``narrow`` names; only for full tiles (no bounds
-    checks)."""
-    elty = out.dtype
-    nr = _tile_of(out, narrow)[1]
-
-    def codegen(context, builder, sig, args):
-        outv, iv, jv, srcp, offv, accv, _ = args
-        vty = ir.VectorType(context.get_value_type(elty), nr)
-        align = elty.bitwidth // 8
-        ary = context.make_array(sig.args[0])(context, builder, outv)
-        shape = cgutils.unpack_tuple(builder, ary.shape, 2)
-        strides = cgutils.unpack_tuple(builder, ary.strides, 2)
-        dst = cgutils.get_item_pointer2(context, builder, ary.data, shape, strides, "C", [iv, jv])
-        dst = builder.bitcast(dst, vty.as_pointer())
-        val = builder.load(builder.bitcast(builder.gep(srcp, [offv]), vty.as_pointer()), align=align)
-        with builder.if_else(accv) as (add, store):
-            with add:
-                builder.store(builder.fadd(builder.load(dst, align=align), val), dst, align=align)
-            with store:
-                builder.store(val, dst, align=align)
-        return context.get_dummy_value()
-
-    return types.void(
-        out, types.intp, types.intp, types.CPointer(elty), types.intp, types.boolean, narrow
-    ), codegen
-
-
 class _Vector:
     """A rule's operand while it is traced into the vector epilogue: each operator emits its LLVM
     instruction on NR-lane vectors, rounded as NumPy rounds; ``jit_rules.sqrt`` and ``jit_rules.flushed``
@@ -281,12 +252,34 @@ class _Vector:
         return _Vector(self.builder, self.builder.select(below, ir.Constant(vty, None), self.value))
 
 
+def _splat(builder: ir.IRBuilder, vty: ir.VectorType, x: ir.Value) -> ir.Value:
+    """The scalar ``x`` in every lane of a ``vty``."""
+    lane = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(lane, lane, ir.Constant(ir.VectorType(ir.IntType(32), vty.count), None))
+
+
+def _emit_rules(builder: ir.IRBuilder, epilogue_v, rows, coef_v, vty: ir.VectorType, align: int) -> None:
+    """The update rule ``epilogue_v`` names applied to each of ``rows``, (w pointer, gradient g as a
+    ``_Vector``, s1 pointer, s2 pointer), all ``vty`` wide: each rule of ``jit_rules.RULES`` traced with
+    ``_Vector`` operands into vector IR, one branch per rule around all the rows."""
+    numbers = (builder.extract_value(coef_v, k) for k in range(len(Coefficients._fields)))
+    c = Coefficients(*(_Vector(builder, _splat(builder, vty, x)) for x in numbers))
+    for rule_epilogue, (rule, keeps) in RULES.items():
+        chosen = builder.icmp_signed("==", epilogue_v, ir.Constant(epilogue_v.type, int(rule_epilogue)))
+        with builder.if_then(chosen):
+            for w_p, g, *state_p in rows:
+                w, *state = (_Vector(builder, builder.load(p, align=align)) for p in (w_p, *state_p[:keeps]))
+                new_w, *new_state = rule.py_func(w, g, *state, *[w] * (2 - keeps), c)  # w: unused
+                for p, value in zip(state_p[:keeps], new_state[:keeps]):
+                    builder.store(value.value, p, align=align)
+                builder.store(new_w.value, w_p, align=align)
+
+
 @intrinsic
 def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale, narrow):
     """NR parameters at the pointer ``w`` and their state at ``s1``, ``s2`` updated by the gradient at ``g``
     (times the scalar ``scale`` unless it is None: a row of an outer product) as the rule ``epilogue``
-    says: each rule of ``jit_rules.RULES`` traced with ``_Vector`` operands into NR-lane vector IR, one
-    branch per rule; NR that of the tile shape ``narrow`` names. Only for whole rows of NR."""
+    says (``_emit_rules``); NR that of the tile shape ``narrow`` names. Only for whole rows of NR."""
     elty = w.dtype
     nr = _tile_of(w, narrow)[1]
     scaled = not isinstance(scale, types.NoneType)
@@ -295,29 +288,101 @@ def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale, narrow):
         epilogue_v, *pointers, coef_v, scale_v, _ = args
         vty = ir.VectorType(context.get_value_type(elty), nr)
         align = elty.bitwidth // 8
-        zeros = ir.Constant(ir.VectorType(ir.IntType(32), nr), [0] * nr)
-
-        def splat(x):
-            lane = builder.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-            return _Vector(builder, builder.shuffle_vector(lane, lane, zeros))
-
         w_p, g_p, *state_p = (builder.bitcast(p, vty.as_pointer()) for p in pointers)
-        c = Coefficients(*(splat(builder.extract_value(coef_v, k)) for k in range(len(Coefficients._fields))))
-        for rule_epilogue, (rule, keeps) in RULES.items():
-            chosen = builder.icmp_signed("==", epilogue_v, ir.Constant(epilogue_v.type, int(rule_epilogue)))
-            with builder.if_then(chosen):
-                w, g, *state = (
-                    _Vector(builder, builder.load(p, align=align)) for p in (w_p, g_p, *state_p[:keeps])
-                )
-                if scaled:
-                    g = splat(scale_v) * g
-                new_w, *new_state = rule.py_func(w, g, *state, *[w] * (2 - keeps), c)  # w: unused
-                for p, value in zip(state_p[:keeps], new_state[:keeps]):
-                    builder.store(value.value, p, align=align)
-                builder.store(new_w.value, w_p, align=align)
+        g = _Vector(builder, builder.load(g_p, align=align))
+        if scaled:
+            g = _Vector(builder, _splat(builder, vty, scale_v)) * g
+        _emit_rules(builder, epilogue_v, [(w_p, g, *state_p)], coef_v, vty, align)
         return context.get_dummy_value()
 
     return types.void(epilogue, w, g, s1, s2, coef, scale, narrow), codegen
+
+
+@intrinsic
+def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1, s2, coef, narrow):
+    """One whole MR x NR tile, written in vector IR: ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc,
+    jb:jb + NR]`` (kc >= 1) in MR NR-lane accumulators that are the k loop's phi nodes, then the
+    ``epilogue`` on ``out[i0:i0 + MR, j0:j0 + NR]`` (and the rule's state ``s1``, ``s2``, shaped like out)
+    straight from them. The same loop in Python leaves the accumulators in a stack buffer that LLVM
+    promotes to registers only inside the k loop: each tile then stored and reloaded them around it,
+    which at a small k (a small batch's weight gradient) cost as much as the multiply-adds.
+
+    Each step multiplies and adds in one rounding (``llvm.fma``), as ``contract`` makes of the Python
+    loop; A's elements are ``A[pa + p, i + r]`` (``ta``) or ``A[i + r, pa + p]``, all in bounds."""
+    elty = out.dtype
+    mr, nr = _tile_of(out, narrow)
+
+    def codegen(context, builder, sig, args):
+        a_v, ta_v, i_v, pa_v, b_v, pb_v, jb_v, kc_v, out_v, i0_v, j0_v, epilogue_v, *rest = args
+        s1_v, s2_v, coef_v, _ = rest
+        llty = context.get_value_type(elty)
+        vty = ir.VectorType(llty, nr)
+        intp = context.get_value_type(types.intp)
+        align = elty.bitwidth // 8
+        add, mul = builder.add, builder.mul
+
+        def const(x):
+            return ir.Constant(intp, x)
+
+        def array(k, value):  # (data pointer, row length in elements) of the k-th argument
+            ary = context.make_array(sig.args[k])(context, builder, value)
+            return ary.data, builder.sdiv(cgutils.unpack_tuple(builder, ary.strides, 2)[0], const(align))
+
+        def vector_at(data, row_length, row, col):
+            return builder.bitcast(builder.gep(data, [add(mul(row, row_length), col)]), vty.as_pointer())
+
+        def is_epilogue(e):
+            return builder.icmp_signed("==", epilogue_v, ir.Constant(epilogue_v.type, int(e)))
+
+        # element (r, p) of the tile's op(A) is a_rows[r][p * per_p]
+        a_data, lda = array(0, a_v)
+        per_p, per_r = builder.select(ta_v, lda, const(1)), builder.select(ta_v, const(1), lda)
+        first = mul(pa_v, per_p)
+        a_rows = [builder.gep(a_data, [add(first, mul(add(i_v, const(r)), per_r))]) for r in range(mr)]
+        b_data, ldb = array(4, b_v)
+        fma = builder.module.declare_intrinsic(
+            f"llvm.fma.v{nr}{llty.intrinsic_name}", fnty=ir.FunctionType(vty, [vty, vty, vty])
+        )
+
+        entry = builder.block
+        loop = builder.append_basic_block("tile.k")
+        done = builder.append_basic_block("tile.epilogue")
+        builder.branch(loop)
+        builder.position_at_end(loop)
+        p = builder.phi(intp)
+        acc = [builder.phi(vty) for _ in range(mr)]
+        b_row = builder.load(vector_at(b_data, ldb, add(pb_v, p), jb_v), align=align)
+        step = mul(p, per_p)
+        a_col = [_splat(builder, vty, builder.load(builder.gep(row, [step]))) for row in a_rows]
+        g = [builder.call(fma, [a, b_row, acc_r]) for a, acc_r in zip(a_col, acc)]
+        p_next = add(p, const(1))
+        builder.cbranch(builder.icmp_signed("<", p_next, kc_v), loop, done)
+        p.add_incoming(const(0), entry)
+        p.add_incoming(p_next, loop)
+        for phi, value in zip(acc, g):
+            phi.add_incoming(ir.Constant(vty, None), entry)
+            phi.add_incoming(value, loop)
+        builder.position_at_end(done)
+
+        (o_data, ldo), (s1_data, _), (s2_data, _) = array(8, out_v), array(12, s1_v), array(13, s2_v)
+        rows = [add(i0_v, const(r)) for r in range(mr)]
+        dst = [vector_at(o_data, ldo, row, j0_v) for row in rows]
+        with builder.if_else(is_epilogue(Epilogue.STORE)) as (store, otherwise):
+            with store:
+                for d, g_r in zip(dst, g):
+                    builder.store(g_r, d, align=align)
+            with otherwise:
+                with builder.if_else(is_epilogue(Epilogue.ACCUMULATE)) as (accumulate, update):
+                    with accumulate:
+                        for d, g_r in zip(dst, g):
+                            builder.store(builder.fadd(builder.load(d, align=align), g_r), d, align=align)
+                    with update:
+                        state = [[vector_at(x, ldo, row, j0_v) for x in (s1_data, s2_data)] for row in rows]
+                        rule_rows = [(d, _Vector(builder, g_r), *st) for d, g_r, st in zip(dst, g, state)]
+                        _emit_rules(builder, epilogue_v, rule_rows, coef_v, vty, align)
+        return context.get_dummy_value()
+
+    return types.void(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1, s2, coef, narrow), codegen
 
 
 @intrinsic
@@ -345,7 +410,8 @@ _launch_threads()
 
 @njit(cache=True, fastmath=FASTMATH)
 def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, s1, s2, coef, narrow):
-    """The MR x NR tiles of one column panel, rows ``[i_lo, i_hi)`` of out, then each tile's epilogue.
+    """The MR x NR tiles of one column panel, rows ``[i_lo, i_hi)`` of out, then each tile's epilogue: whole
+    tiles by ``full_tile``, the ragged ones at out's bottom and right edges by the loops here.
 
     Tile at row i0, with ``i = ia + i0 - i_lo``:
     ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc, jb:jb + NR]``; then the ``epilogue``
@@ -371,6 +437,9 @@ def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue
     zero = out.dtype.type(0)
     for i0 in range(i_lo, i_hi, MR):
         i = ia + (i0 - i_lo)
+        if i0 + MR <= m and nr == NR:
+            full_tile(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1, s2, coef, narrow)
+            continue
         for t in range(MR * NR):
             acc[t] = zero
         if ta:
@@ -385,18 +454,11 @@ def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue
                     bc = B[pb + p, jb + c]
                     for r in range(MR):
                         acc[r * NR + c] += A[min(i + r, ia_max), pa + p] * bc
-        mr = min(MR, m - i0)
+        mr = min(MR, m - i0)  # a ragged tile: only its mr x nr corner is out's
         if epilogue >= FIRST_RULE:
             for r in range(mr):
                 row = (i0 + r) * n + j0
-                w, g, v1, v2 = at(out, row), plus(accp, r * NR), at(s1, row), at(s2, row)
-                if mr == MR and nr == NR:
-                    row_update(epilogue, w, g, v1, v2, coef, None, narrow)
-                else:
-                    apply_rule(epilogue, w, g, v1, v2, nr, coef)
-        elif mr == MR and nr == NR:
-            for r in range(MR):
-                _row_out(out, i0 + r, j0, accp, r * NR, epilogue == Epilogue.ACCUMULATE, narrow)
+                apply_rule(epilogue, at(out, row), plus(accp, r * NR), at(s1, row), at(s2, row), nr, coef)
         elif epilogue == Epilogue.ACCUMULATE:
             for r in range(mr):
                 for c in range(nr):
