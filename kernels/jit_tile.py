@@ -10,7 +10,8 @@ Index glossary (every kernel of ``jit_tile``, ``jit_matmul`` and ``jit_zoo``):
   the steps of one block, ``p`` a step, ``p0`` the block's first.
 * ``i0, j0``: a tile's first row and column in ``out``; ``tj`` a column tile's index (``j0 = tj * NR``).
 * ``i_lo, i_hi``: the rows of a row block (a band of row tiles), ``i`` the matching row of ``op(a)``.
-* ``acc``: the MR x NR accumulators, a stack buffer that LLVM keeps in registers for the whole k loop.
+* ``acc``: the MR x NR accumulators: the k loop's phi nodes in ``full_tile``; a stack buffer for a ragged
+  tile (in registers inside its k loop).
 
 How the loops become the kernel (LLVM, driven from Numba; Numba runs LLVM with the SLP vectoriser off,
 so only the loop vectoriser can make vector code):
@@ -303,9 +304,7 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1,
     """One whole MR x NR tile, written in vector IR: ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc,
     jb:jb + NR]`` (kc >= 1) in MR NR-lane accumulators that are the k loop's phi nodes, then the
     ``epilogue`` on ``out[i0:i0 + MR, j0:j0 + NR]`` (and the rule's state ``s1``, ``s2``, shaped like out)
-    straight from them. The same loop in Python leaves the accumulators in a stack buffer that LLVM
-    promotes to registers only inside the k loop: each tile then stored and reloaded them around it,
-    which at a small k (a small batch's weight gradient) cost as much as the multiply-adds.
+    straight from them (why in IR: the module's docstring).
 
     Each step multiplies and adds in one rounding (``llvm.fma``), as ``contract`` makes of the Python
     loop; A's elements are ``A[pa + p, i + r]`` (``ta``) or ``A[i + r, pa + p]``, all in bounds."""
