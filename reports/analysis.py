@@ -206,9 +206,35 @@ def _median(values: list[float]) -> float:
     return float(np.median(values)) if len(values) else math.nan
 
 
+def _standard_error(row: pd.Series) -> tuple[float, int]:
+    """(standard error of a headline ratio's log, its blocks) from the interval ``blocks_interval`` gave."""
+    blocks = len(row.blocks)
+    if blocks < 2 or pd.isna(row.low):
+        return math.nan, blocks
+    return math.log(row.high / row.low) / (2 * t_quantile((1 + CONFIDENCE) / 2, blocks - 1)), blocks
+
+
+def shift(rows: list[pd.Series]) -> tuple[float, bool]:
+    """The largest difference between the runs' ratios (logs) over its standard error, and whether it is
+    within the runs' own spread: Student's t over both runs' blocks at ``1 - CONFIDENCE``. Two runs of a
+    steady machine stay within it 95% of the time, though one run's ratio falls outside the other's
+    interval more often (that interval is for its own mean, not for another run's)."""
+    worst, limit = 0.0, math.inf
+    for i, a in enumerate(rows):
+        for b in rows[i + 1 :]:
+            (se_a, n_a), (se_b, n_b) = _standard_error(a), _standard_error(b)
+            if math.isnan(se_a) or math.isnan(se_b):
+                return math.nan, False
+            apart, se = abs(math.log(a.ratio / b.ratio)), math.hypot(se_a, se_b)
+            z = apart / se if se > 0 else (math.inf if apart > 0 else 0.0)  # blocks without spread
+            worst, limit = max(worst, z), min(limit, t_quantile((1 + CONFIDENCE) / 2, n_a + n_b - 2))
+    return worst, worst <= limit
+
+
 def compare(runs: list[Results]) -> pd.DataFrame:
     """The headline quantities of several runs side by side, and whether they agree: every run's ratio
-    inside every other run's interval, and one verdict for all."""
+    inside every other run's interval, and one verdict for all; and how far apart they are against the
+    runs' own spread (``shift``)."""
     frames = [headline(r).set_index("quantity") for r in runs]
     quantities = list(dict.fromkeys(q for f in frames for q in f.index))
     rows = []
@@ -217,6 +243,7 @@ def compare(runs: list[Results]) -> pd.DataFrame:
         inside = all(o.low <= p.ratio <= o.high for p in present for o in present)
         row = {"quantity": q, "agree": len(present) == len(runs) and inside}
         row["same_verdict"] = len({p.verdict for p in present}) == 1
+        row["shift_se"], row["within_spread"] = shift(present)
         for i, f in enumerate(frames):
             for column, name in RUN_COLUMNS.items():
                 row[f"{name}_{i}"] = f.at[q, column] if q in f.index else math.nan

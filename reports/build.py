@@ -406,6 +406,7 @@ def _runs(runs: list[Results]) -> str:
             f"{getattr(r, f'verdict_{i}')}"
         )
     columns["agree"] = lambda r: "yes" if r.agree and r.same_verdict else "**no**"
+    columns["apart"] = lambda r: f"{number(r.shift_se)} s.e." + ("" if r.within_spread else " **beyond**")
     unstable = c[~(c["agree"] & c["same_verdict"])]
 
     def each(r, column: str, write=seconds) -> str:  # a column's value in run 1 → run 2 ...
@@ -417,7 +418,13 @@ def _runs(runs: list[Results]) -> str:
         for r in unstable.itertuples()
     ]
     body = f"{len(c) - len(unstable)} of {len(c)} ratios agree: each run's ratio inside every other run's "
-    body += "interval, and one verdict."
+    body += (
+        "interval, and one verdict. *Apart*: the largest difference between the runs' ratios over its "
+        "standard error (from both runs' blocks); **beyond** where Student's t at 5% says the runs differ by "
+        f"more than their own spread. Beyond it: {int((~unstable['within_spread']).sum())} of the "
+        f"{len(unstable)} that do not agree (an interval for one run's mean holds another run's ratio less "
+        "often than 95% of the time, even on a steady machine)."
+    )
     if moved:
         body += (
             "\n\nWhere they do not, each side's median time, run 1 → run 2 ..., shows what moved (both sides "

@@ -55,8 +55,9 @@ def performance_section(reports: Path = REPORTS) -> str:
         agreement = (
             f"\n\nA second full run on the same machine (`{REPEAT_JSON}`) reaches the same verdict on "
             f"{int(c['same_verdict'].sum())} of {len(c)} ratios, and lies inside this run's interval on "
-            f"{int(c['agree'].sum())}: the machine's state moves some ratios between runs by more than their "
-            "intervals; the report's *Runs side by side* shows which side moved."
+            f"{int(c['agree'].sum())}, and the two differ by more than their own spread allows (Student's t "
+            f"at 5%) on {int((~c['within_spread']).sum())}. The report's *Runs side by side* shows which "
+            "side moved."
         )
     return (
         f"### Results\n\nHeadline ratios of the committed [performance report](reports/performance.md): "
