@@ -82,13 +82,18 @@ def guess_loss(y: np.ndarray, n_classes: int) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def warm_up(net: MLP, optimizer: Optimizer, X: np.ndarray, y: np.ndarray) -> float:
-    """Run a training step and a prediction on a throwaway copy of ``net``; return the seconds taken.
+def warm_up(net: MLP, optimizer: Optimizer, X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+    """Gather a batch of ``batch_size`` rows as the trainer does, run a training step and a prediction on a
+    throwaway copy of ``net``; return the seconds taken.
 
     For the numba backend this is where its kernels compile (or load from Numba's cache), so that no
     timed epoch pays for it; ``net`` itself and its optimizer are left untouched.
     """
     start = time.perf_counter()
+    take_rows = getattr(net.backend, "take_rows", None)  # Trainer.batch's gather, where the backend has one
+    if take_rows is not None:
+        rows = np.arange(min(batch_size, len(X)))  # int64, as a slice of the trainer's permutation
+        take_rows(X, rows, np.empty((len(rows), X.shape[1]), X.dtype))
     scratch = MLP(net.layer_sizes, backend=net.backend.name, dtype=net.dtype)
     scratch_optimizer = make_optimizer(optimizer.name, scratch.params, optimizer.weight_decay)
     scratch.train_step(X[:2], y[:2], scratch_optimizer, 0.0)

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from conftest import change_spec, gz_file, make_dataset, write_idx
 
+from kernels import available_backends
 from network import MLP
 from network.checkpoint import load_checkpoint, save_checkpoint
 from network.data import load_dataset, split_validation
@@ -545,3 +546,36 @@ def test_missing_data_without_network_is_one_clear_line(capsys, tmp_path, monkey
 def test_data_dir_without_the_files(capsys, tmp_path):
     code, _, err = run_cli(capsys, "--data-dir", str(tmp_path / "nowhere"))
     assert code == 1 and "nowhere" in err and err.count("\n") == 1
+
+
+NO_COMPILE_IN_AN_EPOCH = """
+import numpy as np
+from numba.core.registry import CPUDispatcher
+from kernels import jit, jit_matmul, jit_rules, jit_tile
+from network import MLP
+from network.optim import make_optimizer
+from network.trainer import Trainer, warm_up
+
+dispatchers = [
+    f for module in (jit, jit_matmul, jit_rules, jit_tile) for f in vars(module).values()
+    if isinstance(f, CPUDispatcher)
+]
+rng = np.random.default_rng(0)
+# batches of 64 x 784 float32: large enough for every kernel the numba backend has, the batch gather's too
+X, y = rng.random((150, 784), dtype=np.float32), rng.integers(0, 10, 150)
+net = MLP([784, 8, 10], backend="numba", dtype="float32", seed=0)
+optimizer = make_optimizer("momentum", net.params)
+warm_up(net, optimizer, X, y, 64)
+before = {f: len(f.overloads) for f in dispatchers}
+Trainer(net, optimizer, (X, y), (X[:9], y[:9]), epochs=1, batch_size=64, lr=0.01, seed=0).run_epoch()
+print(" ".join(f.py_func.__name__ for f in dispatchers if len(f.overloads) > before[f]))
+"""
+
+
+@pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")
+def test_warm_up_compiles_all_that_an_epoch_runs():
+    """No Numba kernel is compiled (or loaded from the cache) inside a timed epoch: after ``warm_up``, an
+    epoch adds a signature to no dispatcher. In a fresh process: in this one, earlier tests compiled them."""
+    done = subprocess.run([sys.executable, "-c", NO_COMPILE_IN_AN_EPOCH], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == [], f"compiled inside the epoch: {done.stdout}"
