@@ -350,7 +350,7 @@ def run(args: argparse.Namespace) -> int:
         )
 
     # Compile (or load from Numba's cache) every kernel before the clock starts: never inside epoch 1.
-    seconds = warm_up(net, optimizer, *train, args.batch_size)
+    seconds = warm_up(trainer)
     if backend.name == "numba":
         print(
             f"numba: kernels compiled or loaded from cache in {seconds:.2f} s (not counted in any epoch)",

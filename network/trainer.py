@@ -82,18 +82,16 @@ def guess_loss(y: np.ndarray, n_classes: int) -> float:
     return float(-(p * np.log(p)).sum())
 
 
-def warm_up(net: MLP, optimizer: Optimizer, X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-    """Gather a batch of ``batch_size`` rows as the trainer does, run a training step and a prediction on a
-    throwaway copy of ``net``; return the seconds taken.
+def warm_up(trainer: Trainer) -> float:
+    """Gather a batch as ``trainer`` does (its arrays, batch size and gather), run a training step and a
+    prediction on a throwaway copy of its network; return the seconds taken.
 
     For the numba backend this is where its kernels compile (or load from Numba's cache), so that no
-    timed epoch pays for it; ``net`` itself and its optimizer are left untouched.
+    timed epoch pays for it; the trainer's network, optimizer and place in its epochs are left untouched.
     """
     start = time.perf_counter()
-    take_rows = getattr(net.backend, "take_rows", None)  # Trainer.batch's gather, where the backend has one
-    if take_rows is not None:
-        rows = np.arange(min(batch_size, len(X)))  # int64, as a slice of the trainer's permutation
-        take_rows(X, rows, np.empty((len(rows), X.shape[1]), X.dtype))
+    net, optimizer, X, y = trainer.net, trainer.optimizer, trainer.X_train, trainer.y_train
+    trainer.gather(np.arange(min(trainer.batch_size, len(X))))  # int64, as a slice of the permutation
     scratch = MLP(net.layer_sizes, backend=net.backend.name, dtype=net.dtype)
     scratch_optimizer = make_optimizer(optimizer.name, scratch.params, optimizer.weight_decay)
     scratch.train_step(X[:2], y[:2], scratch_optimizer, 0.0)
@@ -228,7 +226,11 @@ class Trainer:
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """The rows of ``step`` of the current epoch's permutation, gathered into the reused batch buffers
         (views of them: valid until the next call)."""
-        rows = self.order[step * self.batch_size : (step + 1) * self.batch_size]
+        return self.gather(self.order[step * self.batch_size : (step + 1) * self.batch_size])
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The training rows ``rows`` gathered into the reused batch buffers (views of them: valid until
+        the next call), by the backend's ``take_rows`` where it has one."""
         X, y = self._X_batch[: len(rows)], self._y_batch[: len(rows)]
         # "clip": the indices are valid, and "raise" would gather through a temporary copy. The method with
         # positional arguments: at small batches np.take's keyword call costs more than the gather itself

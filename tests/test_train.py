@@ -565,9 +565,10 @@ rng = np.random.default_rng(0)
 X, y = rng.random((150, 784), dtype=np.float32), rng.integers(0, 10, 150)
 net = MLP([784, 8, 10], backend="numba", dtype="float32", seed=0)
 optimizer = make_optimizer("momentum", net.params)
-warm_up(net, optimizer, X, y, 64)
+trainer = Trainer(net, optimizer, (X, y), (X[:9], y[:9]), epochs=1, batch_size=64, lr=0.01, seed=0)
+warm_up(trainer)
 before = {f: len(f.overloads) for f in dispatchers}
-Trainer(net, optimizer, (X, y), (X[:9], y[:9]), epochs=1, batch_size=64, lr=0.01, seed=0).run_epoch()
+trainer.run_epoch()
 print(" ".join(f.py_func.__name__ for f in dispatchers if len(f.overloads) > before[f]))
 """
 
