@@ -19,12 +19,18 @@ The driver:
 * Parallelism: a prange over (column tile, band of row tiles), column-tile major so that each thread
   gets a contiguous run of tiles; serial below ``PAR_MIN_FLOP`` (``FUSED_PAR_MIN_FLOP`` for an update)
   or on one thread.
+* A small batch (``split_parts``): a layer's forward ``x @ w`` sums k in one part per thread, and its
+  update gives each thread a band of w's rows, the same rows, so that each core reads and writes only
+  its own rows of w and of the optimizer's state, which stay in its cache from step to step. (Split by
+  columns, every row of w holds both cores' lines side by side, and the forward and the update took
+  longer one after the other than their times apart.)
 * Few rows (``use_row_vector``): ``row_vector_nn`` streams b once per R rows with no packing; of
   ``a @ b.T`` at a short k (``use_row_dots``), ``row_dots_nt`` takes dot products of contiguous rows.
 * A batch of one (``matmul_tn_update`` with k = 1): the gradient is an outer product, each row of it
   made in registers where the rule uses it (``jit_tile.row_update``); rows shorter than a tile's (the
   output layer's) are contiguous in w, so their gradient is made a panel of whole rows, one rule pass.
-* No allocation per call: every panel lives on the stack (about 45 KB per thread).
+* No allocation per call but a split forward's partial sums: every panel lives on the stack (about
+  45 KB per thread).
 * The products share one compiled ``_gemm``, the layout passed as runtime flags (literal True/False
   would compile one specialisation of the whole tree per layout).
 """
@@ -59,6 +65,7 @@ __all__ = ["matmul_nn", "matmul_tn", "matmul_nt", "matmul_tn_update", "KC_MAX", 
 # serial step, so it needs a larger product to pay.
 PAR_MIN_FLOP = 3_000_000
 FUSED_PAR_MIN_FLOP = 16_000_000
+SPLIT_MIN_FLOP = 1_000_000  # a small batch's products split by rows of w: each core keeps its own rows
 L2_BUDGET = 512 * 1024  # bytes of op(a) per row block (kept in L2)
 SMALL_M = 16  # nn with fewer rows: the row-vector kernel beats the packed tile
 ROWVEC_ROWS_PER_R = 12  # ... and with b at least W wide, below 12 R rows too (R-row blocks)
@@ -123,13 +130,30 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
             )
 
 
+@njit(cache=True)
+def _band(part, parts, n, MR):
+    """Part ``part`` of ``parts`` nearly equal bands of whole MR-row tiles of n rows: (lo, hi)."""
+    tiles = (n + MR - 1) // MR
+    return part * tiles // parts * MR, min(n, (part + 1) * tiles // parts * MR)
+
+
+@njit(cache=True)
+def split_parts(batch, rows, n, w):
+    """How many bands of rows a layer's ``(rows, n)`` weights ``w`` are split into at this batch: one per
+    thread where the forward product is a row-vector one (``use_row_vector``) of at least
+    ``SPLIT_MIN_FLOP``, else 1. The forward and the update ask alike, so they split the same rows."""
+    threads = num_threads()
+    if threads > 1 and use_row_vector(batch, n, w) and 2.0 * batch * rows * n >= SPLIT_MIN_FLOP:
+        return threads
+    return 1
+
+
 @njit(cache=True, inline="always", fastmath=FASTMATH)
-def _row_vector_rows(a, b, out, i, R, W):
-    """Rows ``[i, min(i + R, m))`` of ``a @ b`` with R x W accumulators: each row of b is used R times
-    right after it is loaded. Inlined, so that R and W are constants (r loop unrolled, c loop
-    vectorised). Rows past m are clamped reads, never stored."""
+def _row_vector_rows(a, b, out, i, R, W, p_lo, p_hi):
+    """Rows ``[i, min(i + R, m))`` of ``a[:, p_lo:p_hi] @ b[p_lo:p_hi]`` with R x W accumulators: each row
+    of b is used R times right after it is loaded. Inlined, so that R and W are constants (r loop
+    unrolled, c loop vectorised). Rows past m are clamped reads, never stored."""
     m, n = out.shape
-    k = a.shape[1]
     acc = carray(stack(out, ACC), R * W)
     zero = out.dtype.type(0)
     for j0 in range(0, n, W):
@@ -137,14 +161,14 @@ def _row_vector_rows(a, b, out, i, R, W):
         for t in range(R * W):
             acc[t] = zero
         if w == W:  # constant trip count: W / lanes vectors
-            for p in range(k):
+            for p in range(p_lo, p_hi):
                 brow = b[p, j0 : j0 + W]
                 for c in range(W):
                     bc = brow[c]
                     for r in range(R):
                         acc[r * W + c] += a[min(i + r, m - 1), p] * bc
         else:
-            for p in range(k):
+            for p in range(p_lo, p_hi):
                 brow = b[p, j0 : j0 + w]
                 for c in range(w):
                     bc = brow[c]
@@ -156,16 +180,39 @@ def _row_vector_rows(a, b, out, i, R, W):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def row_vector_nn(a, b, out):
-    """``out = a @ b`` for a few rows: groups of R rows (``jit_tile.rowvec_shape``), b streamed once per
-    group with no packing; a lone last row (batch 1) gets a 1-row block rather than R - 1 wasted rows."""
+def row_vector_nn(a, b, out, p_lo, p_hi):
+    """``out = a[:, p_lo:p_hi] @ b[p_lo:p_hi]`` for a few rows: groups of R rows
+    (``jit_tile.rowvec_shape``), b streamed once per group with no packing; a lone last row (batch 1)
+    gets a 1-row block rather than R - 1 wasted rows."""
     R, W, W1 = rowvec_of(out)
     m = out.shape[0]
     for i in range(0, m, R):
         if m - i == 1:
-            _row_vector_rows(a, b, out, i, 1, W1)
+            _row_vector_rows(a, b, out, i, 1, W1, p_lo, p_hi)
         else:
-            _row_vector_rows(a, b, out, i, R, W)
+            _row_vector_rows(a, b, out, i, R, W, p_lo, p_hi)
+
+
+@njit(cache=True, parallel=True)
+def _row_vector_parts(a, b, out, partial, MR):
+    """Part t of k (``_band`` of the rows of b) into ``out`` (t = 0) or ``partial[t - 1]``."""
+    parts = len(partial) + 1
+    for t in prange(parts):
+        lo, hi = _band(t, parts, b.shape[0], MR)
+        row_vector_nn(a, b, out if t == 0 else partial[t - 1], lo, hi)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def row_vector_split(a, b, out, parts, MR):
+    """``out = a @ b`` as ``row_vector_nn`` with k cut in ``parts`` bands of MR-row tiles, one per thread,
+    the partial products summed in part order (so that one thread count always gives one result)."""
+    m, n = out.shape
+    partial = np.empty((parts - 1, m, n), out.dtype)
+    _row_vector_parts(a, b, out, partial, MR)
+    for t in range(parts - 1):
+        for i in range(m):
+            for j in range(n):
+                out[i, j] += partial[t, i, j]
 
 
 @njit(cache=True)
@@ -220,13 +267,19 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
     if k == 0:
         zero_fill(out)
         return
+    narrow = n <= nr_of(out, True) < nr_of(out)
     if not ta and not tb and epilogue == Epilogue.STORE and use_row_vector(m, n, out):
-        row_vector_nn(a, b, out)
+        parts = split_parts(m, k, n, out)
+        if parts > 1:
+            # the update's bands are whole tiles of this shape (mr_of takes the shape as a literal)
+            row_vector_split(a, b, out, parts, mr_of(out, True) if narrow else mr_of(out))
+        else:
+            row_vector_nn(a, b, out, 0, k)
         return
     if not ta and tb and epilogue == Epilogue.STORE and use_row_dots(m, k, out):
         row_dots_nt(a, b, out)
         return
-    if n <= nr_of(out, True) < nr_of(out):
+    if narrow:
         _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, True)
     else:
         _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, False)
@@ -234,14 +287,22 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
 def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
-    """``_gemm`` in the tile shape ``narrow`` (a literal bool) names. Row blocks of ``mc`` rows (op(a)'s
-    block about ``L2_BUDGET``); in each, a prange over ``n_col_tiles x n_bands`` items, column-tile major;
-    rows are cut into bands only when there are too few column tiles to feed the threads (e.g. n = 10)."""
+    """``_gemm`` in the tile shape ``narrow`` (a literal bool) names. An update at a small batch gives each
+    thread its band of rows (``split_parts``). Otherwise row blocks of ``mc`` rows (op(a)'s block about
+    ``L2_BUDGET``); in each, a prange over ``n_col_tiles x n_bands`` items, column-tile major; rows are
+    cut into bands only when there are too few column tiles to feed the threads (e.g. n = 10)."""
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
     MR = mr_of(out, narrow)
     NR = nr_of(out, narrow)
     n_col_tiles = (n + NR - 1) // NR
+    parts = split_parts(k, m, n, out) if epilogue >= FIRST_RULE else 1
+    if parts > 1:
+        for band in prange(parts):
+            lo, hi = _band(band, parts, m, MR)
+            for tj in range(n_col_tiles):
+                _col_tile(a, b, out, ta, tb, tj, lo, hi, epilogue, s1, s2, coef, narrow)
+        return
     n_row_blocks = max(1, (m * k * out.itemsize + L2_BUDGET - 1) // L2_BUDGET)
     mc = ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
     threads = num_threads()
@@ -258,10 +319,8 @@ def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
             n_bands = min(n_row_tiles, (threads + n_col_tiles - 1) // n_col_tiles)
             for item in prange(n_col_tiles * n_bands):
                 tj = item // n_bands
-                band = item - tj * n_bands
-                lo = i_lo + (band * n_row_tiles // n_bands) * MR
-                hi = min(i_hi, i_lo + ((band + 1) * n_row_tiles // n_bands) * MR)
-                _col_tile(a, b, out, ta, tb, tj, lo, hi, epilogue, s1, s2, coef, narrow)
+                lo, hi = _band(item - tj * n_bands, n_bands, i_hi - i_lo, MR)
+                _col_tile(a, b, out, ta, tb, tj, i_lo + lo, i_lo + hi, epilogue, s1, s2, coef, narrow)
 
 
 @njit(cache=True)

@@ -11,11 +11,13 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import settings
 
 import kernels
+from kernels.threads import set_threads
 from network.data import DATASETS, FILE_NAMES, read_idx
 from network.kaggle import write_kaggle_csv
 
@@ -26,6 +28,14 @@ settings.register_profile("scratchnet-stress", settings.get_profile("scratchnet"
 settings.load_profile("scratchnet")
 
 REFERENCE = kernels.get_backend("numpy")  # the float64 reference is the numpy backend run in float64
+
+
+@pytest.fixture(autouse=True)
+def _every_core():
+    """Each test starts on every core, as a run does. A CLI test's ``--threads 1`` would otherwise leave
+    the tests after it on one thread, where the kernels' parallel paths never run."""
+    if numba.get_num_threads() != min(kernels.threads.available_cores(), numba.config.NUMBA_NUM_THREADS):
+        set_threads(None)
 
 
 def _backend_or_skip(name: str):

@@ -113,6 +113,20 @@ def test_products_any_shape(backend, dtype, m, k, n, seed):
         check_product(backend, product, a, b, dtype)
 
 
+@pytest.mark.parametrize("batch", [8, 17])
+def test_small_batch_forward_split_between_threads(dtype, rng, batch):
+    """numba's forward product of the real first layer at a small batch, k summed in one part per thread
+    (``jit_matmul.split_parts``), against the reference. (The update's bands of rows are checked against
+    the composed step by ``test_network``.)"""
+    from kernels import jit_matmul
+
+    a, b = make(rng, (batch, 784), dtype), make(rng, (784, 128), dtype)
+    out = np.full((batch, 128), np.nan, dtype)
+    if jit_matmul.split_parts(batch, 784, 128, out) < 2:
+        pytest.skip("one thread: nothing to split")
+    check_product(kernels.get_backend("numba"), "matmul", a, b, dtype, out)
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 10), (7, 3), (37, 65)])
 def test_elementwise_forward(backend, dtype, rng, layout, shape):
