@@ -141,9 +141,11 @@ def _band(part, parts, n, MR):
 def split_parts(batch, rows, n, w):
     """How many bands of rows a layer's ``(rows, n)`` weights ``w`` are split into at this batch: one per
     thread where the forward product is a row-vector one (``use_row_vector``) of at least
-    ``SPLIT_MIN_FLOP``, else 1. The forward and the update ask alike, so they split the same rows."""
+    ``SPLIT_MIN_FLOP``, else 1. The forward and the update ask alike, so they split the same rows; a
+    batch of one is not split, as its update (``_outer_update``) runs on one core."""
     threads = num_threads()
-    if threads > 1 and use_row_vector(batch, n, w) and 2.0 * batch * rows * n >= SPLIT_MIN_FLOP:
+    big = 2.0 * batch * rows * n >= SPLIT_MIN_FLOP
+    if threads > 1 and batch > 1 and use_row_vector(batch, n, w) and big:
         return threads
     return 1
 
@@ -354,7 +356,7 @@ def _outer_update(a, b, w, rule, s1, s2, coef):
     """``w`` updated by the outer product ``g = a.T @ b`` of a batch of one: row i of g is
     ``a[0, i] * b[0]``, made in registers for each whole NR columns (a stack row for a ragged rest),
     column tile by column tile, as the packed update runs (faster than row by row: see the commit). On one
-    core, as every update at a small batch: split between two it took longer here."""
+    core, as the batch's forward (``split_parts``)."""
     m, n = w.shape
     NR = nr_of(w)
     if n < NR:  # no whole tile row: w's rows are contiguous, so g is made a panel of whole rows at a time
