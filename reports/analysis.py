@@ -347,7 +347,9 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
 
 
 STEP_PARTS = ("forward product", "weight gradient + update", "output layer")  # each timed alone
+FIRST_LAYER = STEP_PARTS[:2]  # the products that can run near the peak; the rest of a step cannot
 CALL, GATHER = "call from Python", "batch gather"
+PRODUCTS_NEED = "products need"  # of the peak, to meet the bound with every other part as it is
 
 
 def _gathers(results: Results, backend: str) -> pd.Series:
@@ -400,7 +402,8 @@ def _numba_pairs(results: Results, other: str) -> dict[str, dict]:
 def numba_step_budget(results: Results) -> pd.DataFrame:
     """Per optimizer and batch of a headline pair of numba against numpy: both steps (the medians of the
     pair's sides), the step numba would need to meet the bound, the parts of numba's step timed alone on
-    the step's threads, and the rest of it."""
+    the step's threads, the rest of it, and the rate (of the all-core peak) the first layer's products
+    would need to meet the bound in the time that every other part, as measured, leaves them."""
     heads = headline(results).set_index("quantity")
     rows = []
     for quantity, extra in _numba_pairs(results, "numpy").items():
@@ -414,11 +417,15 @@ def numba_step_budget(results: Results) -> pd.DataFrame:
         numba_step, numpy_step = (a_step, b_step) if numba_first else (b_step, a_step)
         bound = heads.loc[quantity, "bound"]  # on a / b
         seconds = {part: t for part, (t, _) in parts.items()}
+        needed = numpy_step * bound if numba_first else numpy_step / bound
+        left = needed - (numba_step - sum(seconds[part] for part in FIRST_LAYER))
+        flops = sum(parts[part][1] for part in FIRST_LAYER)
+        rate = flops / left if left > 0 else math.inf
         rows.append(
             {"optimizer": info["optimizer"], "batch": int(info["batch"]), "numpy step": numpy_step}
-            | {"numba step": numba_step}
-            | {"needed for the bound": numpy_step * bound if numba_first else numpy_step / bound, **seconds}
+            | {"numba step": numba_step, "needed for the bound": needed, **seconds}
             | {"the rest": numba_step - sum(seconds.values())}
+            | {PRODUCTS_NEED: rate / (peak_rate(results, info["dtype"]) * 1e9)}
         )
     return pd.DataFrame(rows)
 

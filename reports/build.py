@@ -149,7 +149,10 @@ NUMBA_STEP_TEXT = (
     "one row); the batch gather (numba's `take_rows`, on every core for a large batch). *The rest* is what "
     "is left of numba's step: the hidden layer's element-wise work, the trainer's loop, and what the parts "
     "cost more inside a step than alone (data that another part moved out of the cache); below zero where "
-    "the parts, each timed at another moment, add up to more than the step."
+    "the parts, each timed at another moment, add up to more than the step. *Products need*: the rate, of "
+    "the all-core peak, at which the first layer's two products would have to run to meet the bound while "
+    "every other part takes the time it takes here; above 100%, the bound is out of reach unless those "
+    "parts shrink."
 )
 THREAD_TEXT = (
     "The same parts on one thread and on all (steps: the medians of the thread speed-up pair's sides); "
@@ -362,7 +365,7 @@ def _budgets(results: Results, figures: list[str]) -> str:
         parts.append(f"{title}\n\n{frame_table(numpy_step, BUDGET_COLUMNS)}")
     if len(numba_step):
         keys = ["optimizer", "batch"]
-        steps = fmt.grid(numba_step.set_index(keys), keys, lambda key: key)
+        steps = fmt.grid(numba_step.set_index(keys), keys, lambda key: key, {analysis.PRODUCTS_NEED: percent})
         parts.append(f"### A numba step against its bound\n\n{NUMBA_STEP_TEXT}\n\n{steps}")
     if len(cores):
         batch, optimizer, n = (cores.attrs[key] for key in ("batch", "optimizer", "threads"))
