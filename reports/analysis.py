@@ -350,6 +350,7 @@ STEP_PARTS = ("forward product", "weight gradient + update", "output layer")  # 
 FIRST_LAYER = STEP_PARTS[:2]  # the products that can run near the peak; the rest of a step cannot
 CALL, GATHER = "call from Python", "batch gather"
 PRODUCTS_NEED = "products need"  # of the peak, to meet the bound with every other part as it is
+PRODUCTS_RUN = "products run at"  # of the peak, as timed alone
 
 
 def _gathers(results: Results, backend: str) -> pd.Series:
@@ -403,7 +404,8 @@ def numba_step_budget(results: Results) -> pd.DataFrame:
     """Per optimizer and batch of a headline pair of numba against numpy: both steps (the medians of the
     pair's sides), the step numba would need to meet the bound, the parts of numba's step timed alone on
     the step's threads, the rest of it, and the rate (of the all-core peak) the first layer's products
-    would need to meet the bound in the time that every other part, as measured, leaves them."""
+    would need to meet the bound in the time that every other part, as measured, leaves them, beside the
+    rate they run at."""
     heads = headline(results).set_index("quantity")
     rows = []
     for quantity, extra in _numba_pairs(results, "numpy").items():
@@ -418,14 +420,14 @@ def numba_step_budget(results: Results) -> pd.DataFrame:
         bound = heads.loc[quantity, "bound"]  # on a / b
         seconds = {part: t for part, (t, _) in parts.items()}
         needed = numpy_step * bound if numba_first else numpy_step / bound
-        left = needed - (numba_step - sum(seconds[part] for part in FIRST_LAYER))
-        flops = sum(parts[part][1] for part in FIRST_LAYER)
-        rate = flops / left if left > 0 else math.inf
+        products = sum(seconds[part] for part in FIRST_LAYER)
+        left = needed - (numba_step - products)
+        flops = sum(parts[part][1] for part in FIRST_LAYER) / (peak_rate(results, info["dtype"]) * 1e9)
         rows.append(
-            {"optimizer": info["optimizer"], "batch": int(info["batch"]), "numpy step": numpy_step}
-            | {"numba step": numba_step, "needed for the bound": needed, **seconds}
+            {"quantity": quantity, "optimizer": info["optimizer"], "batch": int(info["batch"])}
+            | {"numpy step": numpy_step, "numba step": numba_step, "needed for the bound": needed, **seconds}
             | {"the rest": numba_step - sum(seconds.values())}
-            | {PRODUCTS_NEED: rate / (peak_rate(results, info["dtype"]) * 1e9)}
+            | {PRODUCTS_NEED: flops / left if left > 0 else math.inf, PRODUCTS_RUN: flops / products}
         )
     return pd.DataFrame(rows)
 

@@ -151,8 +151,8 @@ NUMBA_STEP_TEXT = (
     "cost more inside a step than alone (data that another part moved out of the cache); below zero where "
     "the parts, each timed at another moment, add up to more than the step. *Products need*: the rate, of "
     "the all-core peak, at which the first layer's two products would have to run to meet the bound while "
-    "every other part takes the time it takes here; above 100%, the bound is out of reach unless those "
-    "parts shrink."
+    "every other part takes the time it takes here (above 100%, the bound is out of reach unless those "
+    "parts shrink); *products run at*: their rate timed alone (the update's time includes its rule's)."
 )
 THREAD_TEXT = (
     "The same parts on one thread and on all (steps: the medians of the thread speed-up pair's sides); "
@@ -226,6 +226,16 @@ def findings(results: Results) -> list[str]:
     for r in h[h["verdict"] != ""].itertuples():
         claim = f"{interval(r.ratio, r.low, r.high)}, bound {bound(r.bound, r.sense)}"
         out.append(f"{r.quantity}: {claim}: **{r.verdict}**.")
+    verdicts = h.set_index("quantity")["verdict"]
+    for _, r in analysis.numba_step_budget(results).iterrows():
+        if verdicts.get(r.quantity) in ("not met", "unclear"):
+            needed = seconds(r["needed for the bound"])
+            out.append(
+                f"{r.quantity}: to meet the bound numba's step may take {needed}; with its other parts as "
+                "measured, the first layer's products would need "
+                f"{percent(r[analysis.PRODUCTS_NEED])} of the all-core peak, and run at "
+                f"{percent(r[analysis.PRODUCTS_RUN])}, the update's rule included (*Where the time goes*)."
+            )
     scaling = analysis.core_scaling(results)
     if not pd.isna(scaling):
         state = "independent" if scaling >= analysis.INDEPENDENT else "**not independent**"
@@ -365,7 +375,8 @@ def _budgets(results: Results, figures: list[str]) -> str:
         parts.append(f"{title}\n\n{frame_table(numpy_step, BUDGET_COLUMNS)}")
     if len(numba_step):
         keys = ["optimizer", "batch"]
-        steps = fmt.grid(numba_step.set_index(keys), keys, lambda key: key, {analysis.PRODUCTS_NEED: percent})
+        rates = {analysis.PRODUCTS_NEED: percent, analysis.PRODUCTS_RUN: percent}
+        steps = fmt.grid(numba_step.drop(columns="quantity").set_index(keys), keys, lambda key: key, rates)
         parts.append(f"### A numba step against its bound\n\n{NUMBA_STEP_TEXT}\n\n{steps}")
     if len(cores):
         batch, optimizer, n = (cores.attrs[key] for key in ("batch", "optimizer", "threads"))

@@ -484,8 +484,8 @@ def _step_parts(optimizer: str, seconds: tuple[float, ...], threads: int = 2) ->
 def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
     """Per optimizer and batch: both steps from the headline pair's medians (per step: samples / batch),
     the step the bound asks for (numba on either side of the ratio), the parts timed alone on the step's
-    threads, the batch gather at the step's batch, what is left of numba's step, and the rate the first
-    layer's products would need."""
+    threads, the batch gather at the step's batch, what is left of numba's step, and the rates the first
+    layer's products would need and run at."""
     run = synthetic_run()
     numba, numpy = {"backend": "numba", "threads": 2}, {"backend": "numpy", "threads": 2}
     run["benchmarks"] += [
@@ -508,6 +508,9 @@ def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
         assert row["the rest"] == pytest.approx(4e-3 - 3.85e-3)
         left = needed - (4e-3 - 3e-3)  # the time every part but the first layer's two products leaves them
         assert row[analysis.PRODUCTS_NEED] == pytest.approx(2 * 2e5 / left / 380e9)  # float32 peak
+        assert row[analysis.PRODUCTS_RUN] == pytest.approx(2 * 2e5 / 3e-3 / 380e9)
+    pairs = ["numpy epoch / numba epoch, batch 8, adam", "numba epoch / numpy epoch, batch 8, adam"]
+    assert list(budget["quantity"]) == pairs
 
 
 def test_the_numpy_step_budget_splits_numpys_step_with_its_own_gather(tmp_path):
