@@ -30,11 +30,14 @@ settings.load_profile("scratchnet")
 REFERENCE = kernels.get_backend("numpy")  # the float64 reference is the numpy backend run in float64
 
 
+EVERY_CORE = set_threads(None)  # the thread count a run without --threads uses
+
+
 @pytest.fixture(autouse=True)
 def _every_core():
     """Each test starts on every core, as a run does. A CLI test's ``--threads 1`` would otherwise leave
     the tests after it on one thread, where the kernels' parallel paths never run."""
-    if numba.get_num_threads() != min(kernels.threads.available_cores(), numba.config.NUMBA_NUM_THREADS):
+    if numba.get_num_threads() != EVERY_CORE:
         set_threads(None)
 
 

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import kernels
+from kernels import jit_matmul
 
 # (m, k, n): a batch of 1, widths of 1, sizes that are not multiples of 2, 4, 8, 16 or 32, and one
 # shape of the real network's first layer at a small batch.
@@ -118,8 +119,6 @@ def test_small_batch_forward_split_between_threads(dtype, rng, batch):
     """numba's forward product of the real first layer at a small batch, k summed in one part per thread
     (``jit_matmul.split_parts``), against the reference. (The update's bands of rows are checked against
     the composed step by ``test_network``.)"""
-    from kernels import jit_matmul
-
     a, b = make(rng, (batch, 784), dtype), make(rng, (784, 128), dtype)
     out = np.full((batch, 128), np.nan, dtype)
     if jit_matmul.split_parts(batch, 784, 128, out) < 2:
