@@ -167,6 +167,11 @@ def verdict(low: float, high: float, bound: float, sense: str | None) -> str:
     return "unclear"
 
 
+def blocks_meeting(blocks: list[float], bound: float, sense: str | None) -> int:
+    """How many of a ratio's block medians are on the good side of its bound (as ``verdict`` judges)."""
+    return sum(verdict(x, x, bound, sense) == "met" for x in blocks)
+
+
 def compares_threads(extra: dict) -> bool:
     """Whether a headline ratio sets one thread count against another, as its two sides recorded them: a
     bound on that speed-up presumes cores that do not share their FMA units."""

@@ -141,19 +141,37 @@ HEADLINE_METHOD = (
     "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine."
 )
 NUMBA_STEP_TEXT = (
-    "Steps are the medians of the headline pairs' rounds; *needed for the bound* is the most numba's step "
-    "may take to meet the bound against numpy's. The parts are timed alone, on the threads the step runs "
-    "them on: the first layer's forward product and its weight gradient fused with the update; the output "
-    "layer (a fused step of that layer alone and the input gradient it hands the hidden layer, less the "
-    "call that timing it alone adds); the call of a fused step from Python (a step of a [1, 10] layer on "
-    "one row); the batch gather (numba's `take_rows`, on every core for a large batch). *The rest* is what "
-    "is left of numba's step: the hidden layer's element-wise work, the trainer's loop, and what the parts "
-    "cost more inside a step than alone (data that another part moved out of the cache); below zero where "
-    "the parts, each timed at another moment, add up to more than the step. *Products need*: the rate, of "
-    "the all-core peak, at which the first layer's two products would have to run to meet the bound while "
-    "every other part takes the time it takes here (above 100%, the bound is out of reach unless those "
-    "parts shrink); *products run at*: their rate timed alone (the update's time includes its rule's)."
+    "Per optimizer and batch of a headline pair of numba against numpy; the parts are timed alone, on the "
+    "threads the step runs them on."
 )
+NUMBA_STEP_GLOSSARY = [  # (column, what it holds)
+    ("numpy step, numba step", "the medians of the headline pair's rounds, per step"),
+    ("needed for the bound", "the most numba's step may take to meet the bound against numpy's"),
+    ("forward product", "the first layer's `x @ W1`"),
+    (
+        "weight gradient + update",
+        "the first layer's weight gradient fused with the update (its rule included)",
+    ),
+    (
+        "output layer",
+        "a fused step of that layer alone and the input gradient it hands the hidden layer, less the call "
+        "that timing it alone adds",
+    ),
+    ("call from Python", "a fused step of a [1, 10] layer on one row"),
+    ("batch gather", "numba's `take_rows`, on every core for a large batch"),
+    (
+        "the rest",
+        "the step less its parts: the hidden layer's element-wise work, the trainer's loop, and what the "
+        "parts cost more inside a step than alone (data another part moved out of the cache); below zero "
+        "where the parts, each timed at another moment, add up to more than the step",
+    ),
+    (
+        "products need",
+        "the rate, of the all-core peak, at which the first layer's two products would have to run to meet "
+        "the bound while every other part takes its time here; above 100%, out of reach unless those shrink",
+    ),
+    ("products run at", "the rate of those two products timed alone"),
+]
 THREAD_TEXT = (
     "The same parts on one thread and on all (steps: the medians of the thread speed-up pair's sides); "
     "*x floor*: the all-core time against the part's FLOPs at the all-core peak."
@@ -223,19 +241,12 @@ def findings(results: Results) -> list[str]:
             f"{seconds(best.epoch_seconds)} an epoch, {times(best.floor_ratio)} the floor."
         )
     h = analysis.headline(results)
+    budgets = analysis.numba_step_budget(results)
+    budgets = budgets.set_index("quantity") if len(budgets) else budgets
     for r in h[h["verdict"] != ""].itertuples():
-        claim = f"{interval(r.ratio, r.low, r.high)}, bound {bound(r.bound, r.sense)}"
-        out.append(f"{r.quantity}: {claim}: **{r.verdict}**.")
-    verdicts = h.set_index("quantity")["verdict"]
-    for _, r in analysis.numba_step_budget(results).iterrows():
-        if verdicts.get(r.quantity) in ("not met", "unclear"):
-            needed = seconds(r["needed for the bound"])
-            out.append(
-                f"{r.quantity}: to meet the bound numba's step may take {needed}; with its other parts as "
-                "measured, the first layer's products would need "
-                f"{percent(r[analysis.PRODUCTS_NEED])} of the all-core peak, and run at "
-                f"{percent(r[analysis.PRODUCTS_RUN])}, the update's rule included (*Where the time goes*)."
-            )
+        claim = f"{r.quantity}: {interval(r.ratio, r.low, r.high)}, bound {bound(r.bound, r.sense)}"
+        why = "" if r.verdict == "met" else _why_not_met(r, budgets)
+        out.append(f"{claim}: **{r.verdict}**{why}.")
     scaling = analysis.core_scaling(results)
     if not pd.isna(scaling):
         state = "independent" if scaling >= analysis.INDEPENDENT else "**not independent**"
@@ -282,6 +293,22 @@ def findings(results: Results) -> list[str]:
             f"(worst {noisy.idxmax()}, {percent(noisy.max())})."
         )
     return out
+
+
+def _why_not_met(r, budgets: pd.DataFrame) -> str:
+    """What a headline verdict other than met rests on: how many of its blocks meet the bound, and for numba
+    against numpy, how fast the first layer's products would have to run (*Where the time goes*)."""
+    met = analysis.blocks_meeting(r.blocks, r.bound, r.sense)
+    spread = f"from {number(min(r.blocks))} to {number(max(r.blocks))}"
+    text = f"; {met} of its {len(r.blocks)} blocks meet it ({spread})"
+    if r.quantity in budgets.index:
+        b = budgets.loc[r.quantity]
+        text += (
+            f"; numba's step may take {seconds(b['needed for the bound'])}, so with its other parts as "
+            f"measured the first layer's products would need {percent(b[analysis.PRODUCTS_NEED])} of the "
+            f"all-core peak; they run at {percent(b[analysis.PRODUCTS_RUN])} (*Where the time goes*)"
+        )
+    return text
 
 
 def _machine(results: Results, figures: list[str]) -> str:
@@ -377,7 +404,8 @@ def _budgets(results: Results, figures: list[str]) -> str:
         keys = ["optimizer", "batch"]
         rates = {analysis.PRODUCTS_NEED: percent, analysis.PRODUCTS_RUN: percent}
         steps = fmt.grid(numba_step.drop(columns="quantity").set_index(keys), keys, lambda key: key, rates)
-        parts.append(f"### A numba step against its bound\n\n{NUMBA_STEP_TEXT}\n\n{steps}")
+        glossary = fmt.table(["column", "what it holds"], NUMBA_STEP_GLOSSARY, numbers=False)
+        parts.append(f"### A numba step against its bound\n\n{NUMBA_STEP_TEXT}\n\n{glossary}\n\n{steps}")
     if len(cores):
         batch, optimizer, n = (cores.attrs[key] for key in ("batch", "optimizer", "threads"))
         title = f"### A numba step at batch {batch} ({optimizer}) on 1 and {n} threads"

@@ -395,6 +395,13 @@ def test_findings_follow_the_numbers(tmp_path):
     text = "\n".join(build.findings(results(tmp_path, numba_epoch=2.0)))
     assert "fastest backend at batch 32 is **numpy**" in text
     assert "crossover between 8 and 128: numba below, numpy above" in text
+    # a verdict other than met says how many blocks meet the bound (thread speed-up 1.2 against >= 1.6)
+    assert "1 thread / all threads: 1.2 [1.2, 1.2], bound ≥ 1.6: **not met**; 0 of its 2 blocks" in text
+
+
+@pytest.mark.parametrize(("sense", "expected"), [("at most", 2), ("at least", 2), (None, 0)])
+def test_blocks_meeting_a_bound_count_the_bound_itself(sense, expected):
+    assert analysis.blocks_meeting([1.4, 2.46, 1.5], 1.5 if sense else math.nan, sense) == expected
 
 
 def _cli(*args: str, module: str = "reports.build") -> subprocess.CompletedProcess:
