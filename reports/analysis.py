@@ -367,6 +367,12 @@ def _gathers(results: Results, backend: str) -> pd.Series:
     return g.set_index([g["batch"].astype(int), g["threads"].astype(int)])["median"]
 
 
+def shapes(results: Results, study: str, kernel: str) -> list[str]:
+    """The shapes ``kernel``'s rows of ``study`` recorded, each once."""
+    rows = results.study(study)
+    return list(dict.fromkeys(rows.loc[rows["kernel"] == kernel, "shape"].dropna()))
+
+
 def _step_kernels(results: Results) -> pd.DataFrame:
     """The parts of numba's step timed alone (``bench/test_budget.py``): median seconds and FLOPs by
     (part, optimizer or "", batch, threads); the part is one of ``STEP_PARTS`` or ``CALL``."""

@@ -157,7 +157,7 @@ NUMBA_STEP_GLOSSARY = [  # (column, what it holds)
         "a fused step of that layer alone and the input gradient it hands the hidden layer, less the call "
         "that timing it alone adds",
     ),
-    ("call from Python", "a fused step of a [1, 10] layer on one row"),
+    ("call from Python", "a fused step of next to no arithmetic ({call}): the call's own cost"),
     ("batch gather", "numba's `take_rows`, on every core for a large batch"),
     (
         "the rest",
@@ -404,7 +404,9 @@ def _budgets(results: Results, figures: list[str]) -> str:
         keys = ["optimizer", "batch"]
         rates = {analysis.PRODUCTS_NEED: percent, analysis.PRODUCTS_RUN: percent}
         steps = fmt.grid(numba_step.drop(columns="quantity").set_index(keys), keys, lambda key: key, rates)
-        glossary = fmt.table(["column", "what it holds"], NUMBA_STEP_GLOSSARY, numbers=False)
+        call = ", ".join(analysis.shapes(results, "step_kernel", analysis.CALL)) or "not recorded"
+        meanings = [(column, meaning.format(call=call)) for column, meaning in NUMBA_STEP_GLOSSARY]
+        glossary = fmt.table(["column", "what it holds"], meanings, numbers=False)
         parts.append(f"### A numba step against its bound\n\n{NUMBA_STEP_TEXT}\n\n{glossary}\n\n{steps}")
     if len(cores):
         batch, optimizer, n = (cores.attrs[key] for key in ("batch", "optimizer", "threads"))
