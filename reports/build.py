@@ -241,11 +241,10 @@ def findings(results: Results) -> list[str]:
             f"{seconds(best.epoch_seconds)} an epoch, {times(best.floor_ratio)} the floor."
         )
     h = analysis.headline(results)
-    budgets = analysis.numba_step_budget(results)
-    budgets = budgets.set_index("quantity") if len(budgets) else budgets
+    budgets = {row["quantity"]: row for _, row in analysis.numba_step_budget(results).iterrows()}
     for r in h[h["verdict"] != ""].itertuples():
         claim = f"{r.quantity}: {interval(r.ratio, r.low, r.high)}, bound {bound(r.bound, r.sense)}"
-        why = "" if r.verdict == "met" else _why_not_met(r, budgets)
+        why = "" if r.verdict == "met" else _why_not_met(r, budgets.get(r.quantity))
         out.append(f"{claim}: **{r.verdict}**{why}.")
     scaling = analysis.core_scaling(results)
     if not pd.isna(scaling):
@@ -295,14 +294,14 @@ def findings(results: Results) -> list[str]:
     return out
 
 
-def _why_not_met(r, budgets: pd.DataFrame) -> str:
-    """What a headline verdict other than met rests on: how many of its blocks meet the bound, and for numba
-    against numpy, how fast the first layer's products would have to run (*Where the time goes*)."""
+def _why_not_met(r, b: pd.Series | None) -> str:
+    """What a headline verdict other than met rests on: how many of its blocks meet the bound, and where
+    numba's step has a budget ``b`` (numba against numpy), how fast the first layer's products would have
+    to run (*Where the time goes*)."""
     met = analysis.blocks_meeting(r.blocks, r.bound, r.sense)
     spread = f"from {number(min(r.blocks))} to {number(max(r.blocks))}"
     text = f"; {met} of its {len(r.blocks)} blocks meet it ({spread})"
-    if r.quantity in budgets.index:
-        b = budgets.loc[r.quantity]
+    if b is not None:
         text += (
             f"; numba's step may take {seconds(b['needed for the bound'])}, so with its other parts as "
             f"measured the first layer's products would need {percent(b[analysis.PRODUCTS_NEED])} of the "
