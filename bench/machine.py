@@ -17,7 +17,6 @@ caller can time one call beside an epoch and compute a rate from the count of wo
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import re
@@ -33,9 +32,9 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
-from numba.core.codegen import get_host_cpu_features
 from numba.extending import intrinsic
 
+from kernels.cpu import SYSFS_CPU, Isa, is_x86, read_caches, target_isa
 from kernels.threads import available_cores
 
 PROBE_SECONDS = 0.05  # one probe call: long against the timer and call overhead, short beside an epoch
@@ -43,30 +42,16 @@ PROBE_SECONDS = 0.05  # one probe call: long against the timer and call overhead
 # --- what the CPU offers ------------------------------------------------------------------------------------
 
 
-def target_features() -> frozenset[str]:
-    """The CPU features Numba compiles for (``NUMBA_CPU_FEATURES`` when set, else the host's).
-
-    These, not ``/proc/cpuinfo``, decide which vector instructions LLVM may emit in the probe.
-    """
-    flat = numba.config.CPU_FEATURES if numba.config.CPU_FEATURES is not None else get_host_cpu_features()
-    return frozenset(f[1:] for f in flat.split(",") if f.startswith("+"))
-
-
-def is_x86() -> bool:
-    return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
-
-
 def supported_vector_bits() -> list[int]:
-    """Vector widths with FMA instructions on this host, widest first.
+    """Vector widths with FMA instructions on the CPU Numba compiles for (``kernels.cpu``), widest first.
 
     x86: 512 with AVX-512F, 256 and 128 with FMA3. Elsewhere (AArch64 NEON, and SVE, whose length LLVM does
     not report) 128 bits is the width every FMA unit has.
     """
-    if not is_x86():
+    isa = target_isa()
+    if isa is Isa.SSE:
         return [128]
-    features = target_features()
-    widths = [256, 128] if "fma" in features else []
-    return [512, *widths] if "avx512f" in features else widths or [128]
+    return [256, 128] if isa is Isa.AVX2 else [512, 256, 128]
 
 
 def widest_vector_bits() -> int:
@@ -76,9 +61,7 @@ def widest_vector_bits() -> int:
 
 def vector_registers() -> int:
     """Vector registers the compiler may use: 32 with AVX-512 (and on AArch64), 16 with AVX2 alone."""
-    if is_x86() and "avx512f" not in target_features():
-        return 16
-    return 32
+    return target_isa().vector_registers if is_x86() else 32
 
 
 def default_chains() -> int:
@@ -400,62 +383,10 @@ def busy_elsewhere(since: CpuSample | None) -> float | None:
 
 # --- caches and memory bandwidth ----------------------------------------------------------------------------
 
-SYSFS_CPU = Path("/sys/devices/system/cpu")
 LEVELS = ("L1", "L2", "L3", "DRAM")
 DRAM_MIN_BYTES = 256 * 2**20  # far beyond any L3 that a machine of this kind has
 TRIAD_BYTES_PER_ELEMENT = 24  # STREAM's count: read b[i] and c[i], write a[i]; not the write-allocate read
 TRIAD_SCALAR = 3.0  # STREAM's
-# Used when sysfs does not say (not Linux, a container hiding it): common sizes, marked "fallback".
-FALLBACK_CACHES = {"L1": (32 * 2**10, 1), "L2": (1 * 2**20, 1), "L3": (8 * 2**20, 0)}  # bytes, cpus sharing
-
-
-def _parse_size(text: str) -> int:
-    """sysfs cache sizes: "32K", "1024K", "32M", or plain bytes."""
-    text = text.strip().upper()
-    scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
-    return int(text.rstrip("KMG")) * scale
-
-
-def _parse_cpu_list(text: str) -> int:
-    """How many CPUs "0-3,8-11" names."""
-    count = 0
-    for part in text.strip().split(","):
-        low, _, high = part.partition("-")
-        count += int(high or low) - int(low) + 1
-    return count
-
-
-def read_caches(root: Path = SYSFS_CPU, cores: int | None = None) -> dict[str, dict]:
-    """The data caches of ``cpu0``: per level, the bytes of one instance, how many CPUs share it, and how
-    many instances ``cores`` cores (default: this process's) reach.
-
-    Instances are ``ceil(cores / sharing)``: cores are assumed to fill one cache before the next, as
-    the CPUs of a process usually do. A level that sysfs lacks or garbles gets a fallback size and
-    ``"source": "fallback"``; one that a fallback shares with every core (sharing 0) has one instance.
-    """
-    cores = available_cores() if cores is None else cores
-    found: dict[str, tuple[int, int]] = {}
-    for index in sorted((root / "cpu0" / "cache").glob("index*")):
-        try:
-            level = int((index / "level").read_text())
-            kind = (index / "type").read_text().strip()
-            size = _parse_size((index / "size").read_text())
-            sharing = _parse_cpu_list((index / "shared_cpu_list").read_text())
-        except (OSError, ValueError):
-            continue  # an unreadable index: its level falls back below
-        if kind in ("Data", "Unified") and 1 <= level <= 3:
-            found[f"L{level}"] = (size, sharing)
-    caches = {}
-    for name, fallback in FALLBACK_CACHES.items():
-        size, sharing = found.get(name, fallback)
-        sharing = sharing or cores
-        caches[name] = {
-            "bytes": size,
-            "shared_by": sharing,
-            "instances": max(1, math.ceil(cores / sharing)),
-            "source": "sysfs" if name in found else "fallback",
-        }
-    return caches
 
 
 def working_set(level: str, threads: int, caches: dict[str, dict]) -> int:

@@ -151,3 +151,11 @@ class RowGather(Protocol):
         """``out[i] = source[rows[i]]`` for every i: ``source`` ``(n, d)`` in any layout, ``rows`` valid
         integer indices (unchecked), ``out`` C-contiguous ``(len(rows), d)`` of source's dtype; returns
         ``out``."""
+
+
+class Described(Protocol):
+    """Optional: a backend whose code differs from CPU to CPU says how it runs on this one, in one line that
+    the CLI's first line and the benchmarks' records carry (the numba backend: its blocking)."""
+
+    def describe(self, dtype: np.dtype) -> str:
+        """How the backend computes in ``dtype`` on this machine, e.g. its ISA level and block sizes."""

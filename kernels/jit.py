@@ -18,12 +18,18 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
+from kernels.blocking import active_blocking
 from kernels.interface import FusedUpdate
 from kernels.jit_rules import Epilogue, apply_rule, coefficients, unpack
 from kernels.jit_tile import at
 
 name = "numba"
 full_size = True
+
+
+def describe(dtype: np.dtype) -> str:
+    """The blocking the products use in ``dtype`` (``kernels.blocking``): analytic, not yet tuned."""
+    return f"blocking {active_blocking(dtype).describe()}, analytic"
 
 
 def _c(x: np.ndarray) -> np.ndarray:
@@ -172,10 +178,8 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 # --- optional: the batch's rows gathered on every core -----------------------------------------------------
 # A batch of random rows of a data set larger than the caches waits on memory row by row; two cores keep
-# twice the rows in flight. Below TAKE_PAR_MIN_BYTES waking the other cores costs more than it saves, and
-# NumPy's take copies faster than a compiled loop on one core.
-
-TAKE_PAR_MIN_BYTES = 32 * 1024
+# twice the rows in flight. Below the blocking's ``gather_parallel_min_bytes`` waking the other cores costs
+# more than it saves, and NumPy's take copies faster than a compiled loop on one core.
 
 
 @njit(cache=True, parallel=True)
@@ -187,7 +191,7 @@ def _take_rows(source, rows, out):
 
 
 def take_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
-    if out.nbytes < TAKE_PAR_MIN_BYTES:
+    if out.nbytes < active_blocking(out.dtype).gather_parallel_min_bytes:
         return source.take(rows, 0, out, "clip")  # positional: the keyword call costs more at a few rows
     _take_rows(source, rows, out)
     return out

@@ -3,7 +3,8 @@
 Numba checks a cached function only against its own source file. The fused step in ``jit.py`` has the
 products of ``jit_matmul.py``, the tile of ``jit_tile.py`` and the rules of ``jit_rules.py`` compiled
 into it, so after an edit of one of those it would keep running the old code from the cache. Caching
-under a folder named after a hash of every ``jit*.py`` file makes any edit start from a fresh cache.
+under a folder named after a hash of every ``jit*.py`` file makes any edit start from a fresh cache. The
+block sizes of ``kernels.blocking`` are constants of the compiled code, so the active ones are hashed too.
 ``NUMBA_CACHE_DIR``, when set, wins.
 """
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numba
 
+from kernels import blocking
+
 _SOURCES = sorted(Path(__file__).parent.glob("jit*.py"))
 
 
@@ -22,6 +25,7 @@ def _fingerprint() -> str:
     digest = hashlib.sha256()
     for source in _SOURCES:
         digest.update(source.read_bytes())
+    digest.update(blocking.fingerprint().encode())
     return digest.hexdigest()[:16]
 
 

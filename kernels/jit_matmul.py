@@ -12,13 +12,14 @@ The driver:
   stays in L1 (for b.T a transposing copy, four rows at a time); reading B in place aliases a few L1
   sets (``jit_zoo.tiled_unpacked_nn``). op(a) is not packed: its rows are broadcast in place; only a
   ragged last row tile of a.T is. Ragged tiles clamp their indices (extra lanes computed, never stored).
-* Blocking: k in nearly equal blocks of at most ``KC_MAX``; rows in blocks whose op(a) slice fits
-  ``L2_BUDGET``.
+* Blocking (every size and threshold from the ``kernels.blocking`` entry of the dtype, read through
+  ``jit_tile.blocking_of``): k in nearly equal blocks of at most ``kc``; rows in blocks whose op(a)
+  slice fits ``a_block_bytes``.
 * Tile shape: an out no wider than the narrow tile (the output layer's 10 classes) is made of narrow
-  tiles (``jit_tile.tile_shape``), each shape one compiled ``_tiles`` tree.
+  tiles (``narrow_nr`` columns), each shape one compiled ``_tiles`` tree.
 * Parallelism: a prange over (column tile, band of row tiles), column-tile major so that each thread
-  gets a contiguous run of tiles; serial below ``PAR_MIN_FLOP`` (``FUSED_PAR_MIN_FLOP`` for an update)
-  or on one thread.
+  gets a contiguous run of tiles; serial below ``parallel_min_flop`` (``fused_parallel_min_flop`` for
+  an update) or on one thread.
 * A small batch (``split_parts``): a layer's forward ``x @ w`` sums k in one part per thread, and its
   update gives each thread a band of w's rows, the same rows, so that each core reads and writes only
   its own rows of w and of the optimizer's state, which stay in its cache from step to step. (Split by
@@ -47,34 +48,25 @@ from kernels.jit_tile import (
     ACC,
     B_PANEL,
     FASTMATH,
-    KC_MAX,
     at,
+    blocking_of,
     micro_kernel,
     mr_of,
     nr_of,
     num_threads,
     row_update,
-    rowvec_of,
     stack,
 )
 
-__all__ = ["matmul_nn", "matmul_tn", "matmul_nt", "matmul_tn_update", "KC_MAX", "Epilogue"]
-
-# Entering a parallel region costs a few microseconds, more when the pool sleeps: smaller products run
-# serially. An update splits w and its state between the cores' caches, to be moved back by the next
-# serial step, so it needs a larger product to pay.
-PAR_MIN_FLOP = 3_000_000
-FUSED_PAR_MIN_FLOP = 16_000_000
-SPLIT_MIN_FLOP = 1_000_000  # a small batch's products split by rows of w: each core keeps its own rows
-L2_BUDGET = 512 * 1024  # bytes of op(a) per row block (kept in L2)
-SMALL_M = 16  # nn with fewer rows: the row-vector kernel beats the packed tile
-ROWVEC_ROWS_PER_R = 12  # ... and with b at least W wide, below 12 R rows too (R-row blocks)
+__all__ = ["matmul_nn", "matmul_tn", "matmul_nt", "matmul_tn_update", "Epilogue"]
 
 
 @njit(cache=True)
-def _kblocks(k):
-    """k split into ``nkb`` nearly equal blocks of at most KC_MAX steps, ``kc`` each (the last fewer)."""
-    nkb = max(1, (k + KC_MAX - 1) // KC_MAX)
+def _kblocks(k, out):
+    """k split into ``nkb`` nearly equal blocks of at most KC steps (out's dtype's ``kc``), ``kc`` each (the
+    last fewer)."""
+    KC = blocking_of(out).kc
+    nkb = max(1, (k + KC - 1) // KC)
     kc = (k + nkb - 1) // nkb
     return nkb, kc
 
@@ -89,9 +81,10 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
     NR = nr_of(out, narrow)
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
-    bpack = carray(stack(out, B_PANEL), (KC_MAX, NR))
-    apack = carray(stack(out, A_PANEL), (KC_MAX, MR))
-    nkb, kc_block = _kblocks(k)
+    KC = blocking_of(out).kc
+    bpack = carray(stack(out, B_PANEL), (KC, NR))
+    apack = carray(stack(out, A_PANEL), (KC, MR))
+    nkb, kc_block = _kblocks(k, out)
     j0 = tj * NR
     nr = min(NR, n - j0)
     for kb in range(nkb):
@@ -117,7 +110,7 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
             for p in range(kc):
                 for c in range(NR):
                     bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
-        step = epilogue if kb == 0 else Epilogue.ACCUMULATE
+        step = epilogue if kb == 0 else runtime_int(Epilogue.ACCUMULATE)
         # a.T is read unclamped: its full row tiles end at i_full, the ragged rest is packed below
         i_full = i_lo + (i_hi - i_lo) // MR * MR if ta else i_hi
         micro_kernel(a, ta, i_lo, p0, bpack, 0, 0, kc, out, i_lo, i_full, j0, nr, step, s1, s2, coef, narrow)
@@ -141,10 +134,10 @@ def _band(part, parts, n, MR):
 def split_parts(batch, rows, n, w):
     """How many bands of rows a layer's ``(rows, n)`` weights ``w`` are split into at this batch: one per
     thread where the forward product is a row-vector one (``use_row_vector``) of at least
-    ``SPLIT_MIN_FLOP``, else 1. The forward and the update ask alike, so they split the same rows; a
+    ``split_min_flop``, else 1. The forward and the update ask alike, so they split the same rows; a
     batch of one is not split, as its update (``_outer_update``) runs on one core."""
     threads = num_threads()
-    big = 2.0 * batch * rows * n >= SPLIT_MIN_FLOP
+    big = 2.0 * batch * rows * n >= blocking_of(w).split_min_flop
     if threads > 1 and batch > 1 and use_row_vector(batch, n, w) and big:
         return threads
     return 1
@@ -186,7 +179,8 @@ def row_vector_nn(a, b, out, p_lo, p_hi):
     """``out = a[:, p_lo:p_hi] @ b[p_lo:p_hi]`` for a few rows: groups of R rows
     (``jit_tile.rowvec_shape``), b streamed once per group with no packing; a lone last row (batch 1)
     gets a 1-row block rather than R - 1 wasted rows."""
-    R, W, W1 = rowvec_of(out)
+    blocking = blocking_of(out)
+    R, W, W1 = blocking.rowvec_rows, blocking.rowvec_width, blocking.rowvec_width_one
     m = out.shape[0]
     for i in range(0, m, R):
         if m - i == 1:
@@ -219,10 +213,13 @@ def row_vector_split(a, b, out, parts, MR):
 
 @njit(cache=True)
 def use_row_vector(m, n, out):
-    """Whether ``a @ b`` with m rows goes to ``row_vector_nn``: below SMALL_M rows, or with b filling whole
-    W-column blocks below ROWVEC_ROWS_PER_R * R rows (a narrow b is faster on the packed tile)."""
-    R, W, W1 = rowvec_of(out)
-    return m < SMALL_M or (n >= W and m < ROWVEC_ROWS_PER_R * R)
+    """Whether ``a @ b`` with m rows goes to ``row_vector_nn``: below ``rowvec_below_rows`` rows, or with b
+    filling whole W-column blocks below ``rowvec_below_blocks`` blocks of R rows (a narrow b is faster on
+    the packed tile)."""
+    blocking = blocking_of(out)
+    return m < blocking.rowvec_below_rows or (
+        n >= blocking.rowvec_width and m < blocking.rowvec_below_blocks * blocking.rowvec_rows
+    )
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -258,7 +255,7 @@ def zero_fill(out):
 
 @njit(cache=True)
 def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
-    """``out = op(a) @ op(b)``, or with an update rule as ``epilogue`` (k <= KC_MAX, so that each tile's g
+    """``out = op(a) @ op(b)``, or with an update rule as ``epilogue`` (k <= KC, so that each tile's g
     is whole after one k block) the rule applied to ``out`` with ``g = op(a) @ op(b)`` as its gradient,
     tile by tile, g never stored. An out no wider than the narrow tile (the output layer's) is made of
     narrow tiles: the wide one would compute mostly lanes that are never stored."""
@@ -291,7 +288,7 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
 def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
     """``_gemm`` in the tile shape ``narrow`` (a literal bool) names. An update at a small batch gives each
     thread its band of rows (``split_parts``). Otherwise row blocks of ``mc`` rows (op(a)'s block about
-    ``L2_BUDGET``); in each, a prange over ``n_col_tiles x n_bands`` items, column-tile major; rows are
+    ``a_block_bytes``); in each, a prange over ``n_col_tiles x n_bands`` items, column-tile major; rows are
     cut into bands only when there are too few column tiles to feed the threads (e.g. n = 10)."""
     m, n = out.shape
     k = a.shape[0] if ta else a.shape[1]
@@ -305,11 +302,12 @@ def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
             for tj in range(n_col_tiles):
                 _col_tile(a, b, out, ta, tb, tj, lo, hi, epilogue, s1, s2, coef, narrow)
         return
-    n_row_blocks = max(1, (m * k * out.itemsize + L2_BUDGET - 1) // L2_BUDGET)
+    blocking = blocking_of(out)
+    n_row_blocks = max(1, (m * k * out.itemsize + blocking.a_block_bytes - 1) // blocking.a_block_bytes)
     mc = ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
     threads = num_threads()
     serial = threads == 1 or 2.0 * m * n * k < (
-        FUSED_PAR_MIN_FLOP if epilogue >= FIRST_RULE else PAR_MIN_FLOP
+        blocking.fused_parallel_min_flop if epilogue >= FIRST_RULE else blocking.parallel_min_flop
     )
     for i_lo in range(0, m, mc):
         i_hi = min(m, i_lo + mc)
@@ -326,29 +324,43 @@ def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
 
 
 @njit(cache=True)
-def flag(x):
-    """A runtime (non-literal) bool: a literal True/False passed to _gemm would compile one
+def runtime_bool(x):
+    """``x != 0`` as a runtime bool, not a literal: a literal True/False passed to _gemm would compile one
     specialisation of the whole tree per layout."""
     return x != 0
 
 
 @njit(cache=True)
+def runtime_int(x):
+    """``x`` (an ``Epilogue``) as a runtime int: the products and the fused update then share one compiled
+    ``_gemm`` tree per dtype (an enum member is a type of its own, which compiled the tree twice)."""
+    return x.value
+
+
+@njit(cache=True)
+def _product(a, b, out, ta, tb):
+    """``out = op(a) @ op(b)``: ``_gemm`` storing the product (no update rule)."""
+    store = runtime_int(Epilogue.STORE)
+    _gemm(a, b, out, runtime_bool(ta), runtime_bool(tb), store, out, out, no_coefficients(out))
+
+
+@njit(cache=True)
 def matmul_nn(a, b, out):
     """out = a @ b; a (m, k), b (k, n), out (m, n), all C-contiguous."""
-    _gemm(a, b, out, flag(0), flag(0), Epilogue.STORE, out, out, no_coefficients(out))
+    _product(a, b, out, 0, 0)
 
 
 @njit(cache=True)
 def matmul_tn(a, b, out):
     """out = a.T @ b; a (k, m), b (k, n): the micro-kernel broadcasts a.T's elements from contiguous runs
     of a's rows; nothing is transposed."""
-    _gemm(a, b, out, flag(1), flag(0), Epilogue.STORE, out, out, no_coefficients(out))
+    _product(a, b, out, 1, 0)
 
 
 @njit(cache=True)
 def matmul_nt(a, b, out):
     """out = a @ b.T; a (m, k), b (n, k): b.T is packed per kc x NR panel."""
-    _gemm(a, b, out, flag(0), flag(1), Epilogue.STORE, out, out, no_coefficients(out))
+    _product(a, b, out, 0, 1)
 
 
 @njit(cache=True)
@@ -361,8 +373,9 @@ def _outer_update(a, b, w, rule, s1, s2, coef):
     NR = nr_of(w)
     if n < NR:  # no whole tile row: w's rows are contiguous, so g is made a panel of whole rows at a time
         panel = stack(w, B_PANEL)
-        g_rows = carray(panel, KC_MAX * NR)
-        rows = KC_MAX * NR // n
+        KC = blocking_of(w).kc
+        g_rows = carray(panel, KC * NR)
+        rows = KC * NR // n
         for i0 in range(0, m, rows):
             i1 = min(m, i0 + rows)
             for i in range(i0, i1):
@@ -394,15 +407,15 @@ def matmul_tn_update(a, b, w, rule, s1, s2, coefficients):
 
     g is never stored: each finished register tile updates its tile of w, which saves writing g and
     reading it back in a pass over weight-sized arrays, the bulk of an update's cost when k (the batch)
-    is small. That needs each tile's g whole after one k block, so k > KC_MAX (and k = 0) go through a
+    is small. That needs each tile's g whole after one k block, so k > KC (and k = 0) go through a
     temporary g and one pass of the rule.
     """
     k = a.shape[0]
     coef = unpack(coefficients)
     if k == 1:
         _outer_update(a, b, w, rule, s1, s2, coef)
-    elif 0 < k <= KC_MAX:
-        _gemm(a, b, w, flag(1), flag(0), rule, s1, s2, coef)
+    elif 0 < k <= blocking_of(w).kc:
+        _gemm(a, b, w, runtime_bool(1), runtime_bool(0), rule, s1, s2, coef)
     else:
         g = np.empty_like(w)
         matmul_tn(a, b, g)

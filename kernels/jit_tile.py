@@ -1,12 +1,13 @@
-"""The register tile of the Numba products: the host's tile geometry, the micro-kernel and its epilogue.
+"""The register tile of the Numba products: its shape (from ``kernels.blocking``), the micro-kernel and its
+epilogue.
 
 Index glossary (every kernel of ``jit_tile``, ``jit_matmul`` and ``jit_zoo``):
 
 * ``m, n, k``: ``out`` is ``(m, n)`` and ``out = op(a) @ op(b)`` sums over ``k``; ``op(a)`` is ``a`` or
   ``a.T`` (``ta``), ``op(b)`` is ``b`` or ``b.T`` (``tb``).
-* ``MR x NR``: the register tile, MR rows of ``out`` by NR columns (two SIMD registers per row); ``mr x nr``
+* ``MR x NR``: the register tile, MR rows of ``out`` by NR columns (``kernels.blocking``); ``mr x nr``
   the part of a ragged tile at the bottom or right edge that exists.
-* ``KC_MAX``: the most k steps per block, so that a ``KC_MAX x NR`` panel of ``op(b)`` stays in L1; ``kc``
+* ``KC``: the most k steps per block, so that a ``KC x NR`` panel of ``op(b)`` stays in L1; ``kc``
   the steps of one block, ``p`` a step, ``p0`` the block's first.
 * ``i0, j0``: a tile's first row and column in ``out``; ``tj`` a column tile's index (``j0 = tj * NR``).
 * ``i_lo, i_hi``: the rows of a row block (a band of row tiles), ``i`` the matching row of ``op(a)``.
@@ -35,80 +36,29 @@ so only the loop vectoriser can make vector code):
 
 from __future__ import annotations
 
-import llvmlite.binding as llb
+from collections import namedtuple
+from dataclasses import fields
+
 import numpy as np
 from llvmlite import ir
 from numba import carray, njit, types
-from numba.core import cgutils, config, errors
+from numba.core import cgutils, errors
 from numba.extending import intrinsic, overload
 from numba.np.ufunc.parallel import _launch_threads
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
+from kernels.blocking import Blocking, active_blocking
 from kernels.jit_rules import FIRST_RULE, RULES, Coefficients, Epilogue, apply_rule
 
 FASTMATH = {"contract"}
-KC_MAX = 256  # k block: a KC_MAX x NR panel of op(b) (<= 32 KiB) stays in L1
 
 
-def _host_vector_bytes() -> int:
-    """Widest SIMD register Numba will target: 64 (AVX-512), 32 (AVX) or 16."""
-    features = config.CPU_FEATURES
-    if features is None:
-        try:
-            features = llb.get_host_cpu_features().flatten()
-        except Exception:  # pragma: no cover - exotic hosts
-            features = ""
-    features = "," + features + ","
-    if ",+avx512f," in features:
-        return 64
-    if ",+avx," in features or ",+avx2," in features:
-        return 32
-    return 16
-
-
-VEC_BYTES = _host_vector_bytes()
-
-
-MIN_NR = 16  # a constant column loop shorter than this is unrolled before LLVM can vectorise it
-
-
-def tile_shape(itemsize: int, vec_bytes: int | None = None, narrow: bool = False) -> tuple[int, int]:
-    """(MR, NR) for a dtype: 2 MR accumulator registers, the B vectors and MR broadcasts must fit the
-    register file. AVX-512 (32 zmm): 8 x 2 registers. AVX2 (16 ymm) float32: 5 x 2 (6 x 2 spills).
-    AVX2 float64: 4 x 4 registers, the smallest tile whose constant column loop LLVM still vectorises
-    rather than unrolling it first. SSE: 4 x 2 (correct, not tuned).
-
-    ``narrow``: the tile for an out of at most NR columns (the output layer's n = 10): as few columns as
-    still vectorise (MIN_NR, one register where the vectors are that wide), the same rows (twice the rows
-    measured no faster). Where that is the wide tile's width (all but AVX-512 float32), it is the wide
-    tile."""
-    vb = VEC_BYTES if vec_bytes is None else vec_bytes
-    lanes = vb // itemsize
-    if vb >= 64:
-        mr, nr = 8, 2 * lanes
-    elif vb >= 32:
-        mr, nr = (5, 2 * lanes) if itemsize == 4 else (4, 4 * lanes)
-    else:
-        mr, nr = 4, 2 * lanes
-    if narrow and max(lanes, MIN_NR) < nr:
-        return mr, max(lanes, MIN_NR)
-    return mr, nr
-
-
-def rowvec_shape(itemsize: int, vec_bytes: int | None = None) -> tuple[int, int, int]:
-    """(R, W, W1) of the few-row kernel: blocks of R rows x W columns of accumulators, W1 columns for a
-    lone row. At least 64 columns (a shorter constant loop is unrolled before it can be vectorised); one
-    row gets 8 registers (independent FMA chains). The kernel is bound by streaming b, so R rows per pass
-    cut that R-fold: AVX-512 R x W = 16 registers; elsewhere R = 1 (more accumulators would spill). A
-    block never exceeds the MR x NR stack tile it lives in."""
-    vb = VEC_BYTES if vec_bytes is None else vec_bytes
-    lanes = vb // itemsize
-    mr, nr = tile_shape(itemsize, vb)
-    w1 = min(max(8 * lanes, 64), mr * nr)
-    if vb >= 64:
-        w = max(4 * lanes, 64)
-        return max(1, 16 * lanes // w), w, w1
-    return 1, w1, w1
+def tile_shape(itemsize: int, narrow: bool = False) -> tuple[int, int]:
+    """(MR, NR) of the active ``Blocking`` for a dtype of ``itemsize`` bytes; ``narrow``: the tile for an
+    out of at most ``narrow_nr`` columns (the output layer's), the same rows and as few columns as still
+    vectorise (twice the rows measured no faster)."""
+    blocking = active_blocking(np.dtype(f"f{itemsize}"))
+    return blocking.mr, blocking.narrow_nr if narrow else blocking.nr
 
 
 # --- compile-time constants of a dtype, and the intrinsics ------------------------------------------------
@@ -122,7 +72,7 @@ def nr_of(x, narrow=False):
     pass
 
 
-def rowvec_of(x):
+def blocking_of(x):
     pass
 
 
@@ -152,10 +102,16 @@ def _ov_nr_of(x, narrow=False):
     return lambda x, narrow=False: nr
 
 
-@overload(rowvec_of, inline="always")
-def _ov_rowvec_of(x):
-    shape = rowvec_shape(x.dtype.bitwidth // 8)
-    return lambda x: shape
+# Blocking's numbers, as a named tuple: a compiled constant (a dataclass is not one)
+_BlockingNumbers = namedtuple("_BlockingNumbers", [f.name for f in fields(Blocking) if f.type == "int"])
+
+
+@overload(blocking_of, inline="always")
+def _ov_blocking_of(x):
+    """The active ``Blocking`` of x's dtype, its numbers as constants of the compiled code."""
+    blocking = active_blocking(np.dtype(x.dtype.name))
+    numbers = _BlockingNumbers(*(getattr(blocking, name) for name in _BlockingNumbers._fields))
+    return lambda x: numbers
 
 
 ACC, B_PANEL, A_PANEL = 0, 1, 2  # the stack buffers of ``stack``
@@ -165,15 +121,17 @@ PAGE = 4096  # bytes: where each stack buffer starts
 @intrinsic
 def stack(typingctx, like, which):
     """Pointer to an uninitialised static stack buffer of ``like``'s dtype, large enough for either tile
-    shape: ``ACC`` the MR x NR accumulators, ``B_PANEL`` a KC_MAX x NR panel of op(b), ``A_PANEL`` a
-    KC_MAX x MR panel of op(a). Each starts on a page: where a buffer falls within a page, relative to
-    the arrays it is used with, changes a product's speed, and without the alignment it fell where the
-    process's randomised stack address put it (a different speed in every process)."""
+    shape: ``ACC`` the MR x NR accumulators (or the few-row kernel's), ``B_PANEL`` a KC x NR panel of
+    op(b), ``A_PANEL`` a KC x MR panel of op(a). Each starts on a page: where a buffer falls within a
+    page, relative to the arrays it is used with, changes a product's speed, and without the alignment it
+    fell where the process's randomised stack address put it (a different speed in every process)."""
     if not isinstance(which, types.IntegerLiteral):
         raise errors.RequireLiteralValue(which)
     elty = like.dtype
-    mr, nr = tile_shape(elty.bitwidth // 8)  # the wide tile's: the narrow one has its rows and fewer columns
-    n = {ACC: mr * nr, B_PANEL: KC_MAX * nr, A_PANEL: mr * KC_MAX}[which.literal_value]
+    blocking = active_blocking(np.dtype(elty.name))  # the wide tile's: the narrow one has fewer columns
+    mr, nr, kc = blocking.mr, blocking.nr, blocking.kc
+    rowvec = max(blocking.rowvec_rows * blocking.rowvec_width, blocking.rowvec_width_one)
+    n = {ACC: max(mr * nr, rowvec), B_PANEL: kc * nr, A_PANEL: mr * kc}[which.literal_value]
 
     def codegen(context, builder, sig, args):
         llty = context.get_value_type(elty)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from numba import carray, njit, prange
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
-from kernels.jit_matmul import _kblocks, flag, matmul_nn, zero_fill
+from kernels.jit_matmul import _kblocks, matmul_nn, runtime_bool, runtime_int, zero_fill
 from kernels.jit_rules import Epilogue, no_coefficients
-from kernels.jit_tile import B_PANEL, FASTMATH, KC_MAX, micro_kernel, mr_of, nr_of, stack
+from kernels.jit_tile import B_PANEL, FASTMATH, blocking_of, micro_kernel, mr_of, nr_of, stack
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -53,25 +53,26 @@ def _row_tile_in_place(a, b, out, i0):
     NR = nr_of(out)
     m, n = out.shape
     k = b.shape[0]
-    bpack = carray(stack(out, B_PANEL), (KC_MAX, NR))
-    nkb, kc_block = _kblocks(k)
+    bpack = carray(stack(out, B_PANEL), (blocking_of(out).kc, NR))
+    nkb, kc_block = _kblocks(k, out)
     coef = no_coefficients(out)
+    ta = runtime_bool(0)  # a is read as it is, not transposed
     for kb in range(nkb):
         p0 = kb * kc_block
         kc = min(kc_block, k - p0)
-        step = Epilogue.STORE if kb == 0 else Epilogue.ACCUMULATE
+        step = runtime_int(Epilogue.STORE if kb == 0 else Epilogue.ACCUMULATE)
         for j0 in range(0, n, NR):
             nr = min(NR, n - j0)
             if nr == NR:
                 micro_kernel(
-                    a, flag(0), i0, p0, b, p0, j0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef, False
+                    a, ta, i0, p0, b, p0, j0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef, False
                 )
             else:
                 for p in range(kc):
                     for c in range(NR):
                         bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
                 micro_kernel(
-                    a, flag(0), i0, p0, bpack, 0, 0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef, False
+                    a, ta, i0, p0, bpack, 0, 0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef, False
                 )
 
 

@@ -15,11 +15,12 @@ import pytest
 
 from bench import machine
 from bench.test_machine import order_probes
+from kernels import cpu
 from kernels.threads import set_threads
 
 DTYPES = ["float32", "float64"]
 WIDTHS = machine.supported_vector_bits()
-x86 = pytest.mark.skipif(not machine.is_x86(), reason="the assembly check reads x86 assembly")
+x86 = pytest.mark.skipif(not cpu.is_x86(), reason="the assembly check reads x86 assembly")
 
 
 @x86
@@ -173,7 +174,7 @@ def test_cache_sizes_fall_back_where_sysfs_is_missing_or_garbled(tmp_path):
             1: {"level": "2", "type": "Unified", "size": "lots"},  # garbled size, no shared_cpu_list
         },
     )
-    levels = machine.read_caches(root, cores=4)
+    levels = cpu.read_caches(root, cores=4)
     assert levels["L1"]["source"] == "sysfs"
     assert levels["L2"]["source"] == levels["L3"]["source"] == "fallback"
     assert levels["L3"]["instances"] == 1  # a fallback L3 is shared by every core

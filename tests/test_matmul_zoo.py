@@ -18,12 +18,13 @@ from bench.bounds import assert_matmul_within_bound
 
 pytest.importorskip("numba", reason="the matmul zoo is the numba backend's")
 # After the skip: without numba there is no zoo; with it, a jit_matmul that fails to import must fail here.
-from kernels.jit_matmul import KC_MAX  # noqa: E402
-from kernels.jit_tile import MIN_NR, tile_shape  # noqa: E402
+from kernels.blocking import DTYPES, active_blocking  # noqa: E402
 from kernels.jit_zoo import MATMUL_VARIANTS  # noqa: E402
 
+KC = max(active_blocking(dtype).kc for dtype in DTYPES)  # k steps per block, of either dtype
+
 # (m, k, n): batches of 1 (the row-vector kernel's one-row block), k = 0 (out must be zeroed), widths
-# that leave ragged row and column tiles, a few rows with b wider than a row block, k over KC_MAX in
+# that leave ragged row and column tiles, a few rows with b wider than a row block, k over KC in
 # three blocks with a short last one, an out of narrow tiles with ragged rows and columns (the output
 # layer's n = 10), and the benchmark's own shape (X @ W1 at batch 128).
 SHAPES = [
@@ -33,23 +34,10 @@ SHAPES = [
     (5, 17, 1),
     (7, 33, 130),
     (17, 129, 33),
-    (37, 2 * KC_MAX + 1, 19),
+    (37, 2 * KC + 1, 19),
     (37, 128, 10),
     (128, 784, 128),
 ]
-
-
-@pytest.mark.parametrize("itemsize", [4, 8])
-@pytest.mark.parametrize("vec_bytes", [16, 32, 64])
-def test_the_narrow_tile_keeps_the_rows_in_fewer_whole_registers(itemsize, vec_bytes):
-    """The narrow tile: the wide tile's rows, whole registers of no fewer than MIN_NR lanes (a shorter
-    column loop would not vectorise), and narrower than the wide tile exactly where that allows."""
-    mr, nr = tile_shape(itemsize, vec_bytes)
-    narrow_mr, narrow_nr = tile_shape(itemsize, vec_bytes, narrow=True)
-    lanes = vec_bytes // itemsize
-    assert narrow_mr == mr and narrow_nr % lanes == 0 and min(MIN_NR, nr) <= narrow_nr <= nr
-    assert (narrow_nr < nr) == (max(lanes, MIN_NR) < nr)
-    assert tile_shape(4, 64, narrow=True) == (8, 16)  # AVX-512 float32: one register of 16 for n = 10
 
 
 def run_checked(matmul: Callable[[np.ndarray, np.ndarray, np.ndarray], object], a, b) -> None:
@@ -89,7 +77,7 @@ def rounds_to_half(a, b, out):
 
 
 @pytest.mark.parametrize("bug", [skips_last_k, transposes_b, skips_last_column, rounds_to_half])
-@pytest.mark.parametrize("size", [5, 96, KC_MAX + 44])  # square, so that b.T has b's shape
+@pytest.mark.parametrize("size", [5, 96, KC + 44])  # square, so that b.T has b's shape
 def test_the_check_catches_planted_bugs(bug, dtype, size):
     """One term of k missing, b transposed, a column never written, and float16 arithmetic each fail the
     check: the bound is tight enough to see a wrong kernel, even one that is merely less precise."""

@@ -1,0 +1,156 @@
+"""Every block size and route threshold of the Numba products: one ``Blocking`` per ISA level and dtype.
+
+As BLIS keeps its block sizes in one table per architecture, no other module of ``kernels/`` holds one:
+the compiled kernels read the entry of the ISA Numba compiles for (``kernels.cpu.target_isa``) through
+``jit_tile.blocking_of``, as constants of the compiled code. The numbers are analytic: the register tile
+follows from the ISA's register file and lanes, the cache blocks from this machine's caches, the
+thresholds from the ISA's multiply-add rate. (Caching the compiled kernels under a hash of the active
+entries, ``jit_cache``, makes another entry compile afresh.)
+
+Glossary of a ``Blocking`` (the index names are those of ``jit_tile``'s glossary):
+
+* ``mr x nr``: the register tile, ``mr`` rows of out by ``nr`` columns, ``nr / lanes`` vectors a row;
+  ``narrow_nr``: the tile's columns for an out no wider than that (the output layer's 10 classes).
+* ``kc``: k steps per block, so that the packed ``kc x nr`` panel of op(b) fills the L1 data cache.
+* ``a_block_bytes``: the bytes of op(a) per row block, kept in L2 (half of it: the rest holds the
+  panels of b and the output): a row block has ``a_block_bytes // (k * itemsize)`` rows.
+* ``rowvec_rows x rowvec_width``: the few-row kernel's accumulators (``jit_matmul.row_vector_nn``);
+  ``rowvec_width_one`` its columns for a lone row.
+* ``rowvec_below_rows``: ``a @ b`` with fewer rows goes to the few-row kernel; ``rowvec_below_blocks``: so
+  does one with b at least ``rowvec_width`` wide and fewer than that many blocks of ``rowvec_rows`` rows.
+* ``parallel_min_flop``: a smaller product runs on one thread (entering a parallel region costs
+  microseconds); ``fused_parallel_min_flop`` the same for an update in the tiles' epilogue, which
+  splits w and its state between the cores' caches; ``split_min_flop``: from here a small batch's layer
+  gives each thread a band of w's rows (``jit_matmul.split_parts``).
+* ``gather_parallel_min_bytes``: a batch gather at least this large runs on every core.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from kernels.cpu import Isa, read_caches, target_isa
+
+# A constant loop shorter than this is unrolled by LLVM before its loop vectoriser sees it (so it is stored
+# as scalars): the narrow tile and the few-row kernel keep at least this many columns.
+MIN_VECTORISED_COLUMNS = 16
+# A few-row block of at least this many columns: the loop vectoriser keeps a shorter one scalar.
+MIN_ROWVEC_COLUMNS = 64
+
+# The register tile per ISA level and dtype, in vectors: (rows, vectors per row). The accumulators
+# (rows x vectors), a row of op(b) (vectors) and one broadcast fit the register file: AVX-512 (32
+# registers) 8 x 2; AVX2 (16) float32 5 x 2 (6 x 2 spilled the broadcasts), float64 6 x 2 (BLIS's
+# Haswell tile, 6 x 8); SSE 4 x 2.
+REGISTER_TILES = {
+    (Isa.AVX512, 4): (8, 2),
+    (Isa.AVX512, 8): (8, 2),
+    (Isa.AVX512_HALVES, 4): (8, 2),
+    (Isa.AVX512_HALVES, 8): (8, 2),
+    (Isa.AVX2, 4): (5, 2),
+    (Isa.AVX2, 8): (6, 2),
+    (Isa.SSE, 4): (4, 2),
+    (Isa.SSE, 8): (4, 2),
+}
+
+# The thresholds, in cycles of one core at its peak multiply-add rate: the time a parallel region must
+# save to pay for entering it, and so on. Times the ISA's flops per cycle, they become flops.
+PARALLEL_MIN_CYCLES = 93_750
+FUSED_PARALLEL_MIN_CYCLES = 500_000
+SPLIT_MIN_CYCLES = 31_250
+ROWVEC_BELOW_ROWS_IN_TILES = 2  # rowvec_below_rows, in row tiles (mr rows each)
+ROWVEC_BELOW_BLOCKS = 12
+GATHER_PARALLEL_MIN_BYTES = 32 * 1024
+
+
+@dataclass(frozen=True)
+class Blocking:
+    """The block sizes and thresholds of one ISA level and dtype (see the module's glossary)."""
+
+    isa: str
+    dtype: str
+    mr: int
+    nr: int
+    narrow_nr: int
+    kc: int
+    a_block_bytes: int
+    rowvec_rows: int
+    rowvec_width: int
+    rowvec_width_one: int
+    rowvec_below_rows: int
+    rowvec_below_blocks: int
+    parallel_min_flop: int
+    fused_parallel_min_flop: int
+    split_min_flop: int
+    gather_parallel_min_bytes: int
+
+    def describe(self) -> str:
+        """One line: the ISA, the tile (in its name, as BLIS names its kernels) and the cache blocks."""
+        return (
+            f"{self.isa} {self.dtype} tile {self.mr}x{self.nr}, narrow {self.mr}x{self.narrow_nr}, "
+            f"kc {self.kc}, op(a) block {self.a_block_bytes // 1024} KiB"
+        )
+
+
+def flops_per_cycle(isa: Isa, itemsize: int) -> int:
+    """A core's peak: two multiply-add pipes of the ISA's vector width (two flops a lane), or half the
+    vector where AVX-512 runs in halves; SSE without FMA multiplies on one pipe and adds on the other."""
+    lanes = isa.vector_bytes // itemsize
+    if isa is Isa.AVX512_HALVES:
+        lanes //= 2
+    return 2 * lanes * 2 if isa.has_fma else 2 * lanes
+
+
+def analytic_blocking(isa: Isa, dtype: np.dtype | str, caches: dict[str, dict]) -> Blocking:
+    """The ``Blocking`` of ``isa`` and ``dtype`` on caches of ``caches``' sizes (``cpu.read_caches``)."""
+    dtype = np.dtype(dtype)
+    itemsize = dtype.itemsize
+    lanes = isa.vector_bytes // itemsize
+    rows, vectors = REGISTER_TILES[(isa, itemsize)]
+    mr, nr = rows, vectors * lanes
+    narrow_nr = min(nr, max(lanes, MIN_VECTORISED_COLUMNS))
+    # the few-row kernel: one row gets 8 registers (independent multiply-add chains); with 32 registers,
+    # R rows x W columns take 16, b streamed once per R rows; with 16, one row (more would spill)
+    width_one = max(8 * lanes, MIN_ROWVEC_COLUMNS)
+    if isa.vector_registers >= 32:
+        width = max(4 * lanes, MIN_ROWVEC_COLUMNS)
+        rowvec_rows = max(1, 16 * lanes // width)
+    else:
+        width, rowvec_rows = width_one, 1
+    peak = flops_per_cycle(isa, itemsize)
+    return Blocking(
+        isa=isa.value,
+        dtype=dtype.name,
+        mr=mr,
+        nr=nr,
+        narrow_nr=narrow_nr,
+        kc=caches["L1"]["bytes"] // (nr * itemsize),
+        a_block_bytes=caches["L2"]["bytes"] // 2,
+        rowvec_rows=rowvec_rows,
+        rowvec_width=width,
+        rowvec_width_one=width_one,
+        rowvec_below_rows=ROWVEC_BELOW_ROWS_IN_TILES * mr,
+        rowvec_below_blocks=ROWVEC_BELOW_BLOCKS,
+        parallel_min_flop=PARALLEL_MIN_CYCLES * peak,
+        fused_parallel_min_flop=FUSED_PARALLEL_MIN_CYCLES * peak,
+        split_min_flop=SPLIT_MIN_CYCLES * peak,
+        gather_parallel_min_bytes=GATHER_PARALLEL_MIN_BYTES,
+    )
+
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+TARGET_ISA = target_isa()
+_CACHES = read_caches()
+ACTIVE = {dtype.itemsize: analytic_blocking(TARGET_ISA, dtype, _CACHES) for dtype in DTYPES}
+
+
+def active_blocking(dtype: np.dtype | str | type) -> Blocking:
+    """The ``Blocking`` the compiled kernels use for ``dtype`` in this process."""
+    return ACTIVE[np.dtype(dtype).itemsize]
+
+
+def fingerprint() -> str:
+    """The active entries as text: part of the compiled kernels' cache key (``jit_cache``)."""
+    return json.dumps([asdict(blocking) for blocking in ACTIVE.values()], sort_keys=True)
