@@ -146,7 +146,7 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
+    parser = OneLineParser(
         prog="python -m network.train",
         description="Train a from-scratch MLP on MNIST-style data with one of the kernel backends. Each "
         "epoch reports the held-out validation set (--val-size) to choose settings on; the test set is "
@@ -154,69 +154,99 @@ def build_parser() -> argparse.ArgumentParser:
         "images (--val-size 0).",
         formatter_class=DefaultsFormatter,
     )
-    p.add_argument(
+    # In this order: it is the order of --help and of the settings that checkpoints and --metrics record.
+    add_backend_and_data_options(parser)
+    add_hyperparameter_options(parser)
+    add_seed_and_dtype_options(parser)
+    add_data_size_options(parser)
+    add_threads_option(parser)
+    add_output_options(parser)
+    return parser
+
+
+def add_backend_and_data_options(parser: argparse.ArgumentParser) -> None:
+    """Which kernels compute, and which data set they learn from."""
+    parser.add_argument(
         "--backend",
         choices=available_backends(),
         default="numpy",
         help="which kernels compute the network: Python loops, NumPy/BLAS, or Numba JIT",
     )
-    p.add_argument("--dataset", choices=list(DATASETS), default="mnist", help="which dataset to train on")
-    p.add_argument(
+    parser.add_argument(
+        "--dataset", choices=list(DATASETS), default="mnist", help="which dataset to train on"
+    )
+    parser.add_argument(
         "--data-dir",
         metavar="DIR",
         help="folder holding the dataset's four IDX files (or a <dataset>/ folder with them), or Kaggle's "
         "train.csv (then there is no labelled test set); otherwise $SCRATCHNET_DATA, then the cache "
         "(~/.cache/scratchnet), then a download",
     )
-    p.add_argument(
+
+
+def add_hyperparameter_options(parser: argparse.ArgumentParser) -> None:
+    """The network's hidden widths and how it is optimised."""
+    parser.add_argument(
         "--hidden",
         type=hidden_sizes,
         help="hidden layer widths, comma-separated (e.g. 128 or 128,64) " + tuned_default("hidden"),
     )
-    p.add_argument(
+    parser.add_argument(
         "--epochs", type=positive_int, default=DEFAULTS["epochs"], help="passes over the training set"
     )
-    p.add_argument("--batch-size", type=positive_int, help="samples per step " + tuned_default("batch_size"))
-    p.add_argument(
+    parser.add_argument(
+        "--batch-size", type=positive_int, help="samples per step " + tuned_default("batch_size")
+    )
+    parser.add_argument(
         "--lr",
         type=positive_float,
         help="peak learning rate; it follows a cosine from the peak down to 0 over the run "
         + tuned_default("lr")
         + "; with a batch smaller than the default, that lr times batch / default batch",
     )
-    p.add_argument(
+    parser.add_argument(
         "--warmup",
         type=non_negative_float,
         default=DEFAULTS["warmup"],
         metavar="EPOCHS",
         help="epochs of linear learning-rate warm-up before the cosine",
     )
-    p.add_argument(
+    parser.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
         help="sgd, sgd with momentum 0.9, or adam " + tuned_default("optimizer"),
     )
-    p.add_argument(
+    parser.add_argument(
         "--weight-decay",
         type=non_negative_float,
         help="L2 penalty on the weights (not the biases), added to their gradients "
         + tuned_default("weight_decay"),
     )
-    p.add_argument(
+
+
+def add_seed_and_dtype_options(parser: argparse.ArgumentParser) -> None:
+    """The seed of every random draw, and the floating-point type of every array."""
+    parser.add_argument(
         "--seed",
         type=non_negative_int,  # NumPy's generators take no negative seed
         default=0,
         help="seed of the initial weights, the shuffling and the validation split",
     )
-    p.add_argument("--dtype", choices=DTYPES, default="float32", help="floating-point type of all arrays")
-    p.add_argument(
+    parser.add_argument(
+        "--dtype", choices=DTYPES, default="float32", help="floating-point type of all arrays"
+    )
+
+
+def add_data_size_options(parser: argparse.ArgumentParser) -> None:
+    """How many images train, which are held out for validation, and when the test set is measured."""
+    parser.add_argument(
         "--limit",
         type=positive_int,
         metavar="N",
         help="use the first N training samples only (the loops backend is slow); --val-size holds out "
         "part of those",
     )
-    p.add_argument(
+    parser.add_argument(
         "--val-size",
         type=validation_size,
         default=DEFAULTS["val_size"],
@@ -225,32 +255,39 @@ def build_parser() -> argparse.ArgumentParser:
         "on: a count, or a fraction of the training set; 0 trains on all of them, as a final run of chosen "
         "settings should",
     )
-    p.add_argument(
+    parser.add_argument(
         "--test-limit",
         type=positive_int,
         metavar="N",
         help="measure test accuracy on the first N test samples only",
     )
-    p.add_argument(
+    parser.add_argument(
         "--test-every-epoch",
         action="store_true",
         help="measure the test set after every epoch too, not only once after the last (for a learning curve;"
         " choosing settings by it would make the test accuracy an optimistic estimate)",
     )
-    p.add_argument(
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--threads",
         type=positive_int,
         metavar="N",
         help="threads for Numba and BLAS together (default: all available cores)",
     )
-    p.add_argument(
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """The files a run writes (metrics, checkpoints) and the checkpoint it continues from."""
+    parser.add_argument(
         "--metrics",
         type=Path,
         metavar="PATH",
         help="write the run's settings, data sizes and versions, its per-epoch metrics and the final test "
         "result to PATH (.csv or .json), updated after every epoch",
     )
-    p.add_argument(
+    parser.add_argument(
         "--save",
         type=Path,
         metavar="PATH",
@@ -258,15 +295,16 @@ def build_parser() -> argparse.ArgumentParser:
         "run then exits with 128 + the signal's number: 130, 143, 129); an existing PATH is refused unless "
         "it is the --resume checkpoint or --overwrite is given",
     )
-    p.add_argument("--resume", type=Path, metavar="PATH", help="continue from a checkpoint written by --save")
-    p.add_argument("--overwrite", action="store_true", help="let --save replace an existing file")
-    p.add_argument(
+    parser.add_argument(
+        "--resume", type=Path, metavar="PATH", help="continue from a checkpoint written by --save"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="let --save replace an existing file")
+    parser.add_argument(
         "--accept-changed-settings",
         action="store_true",
         help=f"let --resume continue with other {', '.join(map(option_of, RESUME_SETTINGS))} than the "
         "checkpoint's (otherwise refused: each changes the run)",
     )
-    return p
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
