@@ -12,9 +12,10 @@ import numpy as np
 from kernels import available_backends
 from kernels.threads import set_threads
 from network.checkpoint import load_checkpoint
-from network.data import DATASETS, DataError, load_dataset
+from network.data import DataError, load_dataset
 from network.pictures import class_names, confusion_figure, image_types, prediction_grid, save_figure
 from network.predict import predicted_classes, restored_network
+from network.sources import DATASETS
 from network.train import OneLineParser, positive_int, report_user_errors
 
 DEFAULT_SHOW = 25

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from kernels import available_backends, get_backend
 from kernels.threads import set_threads
 from network.checkpoint import CheckpointError, load_checkpoint, restore_weights, save_checkpoint
-from network.data import DATASETS, DataError, load_dataset, split_validation
+from network.data import DataError, load_dataset, split_validation
 from network.guards import (
     RESUME_SETTINGS,
     check_network_fits,
@@ -25,6 +25,7 @@ from network.guards import (
 from network.metrics import versions, write_metrics
 from network.model import DTYPES, MLP
 from network.optim import OPTIMIZERS, make_optimizer
+from network.sources import DATASETS
 from network.stopping import SIGNAL_EXIT_BASE, stop_on_signals
 from network.trainer import (
     Diverged,
