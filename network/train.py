@@ -51,8 +51,8 @@ DEFAULTS = {
 
 def default_lr(dataset: str, batch_size: int) -> float:
     """The tuned peak learning rate of ``dataset``, in proportion to a batch smaller than the tuned one (the
-    linear scaling rule: a step of a smaller batch is a noisier one; MNIST at batch 8 with the lr tuned for
-    128 did not learn)."""
+    linear scaling rule: a step of a smaller batch is a noisier one, and at the rate tuned for a larger
+    batch it can keep the run from learning at all)."""
     tuned = TUNED[dataset]
     return tuned["lr"] * min(1.0, batch_size / tuned["batch_size"])
 
