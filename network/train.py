@@ -328,13 +328,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def format_epoch(m: EpochMetrics, epochs: int) -> str:
+def format_epoch(metrics: EpochMetrics, epochs: int) -> str:
     width = len(str(epochs))
-    val = "" if m.val_loss is None else f"val loss {m.val_loss:.4f}  val acc {m.val_accuracy:.2%}  "
-    test = "" if m.test_accuracy is None else f"test acc {m.test_accuracy:.2%}  "
+    val = (
+        ""
+        if metrics.val_loss is None
+        else f"val loss {metrics.val_loss:.4f}  val acc {metrics.val_accuracy:.2%}  "
+    )
+    test = "" if metrics.test_accuracy is None else f"test acc {metrics.test_accuracy:.2%}  "
     return (
-        f"epoch {m.epoch:>{width}}/{epochs}  loss {m.train_loss:.4f}  train acc {m.train_accuracy:.2%}  "
-        f"{val}{test}{m.seconds:.2f} s  {m.samples_per_second:,.0f} samples/s"
+        f"epoch {metrics.epoch:>{width}}/{epochs}  loss {metrics.train_loss:.4f}  "
+        f"train acc {metrics.train_accuracy:.2%}  {val}{test}"
+        f"{metrics.seconds:.2f} s  {metrics.samples_per_second:,.0f} samples/s"
     )
 
 
@@ -488,12 +493,12 @@ def save(args: argparse.Namespace, trainer: Trainer) -> None:
     save_checkpoint(args.save, trainer.net, trainer.optimizer, trainer.state(), settings_of(args))
 
 
-def report_user_errors(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """``run(args)``, with a user's mistake (data, checkpoint, missing library, unwritable path, a network
+def report_user_errors(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``command(args)``, with a user's mistake (data, checkpoint, missing library, unwritable path, a network
     too large for memory) reported as one line on stderr and exit status 1 instead of a traceback. Ctrl-C
     outside the training loop (which saves on it) is one line too, with exit status 130."""
     try:
-        return run(args)
+        return command(args)
     except (DataError, CheckpointError, ImportError, OSError, MemoryError) as err:  # OutputRefused is OSError
         print(f"error: {err}", file=sys.stderr)
         return 1
