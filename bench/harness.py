@@ -14,8 +14,9 @@ from bench.settings import BenchSettings
 from kernels import get_backend
 from kernels.threads import set_threads
 from network import MLP
-from network.data import DataError, find_dataset, load_dataset
+from network.data import DataError, load_dataset
 from network.optim import make_optimizer
+from network.sources import find_dataset
 from network.trainer import Diverged, Trainer
 
 EPOCH_SAMPLES = 60_000  # an epoch as the literature counts it (MNIST's training set)

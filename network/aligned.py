@@ -2,7 +2,7 @@
 
 The numba backend splits a product's columns between its threads at whole register tiles
 (``kernels.jit_matmul``), which are whole cache lines of each row only when the row starts on one. NumPy
-starts a large array 16 bytes into a line, so the line at every split was written by both cores in turn
+starts a large array 16 bytes into a line, so the line at every split would be written by both cores in turn
 (false sharing), the weights and each optimizer state array alike.
 """
 

@@ -182,23 +182,23 @@ COUNTERS = ("epoch", "step_in_epoch")
 def _checked_meta(meta: object, path: Path) -> dict:
     """The metadata with its types checked, so that a hand-edited one fails here in one line."""
 
-    def bad(what: str) -> CheckpointError:
+    def bad_metadata(what: str) -> CheckpointError:
         return CheckpointError(f"{path}: bad checkpoint metadata: {what}")
 
     if not isinstance(meta, dict):
-        raise bad(f"a JSON {type(meta).__name__}, not an object")
+        raise bad_metadata(f"a JSON {type(meta).__name__}, not an object")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: checkpoint format {meta.get('format')}, expected {FORMAT}")
     if meta.get("dtype") not in DTYPES:
-        raise bad(f"dtype {meta.get('dtype')!r}, expected one of {', '.join(DTYPES)}")
+        raise bad_metadata(f"dtype {meta.get('dtype')!r}, expected one of {', '.join(DTYPES)}")
     for fields, where in ((META_FIELDS, meta), (TRAINER_FIELDS, meta.get("trainer"))):
         for key, kind in fields.items():
             value = where.get(key)
             if not isinstance(value, kind) or isinstance(value, bool):
-                raise bad(f"{key} is {value!r}")
+                raise bad_metadata(f"{key} is {value!r}")
     for key in COUNTERS:
         if meta["trainer"][key] < 0:
-            raise bad(f"{key} is {meta['trainer'][key]}, below 0")
+            raise bad_metadata(f"{key} is {meta['trainer'][key]}, below 0")
     return meta
 
 

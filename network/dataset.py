@@ -1,7 +1,7 @@
 """What every layout of data on disk loads into: a :class:`Dataset`, or a :class:`DataError`.
 
-``network.data`` reads the IDX files (and downloads them), ``network.kaggle`` Kaggle's CSV files; both build
-on this module and on nothing of each other's.
+``network.idx`` reads the IDX files, ``network.kaggle`` Kaggle's CSV files; both build on this module and on
+nothing of each other's, and ``network.data`` loads a data set from either.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ import numpy as np
 from kernels import available_backends
 from kernels.threads import set_threads
 from network.checkpoint import load_checkpoint
-from network.data import DATASETS, DataError, load_dataset
+from network.data import DataError, load_dataset
 from network.pictures import class_names, confusion_figure, image_types, prediction_grid, save_figure
 from network.predict import predicted_classes, restored_network
+from network.sources import DATASETS
 from network.train import OneLineParser, positive_int, report_user_errors
 
 DEFAULT_SHOW = 25
@@ -38,34 +39,38 @@ def format_confusion(counts: np.ndarray) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
+    parser = OneLineParser(
         prog="python -m network.evaluate",
         description="Report the test accuracy and confusion matrix of a checkpoint saved by network.train.",
     )
-    p.add_argument("checkpoint", type=Path, help="a .npz written by python -m network.train --save")
-    p.add_argument(
+    parser.add_argument("checkpoint", type=Path, help="a .npz written by python -m network.train --save")
+    parser.add_argument(
         "--dataset",
         choices=list(DATASETS),
         help="dataset to evaluate on (default: the one the checkpoint was trained on)",
     )
-    p.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's IDX files")
-    p.add_argument(
+    parser.add_argument("--data-dir", metavar="DIR", help="folder holding the dataset's IDX files")
+    parser.add_argument(
         "--backend", choices=available_backends(), default="numpy", help="kernels for the forward pass"
     )
-    p.add_argument("--test-limit", type=positive_int, metavar="N", help="evaluate on the first N test images")
-    p.add_argument("--threads", type=positive_int, metavar="N", help="threads for Numba and BLAS")
-    p.add_argument(
+    parser.add_argument(
+        "--test-limit", type=positive_int, metavar="N", help="evaluate on the first N test images"
+    )
+    parser.add_argument("--threads", type=positive_int, metavar="N", help="threads for Numba and BLAS")
+    parser.add_argument(
         "--out",
         type=Path,
         metavar="IMAGE",
         help="draw the first --show test images, each with its predicted class (mistakes in red), to IMAGE "
         "(.png, .pdf, .svg, ...)",
     )
-    p.add_argument(
+    parser.add_argument(
         "--show", type=positive_int, metavar="N", help=f"images in the --out grid (default {DEFAULT_SHOW})"
     )
-    p.add_argument("--confusion-image", type=Path, metavar="IMAGE", help="draw the confusion matrix to IMAGE")
-    return p
+    parser.add_argument(
+        "--confusion-image", type=Path, metavar="IMAGE", help="draw the confusion matrix to IMAGE"
+    )
+    return parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

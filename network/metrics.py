@@ -34,14 +34,16 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def write_metrics(path: Path, run: dict, history: list[EpochMetrics], test: dict | None = None) -> None:
-    """Write ``run`` (a description of the run), the epochs of ``history`` and ``test`` to ``path``."""
+def write_metrics(
+    path: Path, description: dict, history: list[EpochMetrics], test: dict | None = None
+) -> None:
+    """Write ``description`` (of the run), the epochs of ``history`` and ``test`` to ``path``."""
     rows = [m.as_dict() for m in history]
     with atomic_write(path, "w") as f:
         if path.suffix == ".json":
-            json.dump({"run": run, "epochs": rows, "test": test}, f, indent=1)
+            json.dump({"run": description, "epochs": rows, "test": test}, f, indent=1)
             return
-        f.write(f"# run: {json.dumps(run)}\n")
+        f.write(f"# run: {json.dumps(description)}\n")
         if test is not None:
             f.write(f"# test: {json.dumps(test)}\n")
         writer = csv.DictWriter(f, fieldnames=list(EpochMetrics.__dataclass_fields__), lineterminator="\n")

@@ -151,7 +151,7 @@ class Adam(Optimizer):
         return list(zip(self.m, self.v))
 
     def fused_step_done(self):
-        self.t[0] += 1  # an element, not the array: an in-place ufunc costs a microsecond of every step
+        self.t[0] += 1  # an element, not the array: an in-place ufunc would add its call overhead to a step
 
     def _update(self, i, param, grad, lr):
         dt = param.dtype.type

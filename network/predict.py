@@ -37,19 +37,21 @@ def predicted_classes(net: MLP, X: np.ndarray) -> np.ndarray:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
+    parser = OneLineParser(
         prog="python -m network.predict",
         description=f"Predict the labels of Kaggle's {TEST_CSV} with a checkpoint saved by network.train "
         "and write them as a Kaggle submission (ImageId,Label; ids from 1).",
     )
-    p.add_argument("checkpoint", type=Path, help="a .npz written by python -m network.train --save")
-    p.add_argument("--data-dir", metavar="DIR", required=True, help=f"folder holding Kaggle's {TEST_CSV}")
-    p.add_argument("--out", type=Path, metavar="PATH", required=True, help="the submission CSV to write")
-    p.add_argument(
+    parser.add_argument("checkpoint", type=Path, help="a .npz written by python -m network.train --save")
+    parser.add_argument(
+        "--data-dir", metavar="DIR", required=True, help=f"folder holding Kaggle's {TEST_CSV}"
+    )
+    parser.add_argument("--out", type=Path, metavar="PATH", required=True, help="the submission CSV to write")
+    parser.add_argument(
         "--backend", choices=available_backends(), default="numpy", help="kernels for the forward pass"
     )
-    p.add_argument("--threads", type=positive_int, metavar="N", help="threads for Numba and BLAS")
-    return p
+    parser.add_argument("--threads", type=positive_int, metavar="N", help="threads for Numba and BLAS")
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:

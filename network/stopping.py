@@ -45,13 +45,13 @@ def stop_on_signals(request_stop: Callable[[], None]) -> Iterator[ReceivedSignal
         received.signum = signum
         raise KeyboardInterrupt
 
-    def first(signum: int, frame: object) -> None:
+    def stop_soon(signum: int, frame: object) -> None:
         received.signum = signum
         for each in handled:
             signal.signal(each, stop_now)
         request_stop()
 
-    previous = {signum: signal.signal(signum, first) for signum in handled}
+    previous = {signum: signal.signal(signum, stop_soon) for signum in handled}
     try:
         yield received
     finally:

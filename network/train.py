@@ -13,7 +13,7 @@ from tqdm import tqdm
 from kernels import available_backends, get_backend
 from kernels.threads import set_threads
 from network.checkpoint import CheckpointError, load_checkpoint, restore_weights, save_checkpoint
-from network.data import DATASETS, DataError, load_dataset, split_validation
+from network.data import DataError, load_dataset, split_validation
 from network.guards import (
     RESUME_SETTINGS,
     check_network_fits,
@@ -25,6 +25,7 @@ from network.guards import (
 from network.metrics import versions, write_metrics
 from network.model import DTYPES, MLP
 from network.optim import OPTIMIZERS, make_optimizer
+from network.sources import DATASETS
 from network.stopping import SIGNAL_EXIT_BASE, stop_on_signals
 from network.trainer import (
     Diverged,
@@ -50,8 +51,8 @@ DEFAULTS = {
 
 def default_lr(dataset: str, batch_size: int) -> float:
     """The tuned peak learning rate of ``dataset``, in proportion to a batch smaller than the tuned one (the
-    linear scaling rule: a step of a smaller batch is a noisier one; MNIST at batch 8 with the lr tuned for
-    128 did not learn)."""
+    linear scaling rule: a step of a smaller batch is a noisier one, and at the rate tuned for a larger
+    batch it can keep the run from learning at all)."""
     tuned = TUNED[dataset]
     return tuned["lr"] * min(1.0, batch_size / tuned["batch_size"])
 
@@ -146,7 +147,7 @@ def hidden_sizes(text: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = OneLineParser(
+    parser = OneLineParser(
         prog="python -m network.train",
         description="Train a from-scratch MLP on MNIST-style data with one of the kernel backends. Each "
         "epoch reports the held-out validation set (--val-size) to choose settings on; the test set is "
@@ -154,69 +155,99 @@ def build_parser() -> argparse.ArgumentParser:
         "images (--val-size 0).",
         formatter_class=DefaultsFormatter,
     )
-    p.add_argument(
+    # In this order: it is the order of --help and of the settings that checkpoints and --metrics record.
+    add_backend_and_data_options(parser)
+    add_hyperparameter_options(parser)
+    add_seed_and_dtype_options(parser)
+    add_data_size_options(parser)
+    add_threads_option(parser)
+    add_output_options(parser)
+    return parser
+
+
+def add_backend_and_data_options(parser: argparse.ArgumentParser) -> None:
+    """Which kernels compute, and which data set they learn from."""
+    parser.add_argument(
         "--backend",
         choices=available_backends(),
         default="numpy",
         help="which kernels compute the network: Python loops, NumPy/BLAS, or Numba JIT",
     )
-    p.add_argument("--dataset", choices=list(DATASETS), default="mnist", help="which dataset to train on")
-    p.add_argument(
+    parser.add_argument(
+        "--dataset", choices=list(DATASETS), default="mnist", help="which dataset to train on"
+    )
+    parser.add_argument(
         "--data-dir",
         metavar="DIR",
         help="folder holding the dataset's four IDX files (or a <dataset>/ folder with them), or Kaggle's "
         "train.csv (then there is no labelled test set); otherwise $SCRATCHNET_DATA, then the cache "
         "(~/.cache/scratchnet), then a download",
     )
-    p.add_argument(
+
+
+def add_hyperparameter_options(parser: argparse.ArgumentParser) -> None:
+    """The network's hidden widths and how it is optimised."""
+    parser.add_argument(
         "--hidden",
         type=hidden_sizes,
         help="hidden layer widths, comma-separated (e.g. 128 or 128,64) " + tuned_default("hidden"),
     )
-    p.add_argument(
+    parser.add_argument(
         "--epochs", type=positive_int, default=DEFAULTS["epochs"], help="passes over the training set"
     )
-    p.add_argument("--batch-size", type=positive_int, help="samples per step " + tuned_default("batch_size"))
-    p.add_argument(
+    parser.add_argument(
+        "--batch-size", type=positive_int, help="samples per step " + tuned_default("batch_size")
+    )
+    parser.add_argument(
         "--lr",
         type=positive_float,
         help="peak learning rate; it follows a cosine from the peak down to 0 over the run "
         + tuned_default("lr")
         + "; with a batch smaller than the default, that lr times batch / default batch",
     )
-    p.add_argument(
+    parser.add_argument(
         "--warmup",
         type=non_negative_float,
         default=DEFAULTS["warmup"],
         metavar="EPOCHS",
         help="epochs of linear learning-rate warm-up before the cosine",
     )
-    p.add_argument(
+    parser.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
         help="sgd, sgd with momentum 0.9, or adam " + tuned_default("optimizer"),
     )
-    p.add_argument(
+    parser.add_argument(
         "--weight-decay",
         type=non_negative_float,
         help="L2 penalty on the weights (not the biases), added to their gradients "
         + tuned_default("weight_decay"),
     )
-    p.add_argument(
+
+
+def add_seed_and_dtype_options(parser: argparse.ArgumentParser) -> None:
+    """The seed of every random draw, and the floating-point type of every array."""
+    parser.add_argument(
         "--seed",
         type=non_negative_int,  # NumPy's generators take no negative seed
         default=0,
         help="seed of the initial weights, the shuffling and the validation split",
     )
-    p.add_argument("--dtype", choices=DTYPES, default="float32", help="floating-point type of all arrays")
-    p.add_argument(
+    parser.add_argument(
+        "--dtype", choices=DTYPES, default="float32", help="floating-point type of all arrays"
+    )
+
+
+def add_data_size_options(parser: argparse.ArgumentParser) -> None:
+    """How many images train, which are held out for validation, and when the test set is measured."""
+    parser.add_argument(
         "--limit",
         type=positive_int,
         metavar="N",
         help="use the first N training samples only (the loops backend is slow); --val-size holds out "
         "part of those",
     )
-    p.add_argument(
+    parser.add_argument(
         "--val-size",
         type=validation_size,
         default=DEFAULTS["val_size"],
@@ -225,32 +256,39 @@ def build_parser() -> argparse.ArgumentParser:
         "on: a count, or a fraction of the training set; 0 trains on all of them, as a final run of chosen "
         "settings should",
     )
-    p.add_argument(
+    parser.add_argument(
         "--test-limit",
         type=positive_int,
         metavar="N",
         help="measure test accuracy on the first N test samples only",
     )
-    p.add_argument(
+    parser.add_argument(
         "--test-every-epoch",
         action="store_true",
         help="measure the test set after every epoch too, not only once after the last (for a learning curve;"
         " choosing settings by it would make the test accuracy an optimistic estimate)",
     )
-    p.add_argument(
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--threads",
         type=positive_int,
         metavar="N",
         help="threads for Numba and BLAS together (default: all available cores)",
     )
-    p.add_argument(
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """The files a run writes (metrics, checkpoints) and the checkpoint it continues from."""
+    parser.add_argument(
         "--metrics",
         type=Path,
         metavar="PATH",
         help="write the run's settings, data sizes and versions, its per-epoch metrics and the final test "
         "result to PATH (.csv or .json), updated after every epoch",
     )
-    p.add_argument(
+    parser.add_argument(
         "--save",
         type=Path,
         metavar="PATH",
@@ -258,15 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
         "run then exits with 128 + the signal's number: 130, 143, 129); an existing PATH is refused unless "
         "it is the --resume checkpoint or --overwrite is given",
     )
-    p.add_argument("--resume", type=Path, metavar="PATH", help="continue from a checkpoint written by --save")
-    p.add_argument("--overwrite", action="store_true", help="let --save replace an existing file")
-    p.add_argument(
+    parser.add_argument(
+        "--resume", type=Path, metavar="PATH", help="continue from a checkpoint written by --save"
+    )
+    parser.add_argument("--overwrite", action="store_true", help="let --save replace an existing file")
+    parser.add_argument(
         "--accept-changed-settings",
         action="store_true",
         help=f"let --resume continue with other {', '.join(map(option_of, RESUME_SETTINGS))} than the "
         "checkpoint's (otherwise refused: each changes the run)",
     )
-    return p
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -289,13 +328,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def format_epoch(m: EpochMetrics, epochs: int) -> str:
+def format_epoch(metrics: EpochMetrics, epochs: int) -> str:
     width = len(str(epochs))
-    val = "" if m.val_loss is None else f"val loss {m.val_loss:.4f}  val acc {m.val_accuracy:.2%}  "
-    test = "" if m.test_accuracy is None else f"test acc {m.test_accuracy:.2%}  "
+    val = (
+        ""
+        if metrics.val_loss is None
+        else f"val loss {metrics.val_loss:.4f}  val acc {metrics.val_accuracy:.2%}  "
+    )
+    test = "" if metrics.test_accuracy is None else f"test acc {metrics.test_accuracy:.2%}  "
     return (
-        f"epoch {m.epoch:>{width}}/{epochs}  loss {m.train_loss:.4f}  train acc {m.train_accuracy:.2%}  "
-        f"{val}{test}{m.seconds:.2f} s  {m.samples_per_second:,.0f} samples/s"
+        f"epoch {metrics.epoch:>{width}}/{epochs}  loss {metrics.train_loss:.4f}  "
+        f"train acc {metrics.train_accuracy:.2%}  {val}{test}"
+        f"{metrics.seconds:.2f} s  {metrics.samples_per_second:,.0f} samples/s"
     )
 
 
@@ -451,12 +495,12 @@ def save(args: argparse.Namespace, trainer: Trainer) -> None:
     save_checkpoint(args.save, trainer.net, trainer.optimizer, trainer.state(), settings_of(args))
 
 
-def report_user_errors(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """``run(args)``, with a user's mistake (data, checkpoint, missing library, unwritable path, a network
+def report_user_errors(command: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """``command(args)``, with a user's mistake (data, checkpoint, missing library, unwritable path, a network
     too large for memory) reported as one line on stderr and exit status 1 instead of a traceback. Ctrl-C
     outside the training loop (which saves on it) is one line too, with exit status 130."""
     try:
-        return run(args)
+        return command(args)
     except (DataError, CheckpointError, ImportError, OSError, MemoryError) as err:  # OutputRefused is OSError
         print(f"error: {err}", file=sys.stderr)
         return 1

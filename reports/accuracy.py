@@ -30,8 +30,8 @@ import pandas as pd
 
 import network
 from kernels import full_size_backends
-from network.data import DATA_ENV
 from network.files import atomic_write
+from network.sources import DATA_ENV
 from network.train import DEFAULTS
 from network.tuned import TUNED
 from reports.fmt import Columns, frame_table

@@ -18,8 +18,9 @@ from hypothesis import settings
 
 import kernels
 from kernels.threads import set_threads
-from network.data import DATASETS, FILE_NAMES, read_idx
+from network.idx import read_idx
 from network.kaggle import write_kaggle_csv
+from network.sources import DATASETS, FILE_NAMES
 
 # Numba compiles on first use (and may, in a fresh clone, for every dtype and layout): no deadlines.
 # "scratchnet-stress" draws ten times the examples: select it with --hypothesis-profile=scratchnet-stress.

@@ -1,4 +1,4 @@
-"""Tests for network.data: IDX reading, validation, the search order and downloading (from 127.0.0.1 only)."""
+"""Tests for loading data: IDX reading, validation, the search order and downloading (from 127.0.0.1 only)."""
 
 import gzip
 import hashlib
@@ -19,17 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes, arrays
 
-from network import data
-from network.data import (
-    FILE_NAMES,
-    DataError,
-    cache_dir,
-    download_dataset,
-    find_dataset,
-    load_dataset,
-    read_idx,
-    search_paths,
-)
+from network import download
+from network.data import DataError, load_dataset
+from network.download import download_dataset
+from network.idx import read_idx
+from network.sources import FILE_NAMES, cache_dir, find_dataset, search_paths
 
 
 def path_error(path: Path, problem: str) -> str:
@@ -482,7 +476,7 @@ def test_a_silent_mirror_times_out_and_is_skipped(tmp_path, monkeypatch, server,
     dest = tmp_path / "dl"
     download_dataset("mnist", dest=dest, mirrors=[server.url("good")], progress=False)
     gz_file(dest, "test_labels").unlink()  # one file left to fetch: one timeout to wait for, not four
-    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.3)
+    monkeypatch.setattr(download, "DOWNLOAD_TIMEOUT", 0.3)
     with socket.socket() as silent:  # accepts connections (via the backlog) but never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)

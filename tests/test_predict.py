@@ -11,7 +11,7 @@ import pytest
 from conftest import gz_file
 
 from network.checkpoint import load_checkpoint
-from network.data import read_idx
+from network.idx import read_idx
 from network.kaggle import N_PIXELS, read_kaggle_csv
 from network.predict import main as predict_main
 from network.predict import predicted_classes, restored_network
