@@ -85,6 +85,10 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
     bpack = carray(stack(out, B_PANEL), (KC, NR))
     apack = carray(stack(out, A_PANEL), (KC, MR))
     nkb, kc_block = _kblocks(k, out)
+    # op(b)'s panel is read from its first row and column: literal zeros, which the micro-kernel's address
+    # arithmetic folds (runtime zeros cost 11% of a (128 x 128) @ (784 x 128).T); a packed panel of a.T
+    # is read from runtime zeros, so that both calls share one compiled micro-kernel
+    zero = runtime_int(0)
     j0 = tj * NR
     nr = min(NR, n - j0)
     for kb in range(nkb):
@@ -119,7 +123,24 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
                 for r in range(MR):
                     apack[p, r] = a[p0 + p, min(i_full + r, m - 1)]
             micro_kernel(
-                apack, ta, 0, 0, bpack, 0, 0, kc, out, i_full, i_hi, j0, nr, step, s1, s2, coef, narrow
+                apack,
+                ta,
+                zero,
+                zero,
+                bpack,
+                0,
+                0,
+                kc,
+                out,
+                i_full,
+                i_hi,
+                j0,
+                nr,
+                step,
+                s1,
+                s2,
+                coef,
+                narrow,
             )
 
 
@@ -273,7 +294,7 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
             # the update's bands are whole tiles of this shape (mr_of takes the shape as a literal)
             row_vector_split(a, b, out, parts, mr_of(out, True) if narrow else mr_of(out))
         else:
-            row_vector_nn(a, b, out, 0, k)
+            row_vector_nn(a, b, out, runtime_int(0), k)
         return
     if not ta and tb and epilogue == Epilogue.STORE and use_row_dots(m, k, out):
         row_dots_nt(a, b, out)
@@ -295,31 +316,34 @@ def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
     MR = mr_of(out, narrow)
     NR = nr_of(out, narrow)
     n_col_tiles = (n + NR - 1) // NR
-    parts = split_parts(k, m, n, out) if epilogue >= FIRST_RULE else 1
-    if parts > 1:
-        for band in prange(parts):
-            lo, hi = _band(band, parts, m, MR)
-            for tj in range(n_col_tiles):
-                _col_tile(a, b, out, ta, tb, tj, lo, hi, epilogue, s1, s2, coef, narrow)
-        return
-    blocking = blocking_of(out)
-    n_row_blocks = max(1, (m * k * out.itemsize + blocking.a_block_bytes - 1) // blocking.a_block_bytes)
-    mc = ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
     threads = num_threads()
-    serial = threads == 1 or 2.0 * m * n * k < (
-        blocking.fused_parallel_min_flop if epilogue >= FIRST_RULE else blocking.parallel_min_flop
-    )
+    parts = split_parts(k, m, n, out) if epilogue >= FIRST_RULE else 1
+    # an item of the prange: a band of rows through ``tiles_per_item`` column tiles
+    if parts > 1:  # one row block, one band of rows per thread through every column tile
+        mc, n_bands, tiles_per_item, serial = m, parts, n_col_tiles, False
+    else:
+        blocking = blocking_of(out)
+        n_row_blocks = max(1, (m * k * out.itemsize + blocking.a_block_bytes - 1) // blocking.a_block_bytes)
+        mc = ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
+        n_bands, tiles_per_item = 1, 1
+        serial = threads == 1 or 2.0 * m * n * k < (
+            blocking.fused_parallel_min_flop if epilogue >= FIRST_RULE else blocking.parallel_min_flop
+        )
     for i_lo in range(0, m, mc):
         i_hi = min(m, i_lo + mc)
         if serial:
             for tj in range(n_col_tiles):
                 _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
-        else:
+            continue
+        if parts == 1:  # bands only where there are too few column tiles to feed the threads
             n_row_tiles = (i_hi - i_lo + MR - 1) // MR
             n_bands = min(n_row_tiles, (threads + n_col_tiles - 1) // n_col_tiles)
-            for item in prange(n_col_tiles * n_bands):
-                tj = item // n_bands
-                lo, hi = _band(item - tj * n_bands, n_bands, i_hi - i_lo, MR)
+        # one prange for both cases (each prange is a kernel compiled apart): column-tile major items
+        # of one tile each, or one item per band through every column tile
+        for item in prange(n_bands * n_col_tiles // tiles_per_item):
+            tj0 = item // n_bands * tiles_per_item
+            lo, hi = _band(item % n_bands, n_bands, i_hi - i_lo, MR)
+            for tj in range(tj0, tj0 + tiles_per_item):
                 _col_tile(a, b, out, ta, tb, tj, i_lo + lo, i_lo + hi, epilogue, s1, s2, coef, narrow)
 
 
@@ -332,35 +356,32 @@ def runtime_bool(x):
 
 @njit(cache=True)
 def runtime_int(x):
-    """``x`` (an ``Epilogue``) as a runtime int: the products and the fused update then share one compiled
-    ``_gemm`` tree per dtype (an enum member is a type of its own, which compiled the tree twice)."""
-    return x.value
-
-
-@njit(cache=True)
-def _product(a, b, out, ta, tb):
-    """``out = op(a) @ op(b)``: ``_gemm`` storing the product (no update rule)."""
-    store = runtime_int(Epilogue.STORE)
-    _gemm(a, b, out, runtime_bool(ta), runtime_bool(tb), store, out, out, no_coefficients(out))
+    """``x`` (an int or an ``Epilogue``) as a runtime int64. A literal argument, or an enum member (a type of
+    its own), compiles a specialisation of the callee and of every kernel under it; as runtime ints, the
+    products and the fused update share one compiled tree per dtype."""
+    return np.int64(x)
 
 
 @njit(cache=True)
 def matmul_nn(a, b, out):
     """out = a @ b; a (m, k), b (k, n), out (m, n), all C-contiguous."""
-    _product(a, b, out, 0, 0)
+    store, no_rule = runtime_int(Epilogue.STORE), no_coefficients(out)
+    _gemm(a, b, out, runtime_bool(0), runtime_bool(0), store, out, out, no_rule)
 
 
 @njit(cache=True)
 def matmul_tn(a, b, out):
     """out = a.T @ b; a (k, m), b (k, n): the micro-kernel broadcasts a.T's elements from contiguous runs
     of a's rows; nothing is transposed."""
-    _product(a, b, out, 1, 0)
+    store, no_rule = runtime_int(Epilogue.STORE), no_coefficients(out)
+    _gemm(a, b, out, runtime_bool(1), runtime_bool(0), store, out, out, no_rule)
 
 
 @njit(cache=True)
 def matmul_nt(a, b, out):
     """out = a @ b.T; a (m, k), b (n, k): b.T is packed per kc x NR panel."""
-    _product(a, b, out, 0, 1)
+    store, no_rule = runtime_int(Epilogue.STORE), no_coefficients(out)
+    _gemm(a, b, out, runtime_bool(0), runtime_bool(1), store, out, out, no_rule)
 
 
 @njit(cache=True)

@@ -72,7 +72,24 @@ def _row_tile_in_place(a, b, out, i0):
                     for c in range(NR):
                         bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
                 micro_kernel(
-                    a, ta, i0, p0, bpack, 0, 0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef, False
+                    a,
+                    ta,
+                    i0,
+                    p0,
+                    bpack,
+                    0,
+                    0,
+                    kc,
+                    out,
+                    i0,
+                    i0 + MR,
+                    j0,
+                    nr,
+                    step,
+                    out,
+                    out,
+                    coef,
+                    False,
                 )
 
 
