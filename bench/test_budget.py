@@ -109,11 +109,11 @@ STEP_PARTS = [
 
 def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
     """The epilogue and the coefficient array that ``optimizer`` hands the fused step for a layer ``W``."""
-    from kernels.jit import _EPILOGUES
+    from kernels.jit import EPILOGUES
     from kernels.jit_rules import coefficients
 
     update = make_optimizer(optimizer, [(W, np.zeros(W.shape[1], W.dtype))]).fused_update(1e-3)
-    return _EPILOGUES[update.rule], coefficients(update.coefficients, W.dtype)
+    return EPILOGUES[update.rule], coefficients(update.coefficients, W.dtype)
 
 
 @pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")
