@@ -351,7 +351,8 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     return table
 
 
-STEP_PARTS = ("forward product", "weight gradient + update", "output layer")  # each timed alone
+# the parts of a fused step, each timed alone: bench/test_budget.py times them under these names
+STEP_PARTS = ("forward product", "weight gradient + update", "output layer")
 FIRST_LAYER = STEP_PARTS[:2]  # the products that can run near the peak; the rest of a step cannot
 CALL, GATHER = "call from Python", "batch gather"
 PRODUCTS_NEED = "products need"  # of the peak, to meet the bound with every other part as it is
