@@ -17,6 +17,7 @@ from network import MLP
 from network.data import DataError, find_dataset, load_dataset
 from network.optim import make_optimizer
 from network.trainer import Diverged, Trainer
+from reports.roles import PEER
 
 EPOCH_SAMPLES = 60_000  # an epoch as the literature counts it (MNIST's training set)
 INPUTS, CLASSES = 784, 10
@@ -29,7 +30,6 @@ TIMING_LR = 0.01  # small enough that no sweep point (batch 1 included) diverges
 CURVE_LR = 0.1  # at batch 32, trains every backend's short run for the curves without diverging
 TIMING_EPOCHS = 10_000  # the schedule's length: the cosine learning rate stays far from 0 while timed
 SEED = 0
-PYTORCH = "pytorch"  # the reference's name in the rows, beside the registry's backends
 TORCH_MISSING = "PyTorch is not installed (pip install -e '.[torch]')"  # why its benchmarks skip
 WARMUP_ROUNDS = 1  # untimed rounds before the timed ones: Numba's compilation, every buffer's first touch
 AT_MOST, AT_LEAST = "at most", "at least"  # how a headline ratio is held to its bound
@@ -301,22 +301,22 @@ def pytorch_epoch(
         torch.set_num_threads(set_threads(n))
         train_step(X[:batch], y[:batch])  # wakes the thread pool the round uses
 
-    info = epoch_info(PYTORCH, data, samples=samples, batch=batch, hidden=hidden, threads=n)
+    info = epoch_info(PEER, data, samples=samples, batch=batch, hidden=hidden, threads=n)
     info.update(torch_version=torch.__version__, torch_threads=torch.get_num_threads())
-    return Side(f"{PYTORCH} epoch", epoch, info, prepare=prepare)
+    return Side(f"{PEER} epoch", epoch, info, prepare=prepare)
 
 
 def round_samples(settings: BenchSettings, backend: str) -> int:
     """Rows per timed epoch round: the whole ``settings.epoch_samples`` for PyTorch and for a ``full_size``
     backend, ``settings.loops_samples`` for the others (the report scales their time to an epoch)."""
-    if backend == PYTORCH or get_backend(backend).full_size:
+    if backend == PEER or get_backend(backend).full_size:
         return settings.epoch_samples
     return settings.loops_samples
 
 
 def epoch_side(data: BenchData, backend: str, **options) -> Side:
-    """``trainer_epoch`` for a registered backend, ``pytorch_epoch`` for ``PYTORCH``."""
-    if backend == PYTORCH:
+    """``trainer_epoch`` for a registered backend, ``pytorch_epoch`` for ``PEER``."""
+    if backend == PEER:
         return pytorch_epoch(data, **options)
     return trainer_epoch(data, backend, **options)
 

@@ -490,7 +490,7 @@ def _step_parts(optimizer: str, seconds: tuple[float, ...], threads: int = 2) ->
     return [_step_kernel(kernel, opt, t, threads) for (kernel, opt), t in zip(parts, seconds)]
 
 
-def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
+def test_the_compiled_step_budget_splits_its_step_against_either_side(tmp_path):
     """Per optimizer and batch: both steps from the headline pair's medians (per step: samples / batch),
     the step the bound asks for (numba on either side of the ratio), the parts timed alone on the step's
     threads, the batch gather at the step's batch, what is left of numba's step, and the rates the first
@@ -507,12 +507,13 @@ def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
         _bench("gather", 0.75e-3, backend="numpy", batch=8),  # numba's step gathers with numba
     ]
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
-    budget = analysis.numba_step_budget(load_results(tmp_path / "benchmark.json"))
+    budget = analysis.compiled_step_budget(load_results(tmp_path / "benchmark.json"))
     assert len(budget) == 2
     # the table's legend names the step the call was timed on, as its rows recorded it
     assert "(the call from Python's shape)" in build.render([load_results(tmp_path / "benchmark.json")], [])
     for (_, row), needed in zip(budget.iterrows(), (8e-3 / 3, 8e-3 * 0.7)):
-        assert (row["numpy step"], row["numba step"]) == pytest.approx((8e-3, 4e-3))  # 100 steps a round
+        steps = (row[analysis.BLAS_STEP], row[analysis.COMPILED_STEP])
+        assert steps == pytest.approx((8e-3, 4e-3))  # 100 steps a round
         assert row["needed for the bound"] == pytest.approx(needed)
         parts = [*analysis.STEP_PARTS, analysis.CALL, analysis.GATHER]
         assert list(row[parts]) == pytest.approx([1e-3, 2e-3, 0.5e-3, 0.1e-3, 0.25e-3])
@@ -524,7 +525,7 @@ def test_the_numba_step_budget_splits_numbas_step_against_either_side(tmp_path):
     assert list(budget["quantity"]) == pairs
 
 
-def test_the_numpy_step_budget_splits_numpys_step_with_its_own_gather(tmp_path):
+def test_the_blas_step_budget_splits_its_step_with_its_own_gather(tmp_path):
     """numpy's step of the epoch study in its products, element-wise kernels, numpy's own gather at the
     epoch's batch, the optimizer's update, and the rest."""
     run = synthetic_run()
@@ -535,7 +536,7 @@ def test_the_numpy_step_budget_splits_numpys_step_with_its_own_gather(tmp_path):
         _bench("optimizer", 2e-5, kernel="momentum update", backend="numpy"),
     ]
     (tmp_path / "benchmark.json").write_text(json.dumps(run))
-    budget = analysis.numpy_step_budget(load_results(tmp_path / "benchmark.json")).set_index("part")
+    budget = analysis.blas_step_budget(load_results(tmp_path / "benchmark.json")).set_index("part")
     step = budget.at["whole step", "seconds"]
     assert budget.at["batch gather (trainer)", "seconds"] == pytest.approx(3e-5)
     assert budget["seconds"].iloc[:-1].sum() == pytest.approx(step)  # the rest is what the parts leave
