@@ -1,10 +1,10 @@
 """The headline ratios, each from rounds that alternate its two sides (b a b a ...: ``bench_paired``).
 
-Timed minutes apart on a shared machine that drifts, one ratio (numpy/numba at batch 8) came out 5.04 in
-one run and 1.84 in another. Here each round of side a follows a round of side b, so both sides of every
-per-round ratio ``scale * a_i / b_i`` see the same state of the machine. The pairs come in blocks spread
-over the run (``spread_blocks``); the report treats the blocks as its unit (``reports.analysis.
-blocks_interval``) and, where a quantity has a bound, says whether it is met.
+On a shared machine that drifts, two sides timed minutes apart see different machines, and their ratio
+moves from run to run by more than either side's spread. Here each round of side a follows a round of
+side b, so both sides of every per-round ratio ``scale * a_i / b_i`` see the same state of the machine.
+The pairs come in blocks spread over the run (``spread_blocks``); the report treats the blocks as its
+unit (``reports.analysis.blocks_interval``) and, where a quantity has a bound, says whether it is met.
 
 One benchmark per quantity, all in the group "headline" (pytest-benchmark's own times are side a's):
 
@@ -57,9 +57,8 @@ pytestmark = pytest.mark.benchmark(group="headline")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every headline test once per block (``settings.headline_blocks``); ``spread_blocks`` places the
     blocks apart in the run, so that each ratio's pairs sample the machine over the whole run, not over
-    the few seconds of one test: the machine's state changes over seconds to minutes (the report shows
-    two runs whose epochs differed twice over for a whole test), and a ratio drawn from one stretch of it
-    would move from run to run by more than its interval."""
+    the few seconds of one test: the machine's state changes over seconds to minutes, and a ratio drawn
+    from one stretch of it would move from run to run by more than its interval."""
     blocks = metafunc.config.stash[SETTINGS_KEY].headline_blocks
     metafunc.parametrize("block", range(blocks), ids=lambda b: f"block{b}")
 

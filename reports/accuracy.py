@@ -82,7 +82,7 @@ CANDIDATES = [
 SEEDS = (0, 1, 2)
 TUNING_BACKEND = COMPILED  # the fastest; the final runs show the backends agree
 # One thread per run, tuning and final: on a shared machine, Numba's parallel regions with more threads than
-# free cores crawl (here, with other jobs running, 2 threads trained 2,000 samples a second, 1 thread 22,000).
+# free cores crawl, far below what one thread trains.
 THREADS = "--threads=1"
 VAL_SIZE = DEFAULTS["val_size"]  # the tuning runs hold out the CLI's default validation set
 

@@ -139,8 +139,8 @@ def t_quantile(p: float, df: int) -> float:
 def blocks_interval(per_block: list[np.ndarray]) -> tuple[float, float, float, int]:
     """A ratio and its ``CONFIDENCE`` interval by the method of batch means, a ratio's blocks being the
     batches; (ratio, low, high, pairs). The pairs of one block share the machine's state of that moment, so
-    they are not independent draws: an interval that resampled the pairs came out several times narrower
-    than the differences between two runs. Blocks spread over the run are; the ratio is the mean of the
+    they are not independent draws, and an interval that resampled the pairs would be narrower than the
+    differences between two runs. Blocks spread over the run are; the ratio is the mean of the
     blocks' median pair ratios on a log scale (a ratio and its inverse get one interval), the interval
     Student's t over the blocks. Fewer than two blocks give no interval."""
     logs = np.log([np.median(r) for r in per_block if len(r)])
