@@ -18,6 +18,7 @@ from network.data import DataError, load_dataset
 from network.optim import make_optimizer
 from network.sources import find_dataset
 from network.trainer import Diverged, Trainer
+from reports.roles import PEER
 
 EPOCH_SAMPLES = 60_000  # an epoch as the literature counts it (MNIST's training set)
 INPUTS, CLASSES = 784, 10
@@ -30,15 +31,14 @@ TIMING_LR = 0.01  # small enough that no sweep point (batch 1 included) diverges
 CURVE_LR = 0.1  # at batch 32, trains every backend's short run for the curves without diverging
 TIMING_EPOCHS = 10_000  # the schedule's length: the cosine learning rate stays far from 0 while timed
 SEED = 0
-PYTORCH = "pytorch"  # the reference's name in the rows, beside the registry's backends
 TORCH_MISSING = "PyTorch is not installed (pip install -e '.[torch]')"  # why its benchmarks skip
 WARMUP_ROUNDS = 1  # untimed rounds before the timed ones: Numba's compilation, every buffer's first touch
 AT_MOST, AT_LEAST = "at most", "at least"  # how a headline ratio is held to its bound
-# settle(): after a call returns, a library's worker threads keep spinning for a while, ready for the next
-# (OpenBLAS's for ~0.1 s after a numpy epoch, taking a whole core; Numba's OpenMP pool's for ~10 ms)
+# settle(): after a call returns, a library's worker threads keep spinning for a while, ready for the next,
+# each taking a whole core from whatever runs next
 SETTLE_SLICE = 0.005  # seconds of sleep per look at the process's CPU use
 SETTLE_IDLE_SHARE = 0.05  # while the main thread sleeps, a process using less of a core than this is idle
-SETTLE_TIMEOUT = 2.0  # seconds; the libraries here go idle within ~0.1 s: past this, go on regardless
+SETTLE_TIMEOUT = 2.0  # seconds; far past the libraries' spin-down: a process still busy then is not ours
 
 
 def layer_sizes(hidden: int = DEFAULT_HIDDEN) -> list[int]:
@@ -302,22 +302,22 @@ def pytorch_epoch(
         torch.set_num_threads(set_threads(n))
         train_step(X[:batch], y[:batch])  # wakes the thread pool the round uses
 
-    info = epoch_info(PYTORCH, data, samples=samples, batch=batch, hidden=hidden, threads=n)
+    info = epoch_info(PEER, data, samples=samples, batch=batch, hidden=hidden, threads=n)
     info.update(torch_version=torch.__version__, torch_threads=torch.get_num_threads())
-    return Side(f"{PYTORCH} epoch", epoch, info, prepare=prepare)
+    return Side(f"{PEER} epoch", epoch, info, prepare=prepare)
 
 
 def round_samples(settings: BenchSettings, backend: str) -> int:
     """Rows per timed epoch round: the whole ``settings.epoch_samples`` for PyTorch and for a ``full_size``
     backend, ``settings.loops_samples`` for the others (the report scales their time to an epoch)."""
-    if backend == PYTORCH or get_backend(backend).full_size:
+    if backend == PEER or get_backend(backend).full_size:
         return settings.epoch_samples
     return settings.loops_samples
 
 
 def epoch_side(data: BenchData, backend: str, **options) -> Side:
-    """``trainer_epoch`` for a registered backend, ``pytorch_epoch`` for ``PYTORCH``."""
-    if backend == PYTORCH:
+    """``trainer_epoch`` for a registered backend, ``pytorch_epoch`` for ``PEER``."""
+    if backend == PEER:
         return pytorch_epoch(data, **options)
     return trainer_epoch(data, backend, **options)
 
@@ -407,13 +407,10 @@ def bench_paired(
     sync_us: list[float] = []
 
     def run_b_then_prepare_a() -> None:
-        # Each side's round starts once the other side's threads are idle (``settle``) and its own are awake
-        # (``prepare``), as in a series of its own rounds, while both sides see the machine of the same
-        # minute. Measured on this project's 2-core machine (the median over alternating pairs of numba's
-        # epoch over numpy's, at batch 128, against the same ratio from each timed alone, back to back):
-        # 60,000 samples, alone 0.836, unsettled 1.043, settled 0.836, settled and prepared 0.830; 2,048
-        # samples, alone 0.768, unsettled 1.68, settled 1.78 (the first step waits for the other core to
-        # wake up from idle), settled and prepared 0.779.
+        # Each side's round starts once the other side's threads are idle (``settle``: otherwise they
+        # share the cores with it) and its own are awake (``prepare``: otherwise a short round's first step
+        # waits for an idle core to wake), as in a series of its own rounds, while both sides see the
+        # machine of the same minute. Only with both does a paired ratio match the sides timed alone.
         settle()
         set_threads(None)
         sync_us.append(sync_probe())  # the machine's state for this pair (bench/machine.py says why)

@@ -192,7 +192,7 @@ def _calibrate(run: Callable[[int], object], seconds: float, count: int) -> int:
 
     ``run`` is called once first (compilation, cache loading, first touch). The count is then doubled
     until a call lasts half of ``seconds``, and scaled to ``seconds``. Half, not less: a thread that must
-    wait for a core busy with another process starts a time slice late (8 ms here), and a call that
+    wait for a core busy with another process starts a time slice late (milliseconds), and a call that
     short would be all wait and no work. Each count is timed as the fastest of three calls, so that one
     preempted call does not stop the doubling early.
     """
@@ -506,14 +506,13 @@ def triad_probe(
 
 
 # --- the cores' cooperation ---------------------------------------------------------------------------------
-# The FMA probe's threads never meet, so it cannot see what a run of this machine showed: some minutes the
-# epochs on both cores take ~1.8x as long as in others (and longer than on one core), while the FMA probe
-# and the triad's bandwidth do not move. Work that synchronises the cores does, and so does the cost of a
-# parallel region that does nothing but meet: ~1.4 µs in the fast state, ~2.6 µs in the slow one (measured
-# beside a numba epoch of 0.215 s and 0.37 s). The paired benchmarks record it beside every pair.
+# The FMA probe's threads never meet, so it cannot see a state of a shared machine in which work that
+# synchronises the cores slows down while the FMA probe and the triad's bandwidth do not move. The cost of
+# a parallel region that does nothing but meet moves with that work, so the paired benchmarks record it
+# beside every pair: the report can then tell a side that slowed from a machine that did.
 
-SYNC_REGIONS = 200  # empty parallel regions per measurement: ~0.5 ms, nothing beside an epoch
-SYNC_WARMUP = 50  # untimed regions first: measured, 50 leave no trace of a sleeping pool
+SYNC_REGIONS = 200  # empty parallel regions per measurement: a steady mean, still nothing beside an epoch
+SYNC_WARMUP = 50  # untimed regions first: enough to wake a sleeping pool before the timed ones
 
 
 @njit(parallel=True, cache=True)
@@ -527,7 +526,7 @@ def sync_probe(regions: int = SYNC_REGIONS) -> float:
     fast the cores meet. Call with the thread count set as the caller wants it measured."""
     slots = np.zeros(numba.get_num_threads())
     for _ in range(SYNC_WARMUP):  # compiled (or loaded), and the pool awake: after an idle spell (another
-        _meet(slots)  # library's round) the first regions wake sleeping threads, ~20 µs each, not the state
+        _meet(slots)  # library's round) the first regions wake sleeping threads, which is not the state
     start = time.perf_counter()
     for _ in range(regions):
         _meet(slots)

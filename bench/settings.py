@@ -31,7 +31,7 @@ class BenchSettings:
     headline_rounds: int  # alternating pairs per headline ratio and block: a steadier median per block
     headline_blocks: int  # a ratio's pairs in this many blocks, spread over the run: the interval's unit
     kernel_rounds: int
-    loops_kernel_rounds: int  # at the network's shapes a loops product takes about 0.3 s
+    loops_kernel_rounds: int  # an interpreted product at the network's shapes lasts a round by itself
     kernel_round_seconds: float  # calls are repeated within a round until it lasts about this long
     curve_samples: int
     loops_curve_samples: int

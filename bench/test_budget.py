@@ -1,11 +1,12 @@
 """The parts of a training step that the per-operation kernels do not show, timed so that the report can
 say where a step's time goes and what bounds it.
 
-* At batch 128, a numpy step is its BLAS products and element-wise kernels (``test_kernels.py``) plus the
-  trainer's batch gather and NumPy's momentum update, timed here.
-* A numba step (its ``fused_step``) is dominated by the two kernels of the first layer: the forward
-  product and the weight gradient fused with each optimizer's update, timed here at the batch sizes of
-  the headline targets; at batch 128 also on one thread, to show which parts the second core speeds up.
+* At batch 128, a step of the BLAS backend (``reports.roles``) is its BLAS products and element-wise
+  kernels (``test_kernels.py``) plus the trainer's batch gather and NumPy's momentum update, timed here.
+* A step of the compiled backend (its ``fused_step``) is dominated by the two kernels of the first
+  layer: the forward product and the weight gradient fused with each optimizer's update, timed here at
+  the batch sizes of the headline targets; at batch 128 also on one thread, to show which parts the
+  second core speeds up.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from bench.test_headline import SMALL_BATCH_BOUNDS
 from kernels import available_backends, full_size_backends, get_backend
 from network import MLP, aligned
 from network.optim import OPTIMIZERS, make_optimizer
+from reports.analysis import CALL, STEP_PARTS
+from reports.roles import BLAS, COMPILED
 
 STEP_BATCHES = (*SMALL_BATCH_BOUNDS, DEFAULT_BATCH)  # the batch sizes of the headline targets
 # (batch, threads): every headline batch on every core (None), as the step runs; the epoch study's batch on
@@ -42,8 +45,8 @@ STEP_KERNEL_RUNS = [(batch, None) for batch in STEP_BATCHES] + [(DEFAULT_BATCH, 
 
 @pytest.mark.benchmark(group="optimizer step")
 def test_optimizer_step(benchmark, settings):
-    """The momentum update of a [784, 128, 10] network: NumPy for every backend but numba's fused step,
-    so the part of a numpy step that no backend kernel accounts for."""
+    """The momentum update of a [784, 128, 10] network: NumPy for every backend but a fused step, so the
+    part of the BLAS backend's step that no backend kernel accounts for."""
     net = MLP(layer_sizes(DEFAULT_HIDDEN), seed=SEED)
     optimizer = make_optimizer(OPTIMIZER, net.params)
     grads = [(np.full_like(W, 1e-3), np.full_like(b, 1e-3)) for W, b in net.params]
@@ -53,7 +56,7 @@ def test_optimizer_step(benchmark, settings):
         study="optimizer",
         kernel=f"{OPTIMIZER} update",
         shape=f"{parameters:,} parameters",
-        backend="numpy",
+        backend=BLAS,
         dtype=DTYPE,
         optimizer=OPTIMIZER,
     )
@@ -97,49 +100,40 @@ def test_batch_gather(benchmark, settings, bench_data, backend, batch, threads):
     record_rate(benchmark, bytes_moved=2 * batch * INPUTS * bench_data.X_train.itemsize)
 
 
-STEP_PARTS = [
-    "forward product",
-    *(
-        f"{part}, {opt}"
-        for part in ("weight gradient + update", "output layer", "call from Python")
-        for opt in OPTIMIZERS
-    ),
-]
+# what test_step_kernel times, as the report reads it back: the forward product once (it applies no rule),
+# each other part once per optimizer, as "part, optimizer"
+TIMED_PARTS = [STEP_PARTS[0], *(f"{part}, {opt}" for part in (*STEP_PARTS[1:], CALL) for opt in OPTIMIZERS)]
 
 
 def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
     """The epilogue and the coefficient array that ``optimizer`` hands the fused step for a layer ``W``."""
-    from kernels.jit import _EPILOGUES
+    from kernels.jit import EPILOGUES
     from kernels.jit_rules import coefficients
 
     update = make_optimizer(optimizer, [(W, np.zeros(W.shape[1], W.dtype))]).fused_update(1e-3)
-    return _EPILOGUES[update.rule], coefficients(update.coefficients, W.dtype)
+    return EPILOGUES[update.rule], coefficients(update.coefficients, W.dtype)
 
 
-@pytest.mark.skipif("numba" not in available_backends(), reason="numba is not installed")
-@pytest.mark.parametrize("part", STEP_PARTS)
+@pytest.mark.skipif(COMPILED not in available_backends(), reason=f"{COMPILED} is not installed")
+@pytest.mark.parametrize("part", TIMED_PARTS)
 @pytest.mark.parametrize(("batch", "threads"), STEP_KERNEL_RUNS)
 def test_step_kernel(benchmark, settings, batch, threads, part):
-    """A part of numba's fused step, timed alone: the first layer's ``X @ W1``; its ``X.T @ dZ1`` applied as
-    each optimizer's update of ``W1`` (``jit_matmul.matmul_tn_update``, what the step calls, with the
-    coefficients the optimizer hands the step); the output layer with each optimizer; or the fixed cost
-    of a fused step's call from Python, which the output layer's timing carries once more."""
+    """A part of the compiled backend's fused step, timed alone: the first layer's ``X @ W1``; its
+    ``X.T @ dZ1`` applied as each optimizer's update of ``W1`` (``jit_matmul.matmul_tn_update``, what the
+    step calls, with the coefficients the optimizer hands the step); the output layer with each
+    optimizer; or the fixed cost of a fused step's call from Python, which the output layer's timing
+    carries once more."""
     rng = np.random.default_rng(SEED)
     kernel, _, optimizer = part.partition(", ")
-    make = {
-        "forward product": _forward,
-        "weight gradient + update": _update,
-        "output layer": _output_layer,
-        "call from Python": _step_call,
-    }
+    make = dict(zip((*STEP_PARTS, CALL), (_forward, _update, _output_layer, _step_call)))
     shape, call, flops, elements = make[kernel](rng, batch, optimizer)
     use_threads(benchmark, threads)
-    benchmark.group = f"numba step kernels, batch {batch}"
+    benchmark.group = f"{COMPILED} step kernels, batch {batch}"
     benchmark.extra_info.update(
         study="step_kernel",
         kernel=kernel,
         shape=shape,
-        backend="numba",
+        backend=COMPILED,
         batch=batch,
         dtype=DTYPE,
         optimizer=optimizer or None,
@@ -160,7 +154,7 @@ def _first_layer(rng: np.random.Generator, batch: int) -> tuple[np.ndarray, np.n
 def _forward(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
     X, W, flops = _first_layer(rng, batch)
     out = aligned.empty((batch, DEFAULT_HIDDEN), np.float32)
-    matmul = get_backend("numba").matmul
+    matmul = get_backend(COMPILED).matmul
     shape = f"X @ W1: ({batch}x{INPUTS}) @ ({INPUTS}x{DEFAULT_HIDDEN})"
     return shape, lambda: matmul(X, W, out=out), flops, X.size + W.size + out.size
 
@@ -187,12 +181,12 @@ def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple
 
     h = aligned.copy(np.maximum(rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32), 0))
     labels = rng.integers(0, CLASSES, batch)
-    layer = MLP([DEFAULT_HIDDEN, CLASSES], backend="numba", dtype=DTYPE, seed=SEED)
+    layer = MLP([DEFAULT_HIDDEN, CLASSES], backend=COMPILED, dtype=DTYPE, seed=SEED)
     step_optimizer = make_optimizer(optimizer, layer.params)
     W2 = layer.params[0][0]
     dZ = aligned.copy(rng.standard_normal((batch, CLASSES), dtype=np.float32) * np.float32(1e-3))
     dh = aligned.empty_like(h)
-    matmul_nt = get_backend("numba").matmul_nt
+    matmul_nt = get_backend(COMPILED).matmul_nt
 
     def call():
         layer.train_step(h, labels, step_optimizer, 1e-3)
@@ -208,20 +202,21 @@ def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple
 def _step_call(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
     """A fused step of a one-row batch through a [1, 10] layer: next to no arithmetic, so the cost of the
     call itself (the network's and the backend's Python, Numba's dispatch), whatever the batch."""
-    layer = MLP([1, CLASSES], backend="numba", dtype=DTYPE, seed=SEED)
+    layer = MLP([1, CLASSES], backend=COMPILED, dtype=DTYPE, seed=SEED)
     step_optimizer = make_optimizer(optimizer, layer.params)
     x, label = np.ones((1, 1), np.float32), np.zeros(1, np.int64)
     return "a [1, 10] step on one row", lambda: layer.train_step(x, label, step_optimizer, 1e-3), 0, 0
 
 
-@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("backend", [BLAS, COMPILED])
 @pytest.mark.parametrize("moment", ["zero", "subnormal"])
 def test_adam_subnormal_moment(benchmark, settings, backend, moment):
     """Adam's batch-1 update of W1 where the gradient is zero, from a first moment that is zero or a small
     subnormal. There ``m = beta1 m`` rounds a subnormal of a few units back to itself (0.9 x 4 units
     rounds to 4): in NumPy's Adam a moment that decays into the subnormals stays there for good, and every
-    later step computes on it. Numba's fused rules store such a state as zero (``kernels.jit_rules``).
-    numpy: the optimizer's step on the given (zero) gradient; numba: the fused weight gradient + update."""
+    later step computes on it. The compiled backend's fused rules store such a state as zero
+    (``kernels.jit_rules``). The BLAS backend: the optimizer's step on the given (zero) gradient; the
+    compiled one: the fused weight gradient + update."""
     if backend not in available_backends():
         pytest.skip(f"{backend} is not installed")
     X = np.ones((1, INPUTS), np.float32)
@@ -233,7 +228,7 @@ def test_adam_subnormal_moment(benchmark, settings, backend, moment):
     m, v = optimizer.m[0], optimizer.v[0]
     m[...] = stuck
     v[...] = 1  # stays normal: 0.999 ** calls > 1e-38 for the ~10^4 calls timed
-    if backend == "numba":
+    if backend == COMPILED:
         from kernels import jit_matmul
 
         rule, coef = fused_rule("adam", W)
@@ -253,5 +248,5 @@ def test_adam_subnormal_moment(benchmark, settings, backend, moment):
         optimizer="adam",
     )
     bench_calls(benchmark, update, rounds=settings.kernel_rounds, round_seconds=settings.kernel_round_seconds)
-    kept = stuck if backend == "numpy" else 0  # numba's rule flushed the subnormal at its first call
+    kept = stuck if backend == BLAS else 0  # the fused rule flushed the subnormal at its first call
     assert np.all(m == kept), "the first moment is not where Adam's rule leaves it"

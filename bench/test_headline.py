@@ -1,16 +1,16 @@
 """The headline ratios, each from rounds that alternate its two sides (b a b a ...: ``bench_paired``).
 
-Timed minutes apart on a shared machine that drifts, one ratio (numpy/numba at batch 8) came out 5.04 in
-one run and 1.84 in another. Here each round of side a follows a round of side b, so both sides of every
-per-round ratio ``scale * a_i / b_i`` see the same state of the machine. The pairs come in blocks spread
-over the run (``spread_blocks``); the report treats the blocks as its unit (``reports.analysis.
-blocks_interval``) and, where a quantity has a bound, says whether it is met.
+On a shared machine that drifts, two sides timed minutes apart see different machines, and their ratio
+moves from run to run by more than either side's spread. Here each round of side a follows a round of
+side b, so both sides of every per-round ratio ``scale * a_i / b_i`` see the same state of the machine.
+The pairs come in blocks spread over the run (``spread_blocks``); the report treats the blocks as its
+unit (``reports.analysis.blocks_interval``) and, where a quantity has a bound, says whether it is met.
 
 One benchmark per quantity, all in the group "headline" (pytest-benchmark's own times are side a's):
 
-* ``numba epoch / numpy epoch`` at batch 128 for every optimizer and ``numba epoch / pytorch epoch`` with
-  momentum, whole epochs;
-* ``numpy epoch / numba epoch`` at the small batch sizes for every optimizer, up to
+* the compiled backend's epoch over the BLAS backend's at batch 128 for every optimizer, and over PyTorch's
+  with momentum, whole epochs;
+* the BLAS backend's epoch over the compiled backend's at the small batch sizes for every optimizer, up to
   ``settings.sweep_samples`` per round (``small_batch_samples``);
 * ``<backend> epoch / floor`` for every registered backend and PyTorch: the floor is the round's FLOPs at
   the machine's measured peak, so side b is one call of the float32 FMA peak probe at the widest vector
@@ -18,7 +18,7 @@ One benchmark per quantity, all in the group "headline" (pytest-benchmark's own 
 * ``<backend> epoch, 1 thread / all threads`` for every ``full_size`` backend: the speed-up of the cores.
 
 The bounds are the study's targets; the report decides whether one applies (e.g. a thread speed-up where
-the cores are not independent). Only the quantities that name numba or numpy name them here.
+the cores are not independent). Which backends are the compiled and the BLAS one, ``reports.roles`` says.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from bench.harness import (
     DEFAULT_BATCH,
     DTYPE,
     OPTIMIZER,
-    PYTORCH,
+    PEER,
     TORCH_MISSING,
     Side,
     bench_paired,
@@ -44,11 +44,12 @@ from bench.machine import check_probe, fma_peak_probe, widest_vector_bits
 from bench.settings import SETTINGS_KEY
 from kernels import available_backends, full_size_backends, get_backend
 from network.optim import OPTIMIZERS
+from reports.roles import BLAS, COMPILED
 
-NUMBA_OVER_NUMPY_BOUND = 0.7  # numba's epoch at batch 128 in at most 0.7 of numpy's
-SMALL_BATCH_BOUNDS = {1: 6.0, 8: 3.0, 16: 2.5}  # batch -> numpy's epoch at least this many numba epochs
-FLOOR_BOUNDS = {"numba": 1.5}  # backend -> its epoch at most this many floors; the others have none
-THREAD_BOUNDS = {"numba": 1.6}  # backend -> all threads at least this much faster than one; others: none
+COMPILED_OVER_BLAS_BOUND = 0.7  # the compiled backend's epoch at batch 128 in at most 0.7 of the BLAS one's
+SMALL_BATCH_BOUNDS = {1: 6.0, 8: 3.0, 16: 2.5}  # batch -> the BLAS epoch at least this many compiled epochs
+FLOOR_BOUNDS = {COMPILED: 1.5}  # backend -> its epoch at most this many floors; the others have none
+THREAD_BOUNDS = {COMPILED: 1.6}  # backend -> all threads at least this much faster than one; others: none
 
 pytestmark = pytest.mark.benchmark(group="headline")
 
@@ -56,9 +57,8 @@ pytestmark = pytest.mark.benchmark(group="headline")
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every headline test once per block (``settings.headline_blocks``); ``spread_blocks`` places the
     blocks apart in the run, so that each ratio's pairs sample the machine over the whole run, not over
-    the few seconds of one test: the machine's state changes over seconds to minutes (the report shows
-    two runs whose epochs differed twice over for a whole test), and a ratio drawn from one stretch of it
-    would move from run to run by more than its interval."""
+    the few seconds of one test: the machine's state changes over seconds to minutes, and a ratio drawn
+    from one stretch of it would move from run to run by more than its interval."""
     blocks = metafunc.config.stash[SETTINGS_KEY].headline_blocks
     metafunc.parametrize("block", range(blocks), ids=lambda b: f"block{b}")
 
@@ -87,7 +87,7 @@ def spread_blocks(items: list[pytest.Item]) -> None:
 
 def require(backend: str) -> None:
     """Skip, saying why, when ``backend`` cannot run here (PyTorch, or a backend's library, missing)."""
-    if backend == PYTORCH:
+    if backend == PEER:
         pytest.importorskip("torch", reason=TORCH_MISSING)
         return
     try:
@@ -114,28 +114,28 @@ def epoch_pair(
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
-def test_numba_over_numpy(benchmark, settings, bench_data, optimizer):
+def test_compiled_over_blas(benchmark, settings, bench_data, optimizer):
     epoch_pair(
         benchmark,
         settings,
         bench_data,
-        "numba",
-        "numpy",
+        COMPILED,
+        BLAS,
         batch=DEFAULT_BATCH,
         samples=settings.epoch_samples,
         optimizer=optimizer,
-        bound=NUMBA_OVER_NUMPY_BOUND,
+        bound=COMPILED_OVER_BLAS_BOUND,
         sense=AT_MOST,
     )
 
 
-def test_numba_over_pytorch(benchmark, settings, bench_data):
+def test_compiled_over_peer(benchmark, settings, bench_data):
     epoch_pair(
         benchmark,
         settings,
         bench_data,
-        "numba",
-        PYTORCH,
+        COMPILED,
+        PEER,
         batch=DEFAULT_BATCH,
         samples=settings.epoch_samples,
         optimizer=OPTIMIZER,
@@ -151,13 +151,13 @@ def small_batch_samples(settings, batch: int) -> int:
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("batch", list(SMALL_BATCH_BOUNDS))
-def test_numpy_over_numba_small_batch(benchmark, settings, bench_data, batch, optimizer):
+def test_blas_over_compiled_small_batch(benchmark, settings, bench_data, batch, optimizer):
     epoch_pair(
         benchmark,
         settings,
         bench_data,
-        "numpy",
-        "numba",
+        BLAS,
+        COMPILED,
         batch=batch,
         samples=small_batch_samples(settings, batch),
         optimizer=optimizer,
@@ -184,7 +184,7 @@ def peak_probe(threads: int) -> Side:
     return Side(f"{DTYPE} FMA peak probe, {bits}-bit, {threads} threads", probe, info)
 
 
-@pytest.mark.parametrize("backend", [*available_backends(), PYTORCH])
+@pytest.mark.parametrize("backend", [*available_backends(), PEER])
 def test_epoch_over_floor(benchmark, settings, bench_data, backend):
     """ratio_i = a_i * peak_i / round_flops, peak_i = probe_flops / b_i: the epoch in floors."""
     require(backend)

@@ -16,12 +16,13 @@ import pytest
 
 from bench.bounds import assert_matmul_within_bound
 from bench.harness import DEFAULT_BATCH, DEFAULT_HIDDEN, INPUTS, SEED, bench_calls, record_rate, use_threads
+from reports.roles import BLAS, COMPILED
 
 
 def _variants() -> dict:
     try:
         return dict(getattr(importlib.import_module("kernels.jit_zoo"), "MATMUL_VARIANTS", {}))
-    except ImportError:  # no numba: the numba backend's own benchmarks say so
+    except ImportError:  # no numba: the compiled backend's own benchmarks say so
         return {}
 
 
@@ -47,7 +48,7 @@ def test_matmul_variant(benchmark, settings, variant):
         study="variant",
         variant=variant,
         shape=SHAPE,
-        backend="numba" if variant in VARIANTS else "numpy",
+        backend=COMPILED if variant in VARIANTS else BLAS,
         dtype=str(a.dtype),
     )
     bench_calls(

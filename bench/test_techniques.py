@@ -1,11 +1,11 @@
-"""What the numba backend's fused training step buys: the same epochs with it and without it.
+"""What the compiled backend's fused training step buys: the same epochs with it and without it.
 
 Without it (``MLP(fused=False)``) the network composes the backend's operations and NumPy's optimizer;
 with it, one compiled call runs forward, loss, backward and the optimizer's update (every optimizer is a
 rule of ``kernels.jit_rules``). ``EXPECTED`` is the gain we expected, written down before this benchmark
-first ran, so that the report can set the expectation beside the measurement. (The matrix product's
-techniques are measured by ``test_matmul_variants.py``: naive, i-k-j, register-tiled without and with
-packing.)
+first ran, so that the report can set the expectation beside the measurement. The backend is
+``reports.roles.COMPILED``. (The matrix product's techniques are measured by ``test_matmul_variants.py``:
+naive, i-k-j, register-tiled without and with packing.)
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from bench.harness import bench_epoch
+from reports.roles import COMPILED
 
 # (optimizer, batch size) -> expected speed-up of the fused step over the composed one, and why
 EXPECTED = {
@@ -50,7 +51,7 @@ def test_fused_step(benchmark, settings, bench_data, optimizer, batch, fused):
         benchmark,
         bench_data,
         study="technique",
-        backend="numba",
+        backend=COMPILED,
         batch=batch,
         samples=settings.sweep_samples,
         rounds=settings.sweep_rounds,

@@ -207,8 +207,9 @@ def take_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarr
 # time where it is used).
 
 fused_rules = ("sgd", "momentum", "adam")
-# each rule's epilogue as an int: Numba takes ~12 us to type an IntEnum member, at every call
-_EPILOGUES = {rule: int(Epilogue[rule.upper()]) for rule in fused_rules}
+# each rule's epilogue as an int: Numba takes ~12 us to type an IntEnum member, at every call. Public:
+# what ``jit_matmul.matmul_tn_update`` takes for a rule, for callers that time it alone (bench/)
+EPILOGUES = {rule: int(Epilogue[rule.upper()]) for rule in fused_rules}
 
 
 @njit(cache=True)
@@ -290,7 +291,7 @@ def fused_step(
 ) -> float:
     dtype = params[0][0].dtype
     loss = _fused_step(
-        _EPILOGUES[update.rule],
+        EPILOGUES[update.rule],
         (_c(activations[0]), *activations[1:]),  # the rest are the network's own C-contiguous buffers
         tuple(deltas),
         tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind

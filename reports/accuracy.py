@@ -36,6 +36,7 @@ from network.train import DEFAULTS
 from network.tuned import TUNED
 from reports.fmt import Columns, frame_table
 from reports.readme import README, update_section
+from reports.roles import COMPILED
 
 REPORTS = Path(__file__).resolve().parent
 ACCURACY_MD = REPORTS / "accuracy.md"
@@ -79,9 +80,9 @@ CANDIDATES = [
     ]
 ]
 SEEDS = (0, 1, 2)
-TUNING_BACKEND = "numba"  # the fastest; the final runs show the backends agree
+TUNING_BACKEND = COMPILED  # the fastest; the final runs show the backends agree
 # One thread per run, tuning and final: on a shared machine, Numba's parallel regions with more threads than
-# free cores crawl (here, with other jobs running, 2 threads trained 2,000 samples a second, 1 thread 22,000).
+# free cores crawl, far below what one thread trains.
 THREADS = "--threads=1"
 VAL_SIZE = DEFAULTS["val_size"]  # the tuning runs hold out the CLI's default validation set
 

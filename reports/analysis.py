@@ -11,8 +11,8 @@ import pandas as pd
 
 from kernels import available_backends
 from reports.results import Results
+from reports.roles import BLAS, COMPILED, PEER
 
-PEER = "pytorch"  # the one reference from outside the project, timed beside the backends
 CONFIDENCE = 0.95  # of the headline ratios' intervals
 DRIFT = 0.05  # the peak probe moving more than this between the run's start and end: the machine changed
 INDEPENDENT = 0.9  # all cores at least this fraction of n x one core: the cores do not share the FMA units
@@ -29,7 +29,7 @@ RUN_COLUMNS = {  # headline column -> its name, suffixed with the run's index, i
 
 
 def rank(backend: str) -> int:
-    """A backend's place in the tables: the registry's order, then PyTorch, then anything else (a backend
+    """A backend's place in the tables: the registry's order, then the peer, then anything else (a backend
     of a saved run that is not registered now)."""
     order = [*available_backends(), PEER]
     return order.index(backend) if backend in order else len(order)
@@ -139,8 +139,8 @@ def t_quantile(p: float, df: int) -> float:
 def blocks_interval(per_block: list[np.ndarray]) -> tuple[float, float, float, int]:
     """A ratio and its ``CONFIDENCE`` interval by the method of batch means, a ratio's blocks being the
     batches; (ratio, low, high, pairs). The pairs of one block share the machine's state of that moment, so
-    they are not independent draws: an interval that resampled the pairs came out several times narrower
-    than the differences between two runs. Blocks spread over the run are; the ratio is the mean of the
+    they are not independent draws, and an interval that resampled the pairs would be narrower than the
+    differences between two runs. Blocks spread over the run are; the ratio is the mean of the
     blocks' median pair ratios on a log scale (a ratio and its inverse get one interval), the interval
     Student's t over the blocks. Fewer than two blocks give no interval."""
     logs = np.log([np.median(r) for r in per_block if len(r)])
@@ -288,7 +288,7 @@ def roofline_points(results: Results) -> pd.DataFrame:
 def variant_table(results: Results) -> pd.DataFrame:
     """The matmul zoo against the peak at its thread count and against NumPy's sgemm at the same shape."""
     v = results.study("variant").sort_values("gflops", ascending=False).copy()
-    sgemm = v.loc[v["backend"] == "numpy", "gflops"]
+    sgemm = v.loc[v["backend"] == BLAS, "gflops"]
     v["of_sgemm"] = v["gflops"] / sgemm.iloc[0] if len(sgemm) else math.nan
     v["of_peak"] = [g / peak_rate(results, d) for g, d in zip(v["gflops"], v["dtype"])]
     return v
@@ -318,18 +318,18 @@ def technique_table(results: Results) -> pd.DataFrame:
     return table
 
 
-def numpy_step_budget(results: Results) -> pd.DataFrame:
-    """The numpy step of the epoch study in parts timed alone (its products and element-wise kernels at the
-    step's shapes, the batch gather, the optimizer's update) and the rest by difference, each against the
-    step and the floor's step."""
+def blas_step_budget(results: Results) -> pd.DataFrame:
+    """The BLAS backend's step of the epoch study in parts timed alone (its products and element-wise
+    kernels at the step's shapes, the batch gather, the optimizer's update) and the rest by difference,
+    each against the step and the floor's step."""
     epochs = epoch_table(results)
     kernels = results.study("kernel")
-    kernels = kernels[kernels["backend"] == "numpy"]
+    kernels = kernels[kernels["backend"] == BLAS]
     update = results.study("optimizer")
-    if "numpy" not in epochs.index or kernels.empty or update.empty:
+    if BLAS not in epochs.index or kernels.empty or update.empty:
         return pd.DataFrame()
-    e = epochs.loc["numpy"]
-    gather = _gathers(results, "numpy").get((int(e.batch), int(e.threads)), math.nan)
+    e = epochs.loc[BLAS]
+    gather = _gathers(results, BLAS).get((int(e.batch), int(e.threads)), math.nan)
     is_product = kernels["kernel"].str.startswith("matmul")
     products, others = kernels[is_product], kernels[~is_product]
     steps = e.epoch_samples / e.batch
@@ -351,11 +351,13 @@ def numpy_step_budget(results: Results) -> pd.DataFrame:
     return table
 
 
-STEP_PARTS = ("forward product", "weight gradient + update", "output layer")  # each timed alone
+# the parts of a fused step, each timed alone: bench/test_budget.py times them under these names
+STEP_PARTS = ("forward product", "weight gradient + update", "output layer")
 FIRST_LAYER = STEP_PARTS[:2]  # the products that can run near the peak; the rest of a step cannot
 CALL, GATHER = "call from Python", "batch gather"
 PRODUCTS_NEED = "products need"  # of the peak, to meet the bound with every other part as it is
 PRODUCTS_RUN = "products run at"  # of the peak, as timed alone
+BLAS_STEP, COMPILED_STEP = f"{BLAS} step", f"{COMPILED} step"  # columns of compiled_step_budget
 
 
 def _gathers(results: Results, backend: str) -> pd.Series:
@@ -374,8 +376,8 @@ def shapes(results: Results, study: str, kernel: str) -> list[str]:
 
 
 def _step_kernels(results: Results) -> pd.DataFrame:
-    """The parts of numba's step timed alone (``bench/test_budget.py``): median seconds and FLOPs by
-    (part, optimizer or "", batch, threads); the part is one of ``STEP_PARTS`` or ``CALL``."""
+    """The parts of the compiled backend's step timed alone (``bench/test_budget.py``): median seconds and
+    FLOPs by (part, optimizer or "", batch, threads); the part is one of ``STEP_PARTS`` or ``CALL``."""
     k = results.study("step_kernel")
     if k.empty:
         return pd.DataFrame(columns=["median", "flops"])
@@ -384,10 +386,11 @@ def _step_kernels(results: Results) -> pd.DataFrame:
 
 
 def _parts(results: Results, info: dict, threads: int) -> dict[str, tuple[float, float]] | None:
-    """(seconds, FLOPs) of each part of the numba step an epoch side's ``info`` describes, on ``threads``
-    threads: ``STEP_PARTS``, the output layer less the cost of a step's call from Python (its timing,
-    a call of its own, carries one), that call, and the batch gather; None where one was not timed."""
-    kernels, gathers = _step_kernels(results), _gathers(results, "numba")
+    """(seconds, FLOPs) of each part of the compiled backend's step an epoch side's ``info`` describes, on
+    ``threads`` threads: ``STEP_PARTS``, the output layer less the cost of a step's call from Python (its
+    timing, a call of its own, carries one), that call, and the batch gather; None where one was not
+    timed."""
+    kernels, gathers = _step_kernels(results), _gathers(results, COMPILED)
     parts = (*STEP_PARTS, CALL)
     optimizers = ("", *[info["optimizer"]] * (len(parts) - 1))
     keys = [(part, opt, info["batch"], threads) for part, opt in zip(parts, optimizers)]
@@ -399,54 +402,56 @@ def _parts(results: Results, info: dict, threads: int) -> dict[str, tuple[float,
     return timed | {CALL: (call, math.nan), GATHER: (gathers[(info["batch"], threads)], math.nan)}
 
 
-def _numba_pairs(results: Results, other: str) -> dict[str, dict]:
-    """The headline quantities whose sides are numba and ``other`` ("numba": a thread count against
-    another), with one block's extra_info each."""
+def _compiled_pairs(results: Results, other: str) -> dict[str, dict]:
+    """The headline quantities whose sides are the compiled backend and ``other`` (``COMPILED``: a thread
+    count against another), with one block's extra_info each."""
     pairs = {}
     for quantity, blocks in results.study("headline").groupby("quantity", sort=False):
         extra = results.extra[blocks["name"].iloc[0]]
         backends = sorted(extra.get(side, {}).get("backend") or "" for side in ("a_info", "b_info"))
-        if backends == sorted(["numba", other]):
+        if backends == sorted([COMPILED, other]):
             pairs[quantity] = extra
     return pairs
 
 
-def numba_step_budget(results: Results) -> pd.DataFrame:
-    """Per optimizer and batch of a headline pair of numba against numpy: both steps (the medians of the
-    pair's sides), the step numba would need to meet the bound, the parts of numba's step timed alone on
+def compiled_step_budget(results: Results) -> pd.DataFrame:
+    """Per optimizer and batch of a headline pair of the compiled backend against the BLAS one: both steps
+    (the medians of the pair's sides), the step the compiled one would need to meet the bound, the parts
+    of its step timed alone on
     the step's threads, the rest of it, and the rate (of the all-core peak) the first layer's products
     would need to meet the bound in the time that every other part, as measured, leaves them, beside the
     rate they run at."""
     heads = headline(results).set_index("quantity")
     rows = []
-    for quantity, extra in _numba_pairs(results, "numpy").items():
-        numba_first = extra["a_info"]["backend"] == "numba"
-        info = extra["a_info" if numba_first else "b_info"]
+    for quantity, extra in _compiled_pairs(results, BLAS).items():
+        compiled_first = extra["a_info"]["backend"] == COMPILED
+        info = extra["a_info" if compiled_first else "b_info"]
         parts = _parts(results, info, info["threads"])
         if parts is None:
             continue
         steps = info["samples"] / info["batch"]
         a_step, b_step = heads.loc[quantity, ["a_median", "b_median"]] / steps
-        numba_step, numpy_step = (a_step, b_step) if numba_first else (b_step, a_step)
+        compiled_step, blas_step = (a_step, b_step) if compiled_first else (b_step, a_step)
         bound = heads.loc[quantity, "bound"]  # on a / b
         seconds = {part: t for part, (t, _) in parts.items()}
-        needed = numpy_step * bound if numba_first else numpy_step / bound
+        needed = blas_step * bound if compiled_first else blas_step / bound
         products = sum(seconds[part] for part in FIRST_LAYER)
-        left = needed - (numba_step - products)
+        left = needed - (compiled_step - products)
         flops = sum(parts[part][1] for part in FIRST_LAYER) / (peak_rate(results, info["dtype"]) * 1e9)
         rows.append(
             {"quantity": quantity, "optimizer": info["optimizer"], "batch": int(info["batch"])}
-            | {"numpy step": numpy_step, "numba step": numba_step, "needed for the bound": needed, **seconds}
-            | {"the rest": numba_step - sum(seconds.values())}
+            | {BLAS_STEP: blas_step, COMPILED_STEP: compiled_step, "needed for the bound": needed, **seconds}
+            | {"the rest": compiled_step - sum(seconds.values())}
             | {PRODUCTS_NEED: flops / left if left > 0 else math.inf, PRODUCTS_RUN: flops / products}
         )
     return pd.DataFrame(rows)
 
 
 def thread_budget(results: Results) -> pd.DataFrame:
-    """numba's step on one thread and on all (the medians of the thread speed-up pair's sides) in the parts
-    of ``numba_step_budget``: each part's speed-up, and its all-core time against the floor of its FLOPs."""
-    pairs = [e for e in _numba_pairs(results, "numba").values() if compares_threads(e)]
+    """The compiled backend's step on one thread and on all (the medians of the thread speed-up pair's
+    sides) in the parts of ``compiled_step_budget``: each part's speed-up, and its all-core time against
+    the floor of its FLOPs."""
+    pairs = [e for e in _compiled_pairs(results, COMPILED).values() if compares_threads(e)]
     if not pairs:
         return pd.DataFrame()
     pair = pairs[0]

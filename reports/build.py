@@ -25,6 +25,7 @@ from reports import analysis, fmt
 from reports.figures import FIGURES
 from reports.fmt import bound, frame_table, interval, number, percent, seconds, threads, times
 from reports.results import ReportError, Results, load_results
+from reports.roles import BLAS, COMPILED, PEER
 
 REPORT_NAME = "performance.md"
 HEADLINE_CSV = "headline.csv"
@@ -140,13 +141,16 @@ HEADLINE_METHOD = (
     "meet in*: the median time of an empty parallel region across all cores, measured beside every "
     "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine."
 )
-NUMBA_STEP_TEXT = (
-    "Per optimizer and batch of a headline pair of numba against numpy; the parts are timed alone, on the "
-    "threads the step runs them on."
+COMPILED_STEP_TEXT = (
+    f"Per optimizer and batch of a headline pair of {COMPILED} against {BLAS}; the parts are timed alone, on "
+    "the threads the step runs them on."
 )
-NUMBA_STEP_GLOSSARY = [  # (column, what it holds)
-    ("numpy step, numba step", "the medians of the headline pair's rounds, per step"),
-    ("needed for the bound", "the most numba's step may take to meet the bound against numpy's"),
+COMPILED_STEP_GLOSSARY = [  # (column, what it holds)
+    (
+        f"{analysis.BLAS_STEP}, {analysis.COMPILED_STEP}",
+        "the medians of the headline pair's rounds, per step",
+    ),
+    ("needed for the bound", f"the most {COMPILED}'s step may take to meet the bound against {BLAS}'s"),
     ("forward product", "the first layer's `x @ W1`"),
     (
         "weight gradient + update",
@@ -158,7 +162,7 @@ NUMBA_STEP_GLOSSARY = [  # (column, what it holds)
         "that timing it alone adds",
     ),
     ("call from Python", "a fused step of next to no arithmetic ({call}): the call's own cost"),
-    ("batch gather", "numba's `take_rows`, on every core for a large batch"),
+    ("batch gather", f"{COMPILED}'s `take_rows`, on every core for a large batch"),
     (
         "the rest",
         "the step less its parts: the hidden layer's element-wise work, the trainer's loop, and what the "
@@ -233,7 +237,7 @@ def findings(results: Results) -> list[str]:
     """One claim per finding, each read off a table of this report."""
     out = []
     epochs = analysis.epoch_table(results)
-    ours = epochs[epochs["backend"] != analysis.PEER] if not epochs.empty else epochs
+    ours = epochs[epochs["backend"] != PEER] if not epochs.empty else epochs
     if len(ours):
         best = ours.loc[ours["epoch_seconds"].idxmin()]
         out.append(
@@ -241,7 +245,7 @@ def findings(results: Results) -> list[str]:
             f"{seconds(best.epoch_seconds)} an epoch, {times(best.floor_ratio)} the floor."
         )
     h = analysis.headline(results)
-    budgets = {row["quantity"]: row for _, row in analysis.numba_step_budget(results).iterrows()}
+    budgets = {row["quantity"]: row for _, row in analysis.compiled_step_budget(results).iterrows()}
     for r in h[h["verdict"] != ""].itertuples():
         claim = f"{r.quantity}: {interval(r.ratio, r.low, r.high)}, bound {bound(r.bound, r.sense)}"
         why = "" if r.verdict == "met" else _why_not_met(r, budgets.get(r.quantity))
@@ -281,8 +285,8 @@ def findings(results: Results) -> list[str]:
         out.append(
             "Adam's batch-1 update of W1 with a subnormal first moment against a zero one: "
             f"{each}. Where a gradient is zero, m = 0.9 m rounds a subnormal of a few units back to itself: "
-            "NumPy's Adam keeps such a moment for good and computes on it every step; numba's fused rules "
-            "store a state below the smallest normal as zero."
+            "NumPy's Adam keeps such a moment for good and computes on it every step; "
+            f"{COMPILED}'s fused rules store a state below the smallest normal as zero."
         )
     noisy = analysis.spread(results)
     noisy = noisy[noisy > analysis.NOISY_SPREAD]
@@ -296,14 +300,14 @@ def findings(results: Results) -> list[str]:
 
 def _why_not_met(r, b: pd.Series | None) -> str:
     """What a headline verdict other than met rests on: how many of its blocks meet the bound, and where
-    numba's step has a budget ``b`` (numba against numpy), how fast the first layer's products would have
-    to run (*Where the time goes*)."""
+    the compiled backend's step has a budget ``b`` (against the BLAS one), how fast the first layer's
+    products would have to run (*Where the time goes*)."""
     met = analysis.blocks_meeting(r.blocks, r.bound, r.sense)
     spread = f"from {number(min(r.blocks))} to {number(max(r.blocks))}"
     text = f"; {met} of its {len(r.blocks)} blocks meet it ({spread})"
     if b is not None:
         text += (
-            f"; numba's step may take {seconds(b['needed for the bound'])}, so with its other parts as "
+            f"; {COMPILED}'s step may take {seconds(b['needed for the bound'])}, so with its other parts as "
             f"measured the first layer's products would need {percent(b[analysis.PRODUCTS_NEED])} of the "
             f"all-core peak; they run at {percent(b[analysis.PRODUCTS_RUN])} (*Where the time goes*)"
         )
@@ -327,7 +331,9 @@ def _machine(results: Results, figures: list[str]) -> str:
         for b in run.get("blas", [])
     ]
     env = ", ".join(f"{k}={v}" for k, v in (run.get("env") or {}).items() if v)
-    software = ", ".join(f"{k} {run[k]}" for k in ("python", "numpy", "numba", "torch") if run.get(k))
+    # libraries, not backends: the versions bench/conftest.py's run_info records
+    libraries = ("python", "numpy", "numba", "torch")
+    software = ", ".join(f"{k} {run[k]}" for k in libraries if run.get(k))
     dirty = " with uncommitted changes" if commit.get("dirty") else ""
     rows += [
         ("CPU", machine_name(results)),
@@ -393,23 +399,24 @@ def _sweeps(results: Results, figures: list[str]) -> str:
 
 
 def _budgets(results: Results, figures: list[str]) -> str:
-    numpy_step, numba_step = analysis.numpy_step_budget(results), analysis.numba_step_budget(results)
+    blas_step, compiled_step = analysis.blas_step_budget(results), analysis.compiled_step_budget(results)
     cores = analysis.thread_budget(results)
     parts = []
-    if len(numpy_step):
-        title = f"### A numpy step at batch {numpy_step.attrs['batch']}"
-        parts.append(f"{title}\n\n{frame_table(numpy_step, BUDGET_COLUMNS)}")
-    if len(numba_step):
+    if len(blas_step):
+        title = f"### A {BLAS} step at batch {blas_step.attrs['batch']}"
+        parts.append(f"{title}\n\n{frame_table(blas_step, BUDGET_COLUMNS)}")
+    if len(compiled_step):
         keys = ["optimizer", "batch"]
         rates = {analysis.PRODUCTS_NEED: percent, analysis.PRODUCTS_RUN: percent}
-        steps = fmt.grid(numba_step.drop(columns="quantity").set_index(keys), keys, lambda key: key, rates)
+        steps = fmt.grid(compiled_step.drop(columns="quantity").set_index(keys), keys, lambda key: key, rates)
         call = ", ".join(analysis.shapes(results, "step_kernel", analysis.CALL)) or "not recorded"
-        meanings = [(column, meaning.format(call=call)) for column, meaning in NUMBA_STEP_GLOSSARY]
+        meanings = [(column, meaning.format(call=call)) for column, meaning in COMPILED_STEP_GLOSSARY]
         glossary = fmt.table(["column", "what it holds"], meanings, numbers=False)
-        parts.append(f"### A numba step against its bound\n\n{NUMBA_STEP_TEXT}\n\n{glossary}\n\n{steps}")
+        title = f"### A {COMPILED} step against its bound"
+        parts.append(f"{title}\n\n{COMPILED_STEP_TEXT}\n\n{glossary}\n\n{steps}")
     if len(cores):
         batch, optimizer, n = (cores.attrs[key] for key in ("batch", "optimizer", "threads"))
-        title = f"### A numba step at batch {batch} ({optimizer}) on 1 and {n} threads"
+        title = f"### A {COMPILED} step at batch {batch} ({optimizer}) on 1 and {n} threads"
         table = fmt.grid(cores.set_index("part"), ["part"], lambda key: (key,), THREAD_CELLS)
         parts.append(f"{title}\n\n{THREAD_TEXT}\n\n{table}")
     return _section("Where the time goes", "\n\n".join(parts)) if parts else ""

@@ -14,11 +14,14 @@ from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from reports import analysis  # noqa: E402
 from reports.results import Results  # noqa: E402
+from reports.roles import PEER  # noqa: E402
 
-COLORS = {"loops": "tab:gray", "numpy": "tab:blue", "numba": "tab:orange", "pytorch": "tab:red"}
-OTHER_COLORS = ["tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-# numpy and numba compute the same numbers, so their curves coincide: styles keep both visible
-LINES = {"loops": ("s", "-"), "numpy": ("o", "-"), "numba": ("x", "--")}
+# a backend's colour by its place in the registry (``analysis.rank``), so that a new backend gets its own
+COLORS = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink"]
+PEER_COLOR = "tab:red"  # the outside reference's, whatever the registry holds
+# (marker, line style) of a backend's training curves, by its place in the registry: backends that compute
+# the same numbers have curves that coincide, and a marker and dash of its own keep each one visible
+CURVE_STYLES = [("s", "-"), ("o", "-"), ("x", "--"), ("D", ":"), ("^", "-.")]
 MARKERS = "osD^vP*X<>hp"  # one per kernel of the step
 ROOF_DASHES = [(0, (1, 1)), (0, (3, 1)), (0, (5, 2)), (0, (8, 3))]  # the bandwidth roofs, fastest level first
 VERDICT_COLORS = {"met": "tab:green", "not met": "tab:red", "unclear": "tab:orange", "": "black"}
@@ -28,7 +31,7 @@ BAR_LABEL = {"xytext": (0, 6), "textcoords": "offset points", "ha": "center", "f
 
 
 def _color(backend: str) -> str:
-    return COLORS.get(backend) or OTHER_COLORS[analysis.rank(backend) % len(OTHER_COLORS)]
+    return PEER_COLOR if backend == PEER else COLORS[analysis.rank(backend) % len(COLORS)]
 
 
 def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2):
@@ -193,7 +196,7 @@ def training_curves(results: Results) -> Figure | None:
     fig, (loss_ax, acc_ax) = _figure(ncols=2, width=11)
     for backend, info in curves.items():
         history = info.get("history") or []
-        marker, linestyle = LINES.get(backend, ("o", "-"))
+        marker, linestyle = CURVE_STYLES[analysis.rank(backend) % len(CURVE_STYLES)]
         label = f"{backend} ({int(info['samples']):,} train / {int(info['test_samples']):,} test)"
         style = {"marker": marker, "linestyle": linestyle, "color": _color(backend), "label": label}
         epochs = [h["epoch"] for h in history]
