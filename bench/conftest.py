@@ -83,6 +83,12 @@ class JsonSink:
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's own (trylast) configure reads --benchmark-json
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """No pytest-xdist workers for the study (``-n auto`` is in the test suite's addopts): a benchmark
+    shares the cores with nothing, and pytest-benchmark times nothing under xdist."""
+    return 0
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[STARTED_KEY] = datetime.now(timezone.utc).isoformat()
     settings = resolve_settings(config.getoption("--quick"), config.getoption("--report-dir"))

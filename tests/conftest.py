@@ -42,6 +42,18 @@ def _every_core():
         set_threads(None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The numba backend in float64 is in the slow tier (``pytest -m slow``, which CI runs): it compiles
+    every kernel a second time, about half of a first run's compile time, and the study runs float32.
+    A test of it has the backend as a parameter, or the ``numba`` mark when it calls its kernels itself."""
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        backend = params.get("backend", params.get("backend_name"))
+        numba_test = backend == "numba" or item.get_closest_marker("numba") is not None
+        if numba_test and str(params.get("dtype")) == "float64":
+            item.add_marker(pytest.mark.slow)
+
+
 def _backend_or_skip(name: str):
     try:
         return kernels.get_backend(name)
@@ -143,6 +155,10 @@ def isolated(tmp_path, monkeypatch):
     """Keep every test away from the real cache, the environment, /usr/share and the internet."""
     monkeypatch.delenv("SCRATCHNET_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    # a pytest that a test starts is a run of its own, not one of this run's pytest-xdist workers (under
+    # which pytest-benchmark would time nothing)
+    for name in [name for name in os.environ if name.startswith("PYTEST_XDIST_")]:
+        monkeypatch.delenv(name)
     for name in DATASETS:
         change_spec(monkeypatch, name, mirrors=(), system_dirs=())
     real_urlopen = urllib.request.urlopen

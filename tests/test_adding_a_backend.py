@@ -37,6 +37,7 @@ def run_pytest_with_toy(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_the_tests_check_it_op_by_op_and_gradient_by_gradient(tmp_path):
     report = tmp_path / "junit.xml"
     files = [TESTS / "test_kernels.py", TESTS / "test_network.py"]
@@ -52,6 +53,7 @@ def test_the_tests_check_it_op_by_op_and_gradient_by_gradient(tmp_path):
     assert {outcome for _, outcome in outcomes} == {"passed"}, outcomes  # no failure, error or skip
 
 
+@pytest.mark.slow
 def test_the_benchmarks_list_it(tmp_path):
     listed = run_pytest_with_toy(tmp_path, "--collect-only", "-q", str(ROOT / "bench")).stdout.split()
     toy = {node.split("::")[0].removeprefix("bench/") for node in listed if "toy" in node}

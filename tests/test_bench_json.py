@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.slow  # each test runs a pytest session in a subprocess
 
 TINY_BENCHMARK = """
 def test_tiny(benchmark):

@@ -114,6 +114,7 @@ def test_products_any_shape(backend, dtype, m, k, n, seed):
         check_product(backend, product, a, b, dtype)
 
 
+@pytest.mark.numba
 @pytest.mark.parametrize("batch", [8, 17])
 def test_small_batch_forward_split_between_threads(dtype, rng, batch):
     """numba's forward product of the real first layer at a small batch, k summed in one part per thread

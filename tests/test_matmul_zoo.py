@@ -21,6 +21,8 @@ pytest.importorskip("numba", reason="the matmul zoo is the numba backend's")
 from kernels.blocking import DTYPES, active_blocking  # noqa: E402
 from kernels.jit_zoo import MATMUL_VARIANTS  # noqa: E402
 
+pytestmark = pytest.mark.numba  # every variant is a numba kernel
+
 KC = max(active_blocking(dtype).kc for dtype in DTYPES)  # k steps per block, of either dtype
 
 # (m, k, n): batches of 1 (the row-vector kernel's one-row block), k = 0 (out must be zeroed), widths

@@ -13,6 +13,7 @@ import pytest
 from bench.harness import AT_MOST, Side, bench_paired
 
 pytest_plugins = ["pytester"]
+pytestmark = pytest.mark.slow  # each test runs a pytest session in a subprocess
 
 ROUNDS = 3
 

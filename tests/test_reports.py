@@ -320,6 +320,7 @@ def test_runs_side_by_side(tmp_path):
     assert (row["sync_0"], row["sync_1"]) == pytest.approx((1.4, 2.6))  # the cores met slower in run 2
 
 
+@pytest.mark.slow
 def test_build_writes_every_file_atomically(tmp_path, monkeypatch):
     written = []
     real = build.atomic_write
@@ -337,6 +338,7 @@ def test_build_writes_every_file_atomically(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(f".*{TEMP_SUFFIX}"))
 
 
+@pytest.mark.slow
 def test_a_failed_build_leaves_the_previous_report_intact(tmp_path, monkeypatch):
     """Its figures and tables too: nothing is written until everything is rendered."""
     path = write_run(tmp_path)
@@ -348,6 +350,7 @@ def test_a_failed_build_leaves_the_previous_report_intact(tmp_path, monkeypatch)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "performance.md"])
 
 
+@pytest.mark.slow
 def test_a_report_file_that_cannot_be_written_is_refused_before_any_is_written(tmp_path):
     path = write_run(tmp_path)
     (tmp_path / "performance.md").mkdir()
@@ -432,6 +435,7 @@ def test_a_bad_json_is_a_one_line_error(tmp_path, content, reason):
     assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0]
 
 
+@pytest.mark.slow
 def test_the_cli_compares_several_runs(tmp_path):
     first, second = write_run(tmp_path / "a"), write_run(tmp_path / "b", numba_epoch=0.6)
     result = _cli(str(first), str(second), "--out", str(tmp_path / "out"))
@@ -444,6 +448,7 @@ def test_the_cli_compares_several_runs(tmp_path):
     assert row.at["numba epoch / numpy epoch, batch 32", "agree"]
 
 
+@pytest.mark.slow
 def test_the_readme_changes_only_through_its_command(tmp_path):
     reports_dir = tmp_path / "reports"
     build.build_report(write_run(reports_dir))

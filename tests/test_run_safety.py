@@ -157,6 +157,7 @@ def test_an_ignored_sighup_stays_ignored():
         signal.signal(signal.SIGHUP, previous)
 
 
+@pytest.mark.slow
 def test_sigterm_saves_mid_epoch_and_the_run_resumes(tiny_mnist, tmp_path):
     ckpt = tmp_path / "c.npz"
     common = [sys.executable, "-m", "network.train", "--data-dir", str(tiny_mnist), "--backend", "loops"]

@@ -224,6 +224,7 @@ def test_resume_mid_epoch_equals_uninterrupted(tiny_mnist, tmp_path, optimizer, 
     assert [m.test_accuracy for m in straight.history] == [m.test_accuracy for m in resumed.history]
 
 
+@pytest.mark.slow
 def test_interrupted_run_saves_and_resumes(tiny_mnist, tmp_path):
     """Ctrl-C (SIGINT) in the middle of an epoch: a checkpoint, a clean exit, and a run that resumes
     from it and ends with the weights of a run that was never interrupted."""
