@@ -89,7 +89,7 @@ class Blocking:
     def describe(self) -> str:
         """One line: the ISA, the tile (in its name, as BLIS names its kernels) and the cache blocks."""
         return (
-            f"{self.isa} {self.dtype} tile {self.mr}x{self.nr}, narrow {self.mr}x{self.narrow_nr}, "
+            f"{self.isa}, tile {self.mr}x{self.nr}, narrow {self.mr}x{self.narrow_nr}, "
             f"kc {self.kc}, op(a) block {self.a_block_bytes // 1024} KiB"
         )
 

@@ -29,7 +29,7 @@ full_size = True
 
 def describe(dtype: np.dtype) -> str:
     """The blocking the products use in ``dtype`` (``kernels.blocking``): analytic, not yet tuned."""
-    return f"blocking {active_blocking(dtype).describe()}, analytic"
+    return f"blocking {active_blocking(dtype).describe()} (analytic)"
 
 
 def _c(x: np.ndarray) -> np.ndarray:

@@ -380,9 +380,9 @@ def run(args: argparse.Namespace) -> int:
     counts = " / ".join(f"{n:,} {part}" for part, n in sizes.items())
     no_test = "" if sizes["test"] else "; no labelled test set"  # Kaggle's test.csv has no labels
     # a backend that runs differently on different CPUs says how it runs on this one (the numba blocking)
-    how = f" ({backend.describe(net.dtype)})" if hasattr(backend, "describe") else ""
+    how = f" with {backend.describe(net.dtype)}" if hasattr(backend, "describe") else ""
     print(
-        f"scratchnet: backend {backend.name}{how}, {args.dtype}, {threads} thread{'s' * (threads != 1)}, "
+        f"scratchnet: backend {backend.name}, {args.dtype}{how}, {threads} thread{'s' * (threads != 1)}, "
         f"{data.name} ({counts} images from {data.source}{no_test}), "
         f"network {'-'.join(map(str, net.layer_sizes))}, {args.optimizer} lr {args.lr:g} "
         f"({args.lr_source}; cosine), batch {args.batch_size}, seed {args.seed}",

@@ -111,6 +111,8 @@ def test_learns_the_tiny_dataset(capsys, tiny_mnist, backend):
     code, out, err = run_cli(capsys, *args)
     assert code == 0, err
     assert final_test_accuracy(out) > 0.8
+    if hasattr(backend, "describe"):  # how the backend runs on this CPU (numba: its blocking), first line
+        assert backend.describe(np.dtype("float32")) in out.splitlines()[0]
 
 
 # --- reproducibility, metrics, checkpoints ----------------------------------------------------------------
