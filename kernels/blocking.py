@@ -43,7 +43,8 @@ MIN_ROWVEC_COLUMNS = 64
 # The register tile per ISA level and dtype, in vectors: (rows, vectors per row). The accumulators
 # (rows x vectors), a row of op(b) (vectors) and one broadcast fit the register file: AVX-512 (32
 # registers) 8 x 2; AVX2 (16) float32 5 x 2 (6 x 2 spilled the broadcasts), float64 6 x 2 (BLIS's
-# Haswell tile, 6 x 8); SSE 4 x 2.
+# Haswell tile, 6 x 8); SSE 4 x 2. A row is one LLVM vector of NR lanes: a power of two of registers,
+# as LLVM splits any other width into pieces it schedules badly.
 REGISTER_TILES = {
     (Isa.AVX512, 4): (8, 2),
     (Isa.AVX512, 8): (8, 2),

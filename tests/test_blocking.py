@@ -25,6 +25,8 @@ def test_every_entry_fits_its_registers_and_caches(isa, dtype):
     blocking = analytic_blocking(isa, dtype, CACHES)
     lanes = isa.vector_bytes // dtype.itemsize
     assert blocking.nr % lanes == 0 and blocking.narrow_nr % lanes == 0
+    vectors = blocking.nr // lanes  # a row of the tile: one LLVM vector, a power of two of registers
+    assert vectors & (vectors - 1) == 0
     # the accumulators, one row of op(b) and a broadcast, in registers
     assert blocking.mr * blocking.nr // lanes + blocking.nr // lanes + 1 <= isa.vector_registers
     # the narrow tile: the wide tile's rows in whole registers, narrower exactly where that still vectorises
