@@ -191,7 +191,7 @@ def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple
     def call():
         layer.train_step(h, labels, step_optimizer, 1e-3)
         matmul_nt(dZ, W2, out=dh)
-        jit._mask_inactive(dh, h)
+        jit.mask_inactive(dh, h)
 
     shape = f"h @ W2, dZ2 @ W2.T, h.T @ dZ2: ({batch}x{DEFAULT_HIDDEN}), ({DEFAULT_HIDDEN}x{CLASSES})"
     keeps = RULES[fused_rule(optimizer, W2)[0]][1]

@@ -96,7 +96,7 @@ def _relu_backward(grad, a, out):
 
 def relu_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is grad:  # in place: LLVM leaves a loop that writes over an input scalar; the mask it vectorises
-        _mask_inactive(grad, _c(a))
+        mask_inactive(grad, _c(a))
         return grad
     out = _out(out, grad.shape, grad)
     _relu_backward(_c(grad), _c(a), out)
@@ -222,7 +222,9 @@ def _bias_relu(z, b):
 
 
 @njit(cache=True)
-def _mask_inactive(grad, a):
+def mask_inactive(grad: np.ndarray, a: np.ndarray) -> None:
+    """``grad`` zeroed in place where ``a`` (the ReLU's input or output) is not positive: the ReLU's backward
+    pass as the fused step runs it."""
     zero = grad.dtype.type(0)
     for i in range(grad.shape[0]):
         for j in range(grad.shape[1]):
@@ -253,7 +255,7 @@ def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, n
         delta = deltas[layer]
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
             jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
-            _mask_inactive(deltas[layer - 1], activations[layer])
+            mask_inactive(deltas[layer - 1], activations[layer])
         jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, numbers)
         db = bias_grads[layer]
         _column_sums(delta, db)
