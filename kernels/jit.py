@@ -21,7 +21,7 @@ from kernels import jit_matmul  # importing it also points Numba's cache (kernel
 from kernels.blocking import active_blocking
 from kernels.interface import FusedUpdate
 from kernels.jit_rules import Epilogue, apply_rule, coefficients, unpack
-from kernels.jit_tile import at
+from kernels.jit_tile import element_pointer
 
 name = "numba"
 full_size = True
@@ -259,7 +259,15 @@ def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, n
         jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, numbers)
         db = bias_grads[layer]
         _column_sums(delta, db)
-        apply_rule(rule, at(b, 0), at(db, 0), at(s1b, 0), at(s2b, 0), b.size, bias_coef)
+        apply_rule(
+            rule,
+            element_pointer(b, 0),
+            element_pointer(db, 0),
+            element_pointer(s1b, 0),
+            element_pointer(s2b, 0),
+            b.size,
+            bias_coef,
+        )
     return loss
 
 

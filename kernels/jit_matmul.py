@@ -48,8 +48,8 @@ from kernels.jit_tile import (
     ACC,
     B_PANEL,
     FASTMATH,
-    at,
     blocking_of,
+    element_pointer,
     micro_kernel,
     mr_of,
     nr_of,
@@ -403,7 +403,15 @@ def _outer_update(a, b, w, rule, s1, s2, coef):
                 for c in range(n):
                     g_rows[(i - i0) * n + c] = a[0, i] * b[0, c]
             t = i0 * n
-            apply_rule(rule, at(w, t), panel, at(s1, t), at(s2, t), (i1 - i0) * n, coef)
+            apply_rule(
+                rule,
+                element_pointer(w, t),
+                panel,
+                element_pointer(s1, t),
+                element_pointer(s2, t),
+                (i1 - i0) * n,
+                coef,
+            )
         return
     n_full = n // NR * NR
     gp = stack(w, ACC)
@@ -411,13 +419,30 @@ def _outer_update(a, b, w, rule, s1, s2, coef):
     for j in range(0, n_full, NR):
         for i in range(m):
             t = i * n + j
-            row_update(rule, at(w, t), at(b, j), at(s1, t), at(s2, t), coef, a[0, i], False)
+            row_update(
+                rule,
+                element_pointer(w, t),
+                element_pointer(b, j),
+                element_pointer(s1, t),
+                element_pointer(s2, t),
+                coef,
+                a[0, i],
+                False,
+            )
     if n_full < n:
         for i in range(m):
             for c in range(n - n_full):
                 g[c] = a[0, i] * b[0, n_full + c]
             t = i * n + n_full
-            apply_rule(rule, at(w, t), gp, at(s1, t), at(s2, t), n - n_full, coef)
+            apply_rule(
+                rule,
+                element_pointer(w, t),
+                gp,
+                element_pointer(s1, t),
+                element_pointer(s2, t),
+                n - n_full,
+                coef,
+            )
 
 
 @njit(cache=True)
@@ -440,4 +465,12 @@ def matmul_tn_update(a, b, w, rule, s1, s2, coefficients):
     else:
         g = np.empty_like(w)
         matmul_tn(a, b, g)
-        apply_rule(rule, at(w, 0), at(g, 0), at(s1, 0), at(s2, 0), w.size, coef)
+        apply_rule(
+            rule,
+            element_pointer(w, 0),
+            element_pointer(g, 0),
+            element_pointer(s1, 0),
+            element_pointer(s2, 0),
+            w.size,
+            coef,
+        )

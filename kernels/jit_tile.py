@@ -144,7 +144,7 @@ def stack(typingctx, like, which):
 
 
 @intrinsic
-def at(typingctx, ary, flat):
+def element_pointer(typingctx, ary, flat):
     """Pointer to element ``flat`` of the C-contiguous array ``ary`` (no bounds check)."""
 
     def codegen(context, builder, sig, args):
@@ -155,8 +155,8 @@ def at(typingctx, ary, flat):
 
 
 @intrinsic
-def plus(typingctx, ptr, offset):
-    """``ptr + offset`` elements."""
+def offset_pointer(typingctx, ptr, offset):
+    """The pointer ``offset`` elements past ``ptr``."""
 
     def codegen(context, builder, sig, args):
         return builder.gep(args[0], [args[1]])
@@ -415,7 +415,15 @@ def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue
         if epilogue >= FIRST_RULE:
             for r in range(mr):
                 row = (i0 + r) * n + j0
-                apply_rule(epilogue, at(out, row), plus(accp, r * NR), at(s1, row), at(s2, row), nr, coef)
+                apply_rule(
+                    epilogue,
+                    element_pointer(out, row),
+                    offset_pointer(accp, r * NR),
+                    element_pointer(s1, row),
+                    element_pointer(s2, row),
+                    nr,
+                    coef,
+                )
         elif epilogue == Epilogue.ACCUMULATE:
             for r in range(mr):
                 for c in range(nr):
