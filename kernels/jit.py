@@ -32,7 +32,7 @@ def describe(dtype: np.dtype) -> str:
     return f"blocking {active_blocking(dtype).describe()} (analytic)"
 
 
-def _c(x: np.ndarray) -> np.ndarray:
+def _contiguous(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
@@ -42,19 +42,19 @@ def _out(out: np.ndarray | None, shape: tuple[int, ...], like: np.ndarray) -> np
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (a.shape[0], b.shape[1]), a)
-    jit_matmul.matmul_nn(_c(a), _c(b), out)
+    jit_matmul.matmul_nn(_contiguous(a), _contiguous(b), out)
     return out
 
 
 def matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (a.shape[1], b.shape[1]), a)
-    jit_matmul.matmul_tn(_c(a), _c(b), out)
+    jit_matmul.matmul_tn(_contiguous(a), _contiguous(b), out)
     return out
 
 
 def matmul_nt(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (a.shape[0], b.shape[0]), a)
-    jit_matmul.matmul_nt(_c(a), _c(b), out)
+    jit_matmul.matmul_nt(_contiguous(a), _contiguous(b), out)
     return out
 
 
@@ -67,7 +67,7 @@ def _add_bias(z, b, out):
 
 def add_bias(z: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, z.shape, z)
-    _add_bias(_c(z), _c(b), out)
+    _add_bias(_contiguous(z), _contiguous(b), out)
     return out
 
 
@@ -82,7 +82,7 @@ def _relu(z, out):
 
 def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, z.shape, z)
-    _relu(_c(z), out)
+    _relu(_contiguous(z), out)
     return out
 
 
@@ -96,10 +96,10 @@ def _relu_backward(grad, a, out):
 
 def relu_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is grad:  # in place: LLVM leaves a loop that writes over an input scalar; the mask it vectorises
-        mask_inactive(grad, _c(a))
+        mask_inactive(grad, _contiguous(a))
         return grad
     out = _out(out, grad.shape, grad)
-    _relu_backward(_c(grad), _c(a), out)
+    _relu_backward(_contiguous(grad), _contiguous(a), out)
     return out
 
 
@@ -128,7 +128,7 @@ def _softmax(z, out):
 
 def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, logits.shape, logits)
-    _softmax(_c(logits), out)
+    _softmax(_contiguous(logits), out)
     return out
 
 
@@ -158,7 +158,7 @@ def softmax_xent(
     logits: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
     out = _out(out, logits.shape, logits)
-    loss = _softmax_xent(_c(logits), _c(labels), out)
+    loss = _softmax_xent(_contiguous(logits), _contiguous(labels), out)
     return out, float(loss)
 
 
@@ -172,7 +172,7 @@ def _column_sums(g, out):
 
 def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (g.shape[1],), g)
-    _column_sums(_c(g), out)
+    _column_sums(_contiguous(g), out)
     return out
 
 
@@ -302,12 +302,15 @@ def fused_step(
     dtype = params[0][0].dtype
     loss = _fused_step(
         EPILOGUES[update.rule],
-        (_c(activations[0]), *activations[1:]),  # the rest are the network's own C-contiguous buffers
+        (
+            _contiguous(activations[0]),
+            *activations[1:],
+        ),  # the rest are the network's own C-contiguous buffers
         tuple(deltas),
         tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind
         _per_layer(update.state, params),
         tuple(bias_grads),
-        _c(labels),
+        _contiguous(labels),
         coefficients(update.coefficients, dtype),
     )
     return float(loss)
