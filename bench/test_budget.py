@@ -166,10 +166,10 @@ def _update(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
     X, W, flops = _first_layer(rng, batch)
     dZ = rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32) * np.float32(1e-3)
     rule, coef = fused_rule(optimizer, W)
-    s1, s2 = aligned.zeros_like(W), aligned.zeros_like(W)  # a rule ignores the state it does not keep
+    state1, state2 = aligned.zeros_like(W), aligned.zeros_like(W)  # a rule ignores the state it does not keep
     shape = f"X.T @ dZ1 into W1 and its state: ({INPUTS}x{batch}) @ ({batch}x{DEFAULT_HIDDEN})"
     elements = X.size + dZ.size + W.size * 2 * (1 + RULES[rule][1])  # W1 and kept state, read and written
-    return shape, lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, s1, s2, coef), flops, elements
+    return shape, lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, state1, state2, coef), flops, elements
 
 
 def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:

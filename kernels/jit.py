@@ -251,20 +251,20 @@ def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, n
         return loss  # diverged: leave every weight as it was
     for layer in range(layers - 1, -1, -1):
         W, b = params[layer]
-        s1W, s2W, s1b, s2b = states[layer]
+        W_state1, W_state2, b_state1, b_state2 = states[layer]
         delta = deltas[layer]
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
             jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
             mask_inactive(deltas[layer - 1], activations[layer])
-        jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, numbers)
+        jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, W_state1, W_state2, numbers)
         db = bias_grads[layer]
         _column_sums(delta, db)
         apply_rule(
             rule,
             element_pointer(b, 0),
             element_pointer(db, 0),
-            element_pointer(s1b, 0),
-            element_pointer(s2b, 0),
+            element_pointer(b_state1, 0),
+            element_pointer(b_state2, 0),
             b.size,
             bias_coef,
         )
@@ -277,8 +277,8 @@ def _two_states(param: np.ndarray, state: tuple[np.ndarray, ...]) -> tuple[np.nd
     return (*state, *(param,) * (2 - len(state)))
 
 
-# (the optimizer's state list, its (s1W, s2W, s1b, s2b) per layer): an optimizer hands the same list every
-# step, so the tuples are made once per training run, not once per step
+# (the optimizer's state list, its (W_state1, W_state2, b_state1, b_state2) per layer): an optimizer hands
+# the same list every step, so the tuples are made once per training run, not once per step
 _last_states: tuple[list, tuple] = ([], ())
 
 

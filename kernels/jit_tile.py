@@ -219,8 +219,8 @@ def _splat(builder: ir.IRBuilder, vty: ir.VectorType, x: ir.Value) -> ir.Value:
 
 def _emit_rules(builder: ir.IRBuilder, epilogue_v, rows, coef_v, vty: ir.VectorType, align: int) -> None:
     """The update rule ``epilogue_v`` names applied to each of ``rows``, (w pointer, gradient g as a
-    ``_Vector``, s1 pointer, s2 pointer), all ``vty`` wide: each rule of ``jit_rules.RULES`` traced with
-    ``_Vector`` operands into vector IR, one branch per rule around all the rows."""
+    ``_Vector``, state1 pointer, state2 pointer), all ``vty`` wide: each rule of ``jit_rules.RULES``
+    traced with ``_Vector`` operands into vector IR, one branch per rule around all the rows."""
     numbers = (builder.extract_value(coef_v, k) for k in range(len(Coefficients._fields)))
     c = Coefficients(*(_Vector(builder, _splat(builder, vty, x)) for x in numbers))
     for rule_epilogue, (rule, keeps) in RULES.items():
@@ -235,10 +235,11 @@ def _emit_rules(builder: ir.IRBuilder, epilogue_v, rows, coef_v, vty: ir.VectorT
 
 
 @intrinsic
-def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale, narrow):
-    """NR parameters at the pointer ``w`` and their state at ``s1``, ``s2`` updated by the gradient at ``g``
-    (times the scalar ``scale`` unless it is None: a row of an outer product) as the rule ``epilogue``
-    says (``_emit_rules``); NR that of the tile shape ``narrow`` names. Only for whole rows of NR."""
+def row_update(typingctx, epilogue, w, g, state1, state2, coef, scale, narrow):
+    """NR parameters at the pointer ``w`` and their state at ``state1``, ``state2`` updated by the gradient
+    at ``g`` (times the scalar ``scale`` unless it is None: a row of an outer product) as the rule
+    ``epilogue`` says (``_emit_rules``); NR that of the tile shape ``narrow`` names. Only for whole rows of
+    NR."""
     elty = w.dtype
     nr = _tile_of(w, narrow)[1]
     scaled = not isinstance(scale, types.NoneType)
@@ -254,15 +255,15 @@ def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale, narrow):
         _emit_rules(builder, epilogue_v, [(w_p, g, *state_p)], coef_v, vty, align)
         return context.get_dummy_value()
 
-    return types.void(epilogue, w, g, s1, s2, coef, scale, narrow), codegen
+    return types.void(epilogue, w, g, state1, state2, coef, scale, narrow), codegen
 
 
 @intrinsic
-def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1, s2, coef, narrow):
+def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coef, narrow):
     """One whole MR x NR tile, written in vector IR: ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc,
     jb:jb + NR]`` (kc >= 1) in MR NR-lane accumulators that are the k loop's phi nodes, then the
-    ``epilogue`` on ``out[i0:i0 + MR, j0:j0 + NR]`` (and the rule's state ``s1``, ``s2``, shaped like out)
-    straight from them (why in IR: the module's docstring).
+    ``epilogue`` on ``out[i0:i0 + MR, j0:j0 + NR]`` (and the rule's state ``state1``, ``state2``, shaped
+    like out) straight from them (why in IR: the module's docstring).
 
     Each step multiplies and adds in one rounding (``llvm.fma``), as ``contract`` makes of the Python
     loop; A's elements are ``A[pa + p, i + r]`` (``ta``) or ``A[i + r, pa + p]``, all in bounds."""
@@ -271,7 +272,7 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1,
 
     def codegen(context, builder, sig, args):
         a_v, ta_v, i_v, pa_v, b_v, pb_v, jb_v, kc_v, out_v, i0_v, j0_v, epilogue_v, *rest = args
-        s1_v, s2_v, coef_v, _ = rest
+        state1_v, state2_v, coef_v, _ = rest
         llty = context.get_value_type(elty)
         vty = ir.VectorType(llty, nr)
         intp = context.get_value_type(types.intp)
@@ -321,7 +322,9 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1,
             phi.add_incoming(value, loop)
         builder.position_at_end(done)
 
-        (o_data, ldo), (s1_data, _), (s2_data, _) = array(8, out_v), array(12, s1_v), array(13, s2_v)
+        o_data, ldo = array(8, out_v)
+        state1_data, _ = array(12, state1_v)
+        state2_data, _ = array(13, state2_v)
         rows = [add(i0_v, const(r)) for r in range(mr)]
         dst = [vector_at(o_data, ldo, row, j0_v) for row in rows]
         with builder.if_else(is_epilogue(Epilogue.STORE)) as (store, otherwise):
@@ -334,12 +337,14 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1,
                         for d, g_r in zip(dst, g):
                             builder.store(builder.fadd(builder.load(d, align=align), g_r), d, align=align)
                     with update:
-                        state = [[vector_at(x, ldo, row, j0_v) for x in (s1_data, s2_data)] for row in rows]
+                        state_data = (state1_data, state2_data)
+                        state = [[vector_at(x, ldo, row, j0_v) for x in state_data] for row in rows]
                         rule_rows = [(d, _Vector(builder, g_r), *st) for d, g_r, st in zip(dst, g, state)]
                         _emit_rules(builder, epilogue_v, rule_rows, coef_v, vty, align)
         return context.get_dummy_value()
 
-    return types.void(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1, s2, coef, narrow), codegen
+    signature = types.void(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coef, narrow)
+    return signature, codegen
 
 
 @intrinsic
@@ -366,15 +371,17 @@ _launch_threads()
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, s1, s2, coef, narrow):
+def micro_kernel(
+    A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, state1, state2, coef, narrow
+):
     """The MR x NR tiles of one column panel, rows ``[i_lo, i_hi)`` of out, then each tile's epilogue: whole
     tiles by ``full_tile``, the ragged ones at out's bottom and right edges by the loops here.
 
     Tile at row i0, with ``i = ia + i0 - i_lo``:
     ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc, jb:jb + NR]``; then the ``epilogue``
     (``jit_rules.Epilogue``) on ``out[i0:i0 + mr, j0:j0 + nr]``: store g, add it, or apply an update rule
-    with g as the gradient of ``out`` (``s1``, ``s2``, ``coef``: the rule's state, shaped like out, and
-    numbers; unused otherwise). A rule needs g whole: one k block only.
+    with g as the gradient of ``out`` (``state1``, ``state2``, ``coef``: the rule's state, shaped like out,
+    and numbers; unused otherwise). A rule needs g whole: one k block only.
 
     ``narrow`` (a literal bool) picks the tile shape (``tile_shape``): one compiled kernel per shape.
 
@@ -395,7 +402,7 @@ def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue
     for i0 in range(i_lo, i_hi, MR):
         i = ia + (i0 - i_lo)
         if i0 + MR <= m and nr == NR:
-            full_tile(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1, s2, coef, narrow)
+            full_tile(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coef, narrow)
             continue
         for t in range(MR * NR):
             acc[t] = zero
@@ -419,8 +426,8 @@ def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue
                     epilogue,
                     element_pointer(out, row),
                     offset_pointer(accp, r * NR),
-                    element_pointer(s1, row),
-                    element_pointer(s2, row),
+                    element_pointer(state1, row),
+                    element_pointer(state2, row),
                     nr,
                     coef,
                 )
