@@ -20,7 +20,7 @@ from numba import njit, prange
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
 from kernels.blocking import active_blocking
 from kernels.interface import FusedUpdate
-from kernels.jit_rules import Epilogue, apply_rule, coefficients, unpack
+from kernels.jit_rules import Epilogue, apply_rule, pack_coefficients, unpack_coefficients
 from kernels.jit_tile import element_pointer
 
 name = "numba"
@@ -233,9 +233,9 @@ def mask_inactive(grad: np.ndarray, a: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, numbers):
-    """``numbers``: the rule's coefficients as ``jit_rules.coefficients`` makes them."""
-    bias_coef = unpack(numbers, decay=False)  # biases are not decayed
+def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, packed_coefficients):
+    """``packed_coefficients``: the rule's coefficients as ``jit_rules.pack_coefficients`` makes them."""
+    bias_coefficients = unpack_coefficients(packed_coefficients, decay=False)  # biases are not decayed
     layers = len(params)
     for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
         W, b = params[layer]
@@ -256,7 +256,9 @@ def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, n
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
             jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
             mask_inactive(deltas[layer - 1], activations[layer])
-        jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, W_state1, W_state2, numbers)
+        jit_matmul.matmul_tn_update(
+            activations[layer], delta, W, rule, W_state1, W_state2, packed_coefficients
+        )
         db = bias_grads[layer]
         _column_sums(delta, db)
         apply_rule(
@@ -266,7 +268,7 @@ def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, n
             element_pointer(b_state1, 0),
             element_pointer(b_state2, 0),
             b.size,
-            bias_coef,
+            bias_coefficients,
         )
     return loss
 
@@ -311,6 +313,6 @@ def fused_step(
         _per_layer(update.state, params),
         tuple(bias_grads),
         _contiguous(labels),
-        coefficients(update.coefficients, dtype),
+        pack_coefficients(update.coefficients, dtype),
     )
     return float(loss)

@@ -48,18 +48,18 @@ class Epilogue(IntEnum):
 
 FIRST_RULE = Epilogue.SGD  # epilogues from here on are update rules
 
-# A rule's numbers, in the parameters' dtype. NumPy's optimizers compute ``1 - beta`` in float64 and round
-# it once, so those are passed, not computed in the dtype.
+# A rule's coefficients, in the parameters' dtype. NumPy's optimizers compute ``1 - beta`` in float64 and
+# round it once, so those are passed, not computed in the dtype.
 Coefficients = namedtuple(
     "Coefficients",
     ["lr", "weight_decay", "momentum", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "eps"],
 )
 
 
-def coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
-    """The fields of ``Coefficients`` from ``FusedUpdate.coefficients``, as an array of the dtype (an
-    array crosses from Python into compiled code in a fraction of a microsecond, a named tuple takes
-    over one). ``unpack`` makes the ``Coefficients`` inside."""
+def pack_coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
+    """The fields of ``Coefficients`` from ``FusedUpdate.coefficients``, packed into an array of the dtype
+    (an array crosses from Python into compiled code in a fraction of a microsecond, a named tuple takes
+    over one). ``unpack_coefficients`` makes the ``Coefficients`` inside."""
     beta1, beta2 = named.get("beta1", 0.0), named.get("beta2", 0.0)
     # in the order of Coefficients' fields; a plain tuple, because building the named one costs about a
     # microsecond of every step
@@ -68,10 +68,13 @@ def coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
 
 
 @njit(cache=True)
-def unpack(c, decay=True):
-    """``Coefficients`` from the array of ``coefficients``; ``decay=False`` for biases (no weight decay)."""
-    weight_decay = c[1] if decay else c.dtype.type(0)
-    return Coefficients(c[0], weight_decay, c[2], c[3], c[4], c[5], c[6], c[7])
+def unpack_coefficients(packed, decay=True):
+    """``Coefficients`` from the array of ``pack_coefficients``; ``decay=False`` for biases (no weight
+    decay)."""
+    weight_decay = packed[1] if decay else packed.dtype.type(0)
+    return Coefficients(
+        packed[0], weight_decay, packed[2], packed[3], packed[4], packed[5], packed[6], packed[7]
+    )
 
 
 @njit(cache=True)
@@ -119,22 +122,22 @@ def _flushed_compiled(x):
 
 
 @njit(inline="always", fastmath=False, error_model="numpy")
-def sgd(w, g, state1, state2, c):
-    return w - c.lr * (g + w * c.weight_decay), state1, state2
+def sgd(w, g, state1, state2, coefficients):
+    return w - coefficients.lr * (g + w * coefficients.weight_decay), state1, state2
 
 
 @njit(inline="always", fastmath=False, error_model="numpy")
-def momentum(w, g, state1, state2, c):
-    v = c.momentum * state1 + (g + w * c.weight_decay)  # state1: the velocity
-    return w - c.lr * v, flushed(v), state2
+def momentum(w, g, state1, state2, coefficients):
+    v = coefficients.momentum * state1 + (g + w * coefficients.weight_decay)  # state1: the velocity
+    return w - coefficients.lr * v, flushed(v), state2
 
 
 @njit(inline="always", fastmath=False, error_model="numpy")
-def adam(w, g, state1, state2, c):
-    d = g + w * c.weight_decay
-    m = c.beta1 * state1 + d * c.one_minus_beta1  # state1: the first moment
-    v = c.beta2 * state2 + (d * d) * c.one_minus_beta2  # state2: the second
-    return w - c.lr * (m / (sqrt(v) + c.eps)), flushed(m), flushed(v)
+def adam(w, g, state1, state2, coefficients):
+    d = g + w * coefficients.weight_decay
+    m = coefficients.beta1 * state1 + d * coefficients.one_minus_beta1  # state1: the first moment
+    v = coefficients.beta2 * state2 + (d * d) * coefficients.one_minus_beta2  # state2: the second
+    return w - coefficients.lr * (m / (sqrt(v) + coefficients.eps)), flushed(m), flushed(v)
 
 
 RULES = {  # epilogue -> (rule, how many of state1, state2 it keeps: only those are written back)
@@ -147,7 +150,7 @@ RULES = {  # epilogue -> (rule, how many of state1, state2 it keeps: only those 
 # fastmath said, not left to default: a callee inherits its caller's. NumPy's error model: a float division
 # that raises ZeroDivisionError branches per element, and such a loop is not vectorised.
 @njit(cache=True, fastmath=False, error_model="numpy")
-def apply_rule(epilogue, w_p, g_p, state1_p, state2_p, n, coef):
+def apply_rule(epilogue, w_p, g_p, state1_p, state2_p, n, coefficients):
     """The ``n`` parameters at the pointer ``w_p`` updated by the gradient at ``g_p`` as ``epilogue``'s rule
     says, with their state at ``state1_p``, ``state2_p`` (pointers, not arrays: a tile's row lives in a
     stack buffer). A rule never writes a state it does not keep (for sgd they may be ``w_p`` itself)."""
@@ -155,10 +158,10 @@ def apply_rule(epilogue, w_p, g_p, state1_p, state2_p, n, coef):
     state1, state2 = carray(state1_p, n), carray(state2_p, n)
     if epilogue == Epilogue.SGD:
         for c in range(n):
-            w[c] = sgd(w[c], g[c], w[c], w[c], coef)[0]
+            w[c] = sgd(w[c], g[c], w[c], w[c], coefficients)[0]
     elif epilogue == Epilogue.MOMENTUM:
         for c in range(n):
-            w[c], state1[c], _ = momentum(w[c], g[c], state1[c], state1[c], coef)
+            w[c], state1[c], _ = momentum(w[c], g[c], state1[c], state1[c], coefficients)
     elif epilogue == Epilogue.ADAM:
         for c in range(n):
-            w[c], state1[c], state2[c] = adam(w[c], g[c], state1[c], state2[c], coef)
+            w[c], state1[c], state2[c] = adam(w[c], g[c], state1[c], state2[c], coefficients)

@@ -217,25 +217,27 @@ def _splat(builder: ir.IRBuilder, vty: ir.VectorType, x: ir.Value) -> ir.Value:
     return builder.shuffle_vector(lane, lane, ir.Constant(ir.VectorType(ir.IntType(32), vty.count), None))
 
 
-def _emit_rules(builder: ir.IRBuilder, epilogue_v, rows, coef_v, vty: ir.VectorType, align: int) -> None:
+def _emit_rules(
+    builder: ir.IRBuilder, epilogue_v, rows, coefficients_v, vty: ir.VectorType, align: int
+) -> None:
     """The update rule ``epilogue_v`` names applied to each of ``rows``, (w pointer, gradient g as a
     ``_Vector``, state1 pointer, state2 pointer), all ``vty`` wide: each rule of ``jit_rules.RULES``
     traced with ``_Vector`` operands into vector IR, one branch per rule around all the rows."""
-    numbers = (builder.extract_value(coef_v, k) for k in range(len(Coefficients._fields)))
-    c = Coefficients(*(_Vector(builder, _splat(builder, vty, x)) for x in numbers))
+    scalars = (builder.extract_value(coefficients_v, k) for k in range(len(Coefficients._fields)))
+    coefficients = Coefficients(*(_Vector(builder, _splat(builder, vty, x)) for x in scalars))
     for rule_epilogue, (rule, keeps) in RULES.items():
         chosen = builder.icmp_signed("==", epilogue_v, ir.Constant(epilogue_v.type, int(rule_epilogue)))
         with builder.if_then(chosen):
             for w_p, g, *state_p in rows:
                 w, *state = (_Vector(builder, builder.load(p, align=align)) for p in (w_p, *state_p[:keeps]))
-                new_w, *new_state = rule.py_func(w, g, *state, *[w] * (2 - keeps), c)  # w: unused
+                new_w, *new_state = rule.py_func(w, g, *state, *[w] * (2 - keeps), coefficients)  # w: unused
                 for p, value in zip(state_p[:keeps], new_state[:keeps]):
                     builder.store(value.value, p, align=align)
                 builder.store(new_w.value, w_p, align=align)
 
 
 @intrinsic
-def row_update(typingctx, epilogue, w, g, state1, state2, coef, scale, narrow):
+def row_update(typingctx, epilogue, w, g, state1, state2, coefficients, scale, narrow):
     """NR parameters at the pointer ``w`` and their state at ``state1``, ``state2`` updated by the gradient
     at ``g`` (times the scalar ``scale`` unless it is None: a row of an outer product) as the rule
     ``epilogue`` says (``_emit_rules``); NR that of the tile shape ``narrow`` names. Only for whole rows of
@@ -245,21 +247,23 @@ def row_update(typingctx, epilogue, w, g, state1, state2, coef, scale, narrow):
     scaled = not isinstance(scale, types.NoneType)
 
     def codegen(context, builder, sig, args):
-        epilogue_v, *pointers, coef_v, scale_v, _ = args
+        epilogue_v, *pointers, coefficients_v, scale_v, _ = args
         vty = ir.VectorType(context.get_value_type(elty), nr)
         align = elty.bitwidth // 8
         w_p, g_p, *state_p = (builder.bitcast(p, vty.as_pointer()) for p in pointers)
         g = _Vector(builder, builder.load(g_p, align=align))
         if scaled:
             g = _Vector(builder, _splat(builder, vty, scale_v)) * g
-        _emit_rules(builder, epilogue_v, [(w_p, g, *state_p)], coef_v, vty, align)
+        _emit_rules(builder, epilogue_v, [(w_p, g, *state_p)], coefficients_v, vty, align)
         return context.get_dummy_value()
 
-    return types.void(epilogue, w, g, state1, state2, coef, scale, narrow), codegen
+    return types.void(epilogue, w, g, state1, state2, coefficients, scale, narrow), codegen
 
 
 @intrinsic
-def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coef, narrow):
+def full_tile(
+    typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coefficients, narrow
+):
     """One whole MR x NR tile, written in vector IR: ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc,
     jb:jb + NR]`` (kc >= 1) in MR NR-lane accumulators that are the k loop's phi nodes, then the
     ``epilogue`` on ``out[i0:i0 + MR, j0:j0 + NR]`` (and the rule's state ``state1``, ``state2``, shaped
@@ -272,7 +276,7 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, sta
 
     def codegen(context, builder, sig, args):
         a_v, ta_v, i_v, pa_v, b_v, pb_v, jb_v, kc_v, out_v, i0_v, j0_v, epilogue_v, *rest = args
-        state1_v, state2_v, coef_v, _ = rest
+        state1_v, state2_v, coefficients_v, _ = rest
         llty = context.get_value_type(elty)
         vty = ir.VectorType(llty, nr)
         intp = context.get_value_type(types.intp)
@@ -340,10 +344,12 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, sta
                         state_data = (state1_data, state2_data)
                         state = [[vector_at(x, ldo, row, j0_v) for x in state_data] for row in rows]
                         rule_rows = [(d, _Vector(builder, g_r), *st) for d, g_r, st in zip(dst, g, state)]
-                        _emit_rules(builder, epilogue_v, rule_rows, coef_v, vty, align)
+                        _emit_rules(builder, epilogue_v, rule_rows, coefficients_v, vty, align)
         return context.get_dummy_value()
 
-    signature = types.void(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coef, narrow)
+    signature = types.void(
+        A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coefficients, narrow
+    )
     return signature, codegen
 
 
@@ -372,7 +378,7 @@ _launch_threads()
 
 @njit(cache=True, fastmath=FASTMATH)
 def micro_kernel(
-    A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, state1, state2, coef, narrow
+    A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, state1, state2, coefficients, narrow
 ):
     """The MR x NR tiles of one column panel, rows ``[i_lo, i_hi)`` of out, then each tile's epilogue: whole
     tiles by ``full_tile``, the ragged ones at out's bottom and right edges by the loops here.
@@ -380,8 +386,8 @@ def micro_kernel(
     Tile at row i0, with ``i = ia + i0 - i_lo``:
     ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc, jb:jb + NR]``; then the ``epilogue``
     (``jit_rules.Epilogue``) on ``out[i0:i0 + mr, j0:j0 + nr]``: store g, add it, or apply an update rule
-    with g as the gradient of ``out`` (``state1``, ``state2``, ``coef``: the rule's state, shaped like out,
-    and numbers; unused otherwise). A rule needs g whole: one k block only.
+    with g as the gradient of ``out`` (``state1``, ``state2``, ``coefficients``: the rule's state, shaped
+    like out, and its ``jit_rules.Coefficients``; unused otherwise). A rule needs g whole: one k block only.
 
     ``narrow`` (a literal bool) picks the tile shape (``tile_shape``): one compiled kernel per shape.
 
@@ -402,7 +408,9 @@ def micro_kernel(
     for i0 in range(i_lo, i_hi, MR):
         i = ia + (i0 - i_lo)
         if i0 + MR <= m and nr == NR:
-            full_tile(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coef, narrow)
+            full_tile(
+                A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coefficients, narrow
+            )
             continue
         for t in range(MR * NR):
             acc[t] = zero
@@ -429,7 +437,7 @@ def micro_kernel(
                     element_pointer(state1, row),
                     element_pointer(state2, row),
                     nr,
-                    coef,
+                    coefficients,
                 )
         elif epilogue == Epilogue.ACCUMULATE:
             for r in range(mr):
