@@ -164,10 +164,10 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, state1, state2, coeff
 
 
 @njit(cache=True)
-def _band(part, parts, n, MR):
-    """Part ``part`` of ``parts`` nearly equal bands of whole MR-row tiles of n rows: (lo, hi)."""
-    tiles = (n + MR - 1) // MR
-    return part * tiles // parts * MR, min(n, (part + 1) * tiles // parts * MR)
+def _band(part, parts, rows, MR):
+    """Part ``part`` of ``parts`` nearly equal bands of whole MR-row tiles of ``rows`` rows: (lo, hi)."""
+    tiles = (rows + MR - 1) // MR
+    return part * tiles // parts * MR, min(rows, (part + 1) * tiles // parts * MR)
 
 
 @njit(cache=True)
@@ -435,29 +435,29 @@ def _outer_update(a, b, w, rule, state1, state2, coefficients):
             for i in range(i0, i1):
                 for c in range(n):
                     g_rows[(i - i0) * n + c] = a[0, i] * b[0, c]
-            t = i0 * n
+            flat = i0 * n
             apply_rule(
                 rule,
-                element_pointer(w, t),
+                element_pointer(w, flat),
                 panel,
-                element_pointer(state1, t),
-                element_pointer(state2, t),
+                element_pointer(state1, flat),
+                element_pointer(state2, flat),
                 (i1 - i0) * n,
                 coefficients,
             )
         return
     n_full = n // NR * NR
-    gp = stack(w, ACC)
-    g = carray(gp, NR)
+    g_p = stack(w, ACC)
+    g = carray(g_p, NR)
     for j in range(0, n_full, NR):
         for i in range(m):
-            t = i * n + j
+            flat = i * n + j
             row_update(
                 rule,
-                element_pointer(w, t),
+                element_pointer(w, flat),
                 element_pointer(b, j),
-                element_pointer(state1, t),
-                element_pointer(state2, t),
+                element_pointer(state1, flat),
+                element_pointer(state2, flat),
                 coefficients,
                 a[0, i],
                 False,
@@ -466,13 +466,13 @@ def _outer_update(a, b, w, rule, state1, state2, coefficients):
         for i in range(m):
             for c in range(n - n_full):
                 g[c] = a[0, i] * b[0, n_full + c]
-            t = i * n + n_full
+            flat = i * n + n_full
             apply_rule(
                 rule,
-                element_pointer(w, t),
-                gp,
-                element_pointer(state1, t),
-                element_pointer(state2, t),
+                element_pointer(w, flat),
+                g_p,
+                element_pointer(state1, flat),
+                element_pointer(state2, flat),
                 n - n_full,
                 coefficients,
             )

@@ -80,8 +80,8 @@ def unpack_coefficients(packed, decay=True):
 @njit(cache=True)
 def no_coefficients(like):
     """Coefficients for the epilogues that are not rules (unused)."""
-    z = like.dtype.type(0)
-    return Coefficients(z, z, z, z, z, z, z, z)
+    zero = like.dtype.type(0)
+    return Coefficients(zero, zero, zero, zero, zero, zero, zero, zero)
 
 
 def sqrt(x):

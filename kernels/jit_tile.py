@@ -10,6 +10,8 @@ Index glossary (every kernel of ``jit_tile``, ``jit_matmul`` and ``jit_zoo``):
 * ``KC``: the most k steps per block, so that a ``KC x NR`` panel of ``op(b)`` stays in L1; ``kc``
   the steps of one block, ``p`` a step, ``p0`` the block's first.
 * ``i0, j0``: a tile's first row and column in ``out``; ``tj`` a column tile's index (``j0 = tj * NR``).
+* ``ia, pa``: the first row and k step of a micro-kernel call's slice of ``op(A)``; ``pb, jb`` the first
+  k step and column of its slice of ``B`` (0 and 0 in a packed panel).
 * ``i_lo, i_hi``: the rows of a row block (a band of row tiles), ``i`` the matching row of ``op(a)``.
 * ``acc``: the MR x NR accumulators: the k loop's phi nodes in ``full_tile``; a stack buffer for a ragged
   tile (in registers inside its k loop).
@@ -131,12 +133,12 @@ def stack(typingctx, like, which):
     blocking = active_blocking(np.dtype(elty.name))  # the wide tile's: the narrow one has fewer columns
     mr, nr, kc = blocking.mr, blocking.nr, blocking.kc
     rowvec = max(blocking.rowvec_rows * blocking.rowvec_width, blocking.rowvec_width_one)
-    n = {ACC: max(mr * nr, rowvec), B_PANEL: kc * nr, A_PANEL: mr * kc}[which.literal_value]
+    elements = {ACC: max(mr * nr, rowvec), B_PANEL: kc * nr, A_PANEL: mr * kc}[which.literal_value]
 
     def codegen(context, builder, sig, args):
         llty = context.get_value_type(elty)
         with builder.goto_entry_block():  # static: in the entry block, of constant size
-            buf = builder.alloca(ir.ArrayType(llty, n))
+            buf = builder.alloca(ir.ArrayType(llty, elements))
             buf.align = PAGE  # see ``stack``
         return builder.bitcast(buf, llty.as_pointer())
 
@@ -286,8 +288,8 @@ def full_tile(
         def const(x):
             return ir.Constant(intp, x)
 
-        def array(k, value):  # (data pointer, row length in elements) of the k-th argument
-            ary = context.make_array(sig.args[k])(context, builder, value)
+        def array(position, value):  # (data pointer, row length in elements) of an argument
+            ary = context.make_array(sig.args[position])(context, builder, value)
             return ary.data, builder.sdiv(cgutils.unpack_tuple(builder, ary.strides, 2)[0], const(align))
 
         def vector_at(data, row_length, row, col):
@@ -402,8 +404,8 @@ def micro_kernel(
     NR = nr_of(out, narrow)
     m, n = out.shape
     ia_max = m - 1
-    accp = stack(out, ACC)
-    acc = carray(accp, MR * NR)
+    acc_p = stack(out, ACC)
+    acc = carray(acc_p, MR * NR)
     zero = out.dtype.type(0)
     for i0 in range(i_lo, i_hi, MR):
         i = ia + (i0 - i_lo)
@@ -433,7 +435,7 @@ def micro_kernel(
                 apply_rule(
                     epilogue,
                     element_pointer(out, row),
-                    offset_pointer(accp, r * NR),
+                    offset_pointer(acc_p, r * NR),
                     element_pointer(state1, row),
                     element_pointer(state2, row),
                     nr,
