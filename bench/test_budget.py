@@ -106,12 +106,12 @@ TIMED_PARTS = [STEP_PARTS[0], *(f"{part}, {opt}" for part in (*STEP_PARTS[1:], C
 
 
 def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
-    """The epilogue and the coefficient array that ``optimizer`` hands the fused step for a layer ``W``."""
+    """The epilogue and the packed coefficients that ``optimizer`` hands the fused step for a layer ``W``."""
     from kernels.jit import EPILOGUES
-    from kernels.jit_rules import coefficients
+    from kernels.jit_rules import pack_coefficients
 
     update = make_optimizer(optimizer, [(W, np.zeros(W.shape[1], W.dtype))]).fused_update(1e-3)
-    return EPILOGUES[update.rule], coefficients(update.coefficients, W.dtype)
+    return EPILOGUES[update.rule], pack_coefficients(update.coefficients, W.dtype)
 
 
 @pytest.mark.skipif(COMPILED not in available_backends(), reason=f"{COMPILED} is not installed")
@@ -165,11 +165,16 @@ def _update(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
 
     X, W, flops = _first_layer(rng, batch)
     dZ = rng.standard_normal((batch, DEFAULT_HIDDEN), dtype=np.float32) * np.float32(1e-3)
-    rule, coef = fused_rule(optimizer, W)
-    s1, s2 = aligned.zeros_like(W), aligned.zeros_like(W)  # a rule ignores the state it does not keep
+    rule, packed_coefficients = fused_rule(optimizer, W)
+    state1, state2 = aligned.zeros_like(W), aligned.zeros_like(W)  # a rule ignores the state it does not keep
     shape = f"X.T @ dZ1 into W1 and its state: ({INPUTS}x{batch}) @ ({batch}x{DEFAULT_HIDDEN})"
     elements = X.size + dZ.size + W.size * 2 * (1 + RULES[rule][1])  # W1 and kept state, read and written
-    return shape, lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, s1, s2, coef), flops, elements
+    return (
+        shape,
+        lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, state1, state2, packed_coefficients),
+        flops,
+        elements,
+    )
 
 
 def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
@@ -191,7 +196,7 @@ def _output_layer(rng: np.random.Generator, batch: int, optimizer: str) -> tuple
     def call():
         layer.train_step(h, labels, step_optimizer, 1e-3)
         matmul_nt(dZ, W2, out=dh)
-        jit._mask_inactive(dh, h)
+        jit.mask_inactive(dh, h)
 
     shape = f"h @ W2, dZ2 @ W2.T, h.T @ dZ2: ({batch}x{DEFAULT_HIDDEN}), ({DEFAULT_HIDDEN}x{CLASSES})"
     keeps = RULES[fused_rule(optimizer, W2)[0]][1]
@@ -231,8 +236,8 @@ def test_adam_subnormal_moment(benchmark, settings, backend, moment):
     if backend == COMPILED:
         from kernels import jit_matmul
 
-        rule, coef = fused_rule("adam", W)
-        update = lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, m, v, coef)  # noqa: E731
+        rule, packed_coefficients = fused_rule("adam", W)
+        update = lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, m, v, packed_coefficients)  # noqa: E731
     else:
         grads = [(X.T @ dZ, np.zeros(DEFAULT_HIDDEN, np.float32))]
         update = lambda: optimizer.step(grads, 1e-3)  # noqa: E731

@@ -20,8 +20,8 @@ from numba import njit, prange
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
 from kernels.blocking import active_blocking
 from kernels.interface import FusedUpdate
-from kernels.jit_rules import Epilogue, apply_rule, coefficients, unpack
-from kernels.jit_tile import at
+from kernels.jit_rules import Epilogue, apply_rule, pack_coefficients, unpack_coefficients
+from kernels.jit_tile import element_pointer
 
 name = "numba"
 full_size = True
@@ -32,7 +32,7 @@ def describe(dtype: np.dtype) -> str:
     return f"blocking {active_blocking(dtype).describe()} (analytic)"
 
 
-def _c(x: np.ndarray) -> np.ndarray:
+def _contiguous(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
@@ -42,19 +42,19 @@ def _out(out: np.ndarray | None, shape: tuple[int, ...], like: np.ndarray) -> np
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (a.shape[0], b.shape[1]), a)
-    jit_matmul.matmul_nn(_c(a), _c(b), out)
+    jit_matmul.matmul_nn(_contiguous(a), _contiguous(b), out)
     return out
 
 
 def matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (a.shape[1], b.shape[1]), a)
-    jit_matmul.matmul_tn(_c(a), _c(b), out)
+    jit_matmul.matmul_tn(_contiguous(a), _contiguous(b), out)
     return out
 
 
 def matmul_nt(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (a.shape[0], b.shape[0]), a)
-    jit_matmul.matmul_nt(_c(a), _c(b), out)
+    jit_matmul.matmul_nt(_contiguous(a), _contiguous(b), out)
     return out
 
 
@@ -67,7 +67,7 @@ def _add_bias(z, b, out):
 
 def add_bias(z: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, z.shape, z)
-    _add_bias(_c(z), _c(b), out)
+    _add_bias(_contiguous(z), _contiguous(b), out)
     return out
 
 
@@ -82,7 +82,7 @@ def _relu(z, out):
 
 def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, z.shape, z)
-    _relu(_c(z), out)
+    _relu(_contiguous(z), out)
     return out
 
 
@@ -96,10 +96,10 @@ def _relu_backward(grad, a, out):
 
 def relu_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if out is grad:  # in place: LLVM leaves a loop that writes over an input scalar; the mask it vectorises
-        _mask_inactive(grad, _c(a))
+        mask_inactive(grad, _contiguous(a))
         return grad
     out = _out(out, grad.shape, grad)
-    _relu_backward(_c(grad), _c(a), out)
+    _relu_backward(_contiguous(grad), _contiguous(a), out)
     return out
 
 
@@ -128,7 +128,7 @@ def _softmax(z, out):
 
 def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, logits.shape, logits)
-    _softmax(_c(logits), out)
+    _softmax(_contiguous(logits), out)
     return out
 
 
@@ -158,7 +158,7 @@ def softmax_xent(
     logits: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
     out = _out(out, logits.shape, logits)
-    loss = _softmax_xent(_c(logits), _c(labels), out)
+    loss = _softmax_xent(_contiguous(logits), _contiguous(labels), out)
     return out, float(loss)
 
 
@@ -172,7 +172,7 @@ def _column_sums(g, out):
 
 def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (g.shape[1],), g)
-    _column_sums(_c(g), out)
+    _column_sums(_contiguous(g), out)
     return out
 
 
@@ -222,7 +222,9 @@ def _bias_relu(z, b):
 
 
 @njit(cache=True)
-def _mask_inactive(grad, a):
+def mask_inactive(grad: np.ndarray, a: np.ndarray) -> None:
+    """``grad`` zeroed in place where ``a`` (the ReLU's input or output) is not positive: the ReLU's backward
+    pass as the fused step runs it."""
     zero = grad.dtype.type(0)
     for i in range(grad.shape[0]):
         for j in range(grad.shape[1]):
@@ -231,9 +233,9 @@ def _mask_inactive(grad, a):
 
 
 @njit(cache=True)
-def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, numbers):
-    """``numbers``: the rule's coefficients as ``jit_rules.coefficients`` makes them."""
-    bias_coef = unpack(numbers, decay=False)  # biases are not decayed
+def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, packed_coefficients):
+    """``packed_coefficients``: the rule's coefficients as ``jit_rules.pack_coefficients`` makes them."""
+    bias_coefficients = unpack_coefficients(packed_coefficients, decay=False)  # biases are not decayed
     layers = len(params)
     for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
         W, b = params[layer]
@@ -249,15 +251,25 @@ def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, n
         return loss  # diverged: leave every weight as it was
     for layer in range(layers - 1, -1, -1):
         W, b = params[layer]
-        s1W, s2W, s1b, s2b = states[layer]
+        W_state1, W_state2, b_state1, b_state2 = states[layer]
         delta = deltas[layer]
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
             jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
-            _mask_inactive(deltas[layer - 1], activations[layer])
-        jit_matmul.matmul_tn_update(activations[layer], delta, W, rule, s1W, s2W, numbers)
+            mask_inactive(deltas[layer - 1], activations[layer])
+        jit_matmul.matmul_tn_update(
+            activations[layer], delta, W, rule, W_state1, W_state2, packed_coefficients
+        )
         db = bias_grads[layer]
         _column_sums(delta, db)
-        apply_rule(rule, at(b, 0), at(db, 0), at(s1b, 0), at(s2b, 0), b.size, bias_coef)
+        apply_rule(
+            rule,
+            element_pointer(b, 0),
+            element_pointer(db, 0),
+            element_pointer(b_state1, 0),
+            element_pointer(b_state2, 0),
+            b.size,
+            bias_coefficients,
+        )
     return loss
 
 
@@ -267,8 +279,8 @@ def _two_states(param: np.ndarray, state: tuple[np.ndarray, ...]) -> tuple[np.nd
     return (*state, *(param,) * (2 - len(state)))
 
 
-# (the optimizer's state list, its (s1W, s2W, s1b, s2b) per layer): an optimizer hands the same list every
-# step, so the tuples are made once per training run, not once per step
+# (the optimizer's state list, its (W_state1, W_state2, b_state1, b_state2) per layer): an optimizer hands
+# the same list every step, so the tuples are made once per training run, not once per step
 _last_states: tuple[list, tuple] = ([], ())
 
 
@@ -292,12 +304,15 @@ def fused_step(
     dtype = params[0][0].dtype
     loss = _fused_step(
         EPILOGUES[update.rule],
-        (_c(activations[0]), *activations[1:]),  # the rest are the network's own C-contiguous buffers
+        (
+            _contiguous(activations[0]),
+            *activations[1:],
+        ),  # the rest are the network's own C-contiguous buffers
         tuple(deltas),
         tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind
         _per_layer(update.state, params),
         tuple(bias_grads),
-        _c(labels),
-        coefficients(update.coefficients, dtype),
+        _contiguous(labels),
+        pack_coefficients(update.coefficients, dtype),
     )
     return float(loss)

@@ -42,14 +42,14 @@ import numpy as np
 from numba import carray, njit, prange
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
-from kernels.jit_rules import FIRST_RULE, Epilogue, apply_rule, no_coefficients, unpack
+from kernels.jit_rules import FIRST_RULE, Epilogue, apply_rule, no_coefficients, unpack_coefficients
 from kernels.jit_tile import (
     A_PANEL,
     ACC,
     B_PANEL,
     FASTMATH,
-    at,
     blocking_of,
+    element_pointer,
     micro_kernel,
     mr_of,
     nr_of,
@@ -72,7 +72,7 @@ def _kblocks(k, out):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow):
+def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, state1, state2, coefficients, narrow):
     """Column tile ``tj`` of out, rows ``[i_lo, i_hi)`` (multiples of MR), in the tile shape ``narrow`` (a
     literal bool) names: for each k block, pack the ``kc x NR`` slice of op(b) (clamped at the last
     column), then run the micro-kernel over the rows. The first k block ends in ``epilogue``, the later
@@ -117,7 +117,26 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
         step = epilogue if kb == 0 else runtime_int(Epilogue.ACCUMULATE)
         # a.T is read unclamped: its full row tiles end at i_full, the ragged rest is packed below
         i_full = i_lo + (i_hi - i_lo) // MR * MR if ta else i_hi
-        micro_kernel(a, ta, i_lo, p0, bpack, 0, 0, kc, out, i_lo, i_full, j0, nr, step, s1, s2, coef, narrow)
+        micro_kernel(
+            a,
+            ta,
+            i_lo,
+            p0,
+            bpack,
+            0,
+            0,
+            kc,
+            out,
+            i_lo,
+            i_full,
+            j0,
+            nr,
+            step,
+            state1,
+            state2,
+            coefficients,
+            narrow,
+        )
         if i_full < i_hi:
             for p in range(kc):
                 for r in range(MR):
@@ -137,18 +156,18 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
                 j0,
                 nr,
                 step,
-                s1,
-                s2,
-                coef,
+                state1,
+                state2,
+                coefficients,
                 narrow,
             )
 
 
 @njit(cache=True)
-def _band(part, parts, n, MR):
-    """Part ``part`` of ``parts`` nearly equal bands of whole MR-row tiles of n rows: (lo, hi)."""
-    tiles = (n + MR - 1) // MR
-    return part * tiles // parts * MR, min(n, (part + 1) * tiles // parts * MR)
+def _band(part, parts, rows, MR):
+    """Part ``part`` of ``parts`` nearly equal bands of whole MR-row tiles of ``rows`` rows: (lo, hi)."""
+    tiles = (rows + MR - 1) // MR
+    return part * tiles // parts * MR, min(rows, (part + 1) * tiles // parts * MR)
 
 
 @njit(cache=True)
@@ -275,7 +294,7 @@ def zero_fill(out):
 
 
 @njit(cache=True)
-def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
+def _gemm(a, b, out, ta, tb, epilogue, state1, state2, coefficients):
     """``out = op(a) @ op(b)``, or with an update rule as ``epilogue`` (k <= KC, so that each tile's g
     is whole after one k block) the rule applied to ``out`` with ``g = op(a) @ op(b)`` as its gradient,
     tile by tile, g never stored. An out no wider than the narrow tile (the output layer's) is made of
@@ -300,13 +319,13 @@ def _gemm(a, b, out, ta, tb, epilogue, s1, s2, coef):
         row_dots_nt(a, b, out)
         return
     if narrow:
-        _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, True)
+        _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, True)
     else:
-        _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, False)
+        _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, False)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
+def _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, narrow):
     """``_gemm`` in the tile shape ``narrow`` (a literal bool) names. An update at a small batch gives each
     thread its band of rows (``split_parts``). Otherwise row blocks of ``mc`` rows (op(a)'s block about
     ``a_block_bytes``); in each, a prange over ``n_col_tiles x n_bands`` items, column-tile major; rows are
@@ -333,7 +352,7 @@ def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
         i_hi = min(m, i_lo + mc)
         if serial:
             for tj in range(n_col_tiles):
-                _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, s1, s2, coef, narrow)
+                _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, state1, state2, coefficients, narrow)
             continue
         if parts == 1:  # bands only where there are too few column tiles to feed the threads
             n_row_tiles = (i_hi - i_lo + MR - 1) // MR
@@ -344,7 +363,21 @@ def _tiles(a, b, out, ta, tb, epilogue, s1, s2, coef, narrow):
             tj0 = item // n_bands * tiles_per_item
             lo, hi = _band(item % n_bands, n_bands, i_hi - i_lo, MR)
             for tj in range(tj0, tj0 + tiles_per_item):
-                _col_tile(a, b, out, ta, tb, tj, i_lo + lo, i_lo + hi, epilogue, s1, s2, coef, narrow)
+                _col_tile(
+                    a,
+                    b,
+                    out,
+                    ta,
+                    tb,
+                    tj,
+                    i_lo + lo,
+                    i_lo + hi,
+                    epilogue,
+                    state1,
+                    state2,
+                    coefficients,
+                    narrow,
+                )
 
 
 @njit(cache=True)
@@ -365,27 +398,27 @@ def runtime_int(x):
 @njit(cache=True)
 def matmul_nn(a, b, out):
     """out = a @ b; a (m, k), b (k, n), out (m, n), all C-contiguous."""
-    store, no_rule = runtime_int(Epilogue.STORE), no_coefficients(out)
-    _gemm(a, b, out, runtime_bool(0), runtime_bool(0), store, out, out, no_rule)
+    store, coefficients = runtime_int(Epilogue.STORE), no_coefficients(out)
+    _gemm(a, b, out, runtime_bool(0), runtime_bool(0), store, out, out, coefficients)
 
 
 @njit(cache=True)
 def matmul_tn(a, b, out):
     """out = a.T @ b; a (k, m), b (k, n): the micro-kernel broadcasts a.T's elements from contiguous runs
     of a's rows; nothing is transposed."""
-    store, no_rule = runtime_int(Epilogue.STORE), no_coefficients(out)
-    _gemm(a, b, out, runtime_bool(1), runtime_bool(0), store, out, out, no_rule)
+    store, coefficients = runtime_int(Epilogue.STORE), no_coefficients(out)
+    _gemm(a, b, out, runtime_bool(1), runtime_bool(0), store, out, out, coefficients)
 
 
 @njit(cache=True)
 def matmul_nt(a, b, out):
     """out = a @ b.T; a (m, k), b (n, k): b.T is packed per kc x NR panel."""
-    store, no_rule = runtime_int(Epilogue.STORE), no_coefficients(out)
-    _gemm(a, b, out, runtime_bool(0), runtime_bool(1), store, out, out, no_rule)
+    store, coefficients = runtime_int(Epilogue.STORE), no_coefficients(out)
+    _gemm(a, b, out, runtime_bool(0), runtime_bool(1), store, out, out, coefficients)
 
 
 @njit(cache=True)
-def _outer_update(a, b, w, rule, s1, s2, coef):
+def _outer_update(a, b, w, rule, state1, state2, coefficients):
     """``w`` updated by the outer product ``g = a.T @ b`` of a batch of one: row i of g is
     ``a[0, i] * b[0]``, made in registers for each whole NR columns (a stack row for a ragged rest),
     column tile by column tile, as the packed update runs (faster than row by row: see the commit). On one
@@ -402,29 +435,55 @@ def _outer_update(a, b, w, rule, s1, s2, coef):
             for i in range(i0, i1):
                 for c in range(n):
                     g_rows[(i - i0) * n + c] = a[0, i] * b[0, c]
-            t = i0 * n
-            apply_rule(rule, at(w, t), panel, at(s1, t), at(s2, t), (i1 - i0) * n, coef)
+            flat = i0 * n
+            apply_rule(
+                rule,
+                element_pointer(w, flat),
+                panel,
+                element_pointer(state1, flat),
+                element_pointer(state2, flat),
+                (i1 - i0) * n,
+                coefficients,
+            )
         return
     n_full = n // NR * NR
-    gp = stack(w, ACC)
-    g = carray(gp, NR)
+    g_p = stack(w, ACC)
+    g = carray(g_p, NR)
     for j in range(0, n_full, NR):
         for i in range(m):
-            t = i * n + j
-            row_update(rule, at(w, t), at(b, j), at(s1, t), at(s2, t), coef, a[0, i], False)
+            flat = i * n + j
+            row_update(
+                rule,
+                element_pointer(w, flat),
+                element_pointer(b, j),
+                element_pointer(state1, flat),
+                element_pointer(state2, flat),
+                coefficients,
+                a[0, i],
+                False,
+            )
     if n_full < n:
         for i in range(m):
             for c in range(n - n_full):
                 g[c] = a[0, i] * b[0, n_full + c]
-            t = i * n + n_full
-            apply_rule(rule, at(w, t), gp, at(s1, t), at(s2, t), n - n_full, coef)
+            flat = i * n + n_full
+            apply_rule(
+                rule,
+                element_pointer(w, flat),
+                g_p,
+                element_pointer(state1, flat),
+                element_pointer(state2, flat),
+                n - n_full,
+                coefficients,
+            )
 
 
 @njit(cache=True)
-def matmul_tn_update(a, b, w, rule, s1, s2, coefficients):
+def matmul_tn_update(a, b, w, rule, state1, state2, packed_coefficients):
     """The update ``rule`` (an ``Epilogue`` from ``FIRST_RULE`` on, as an int) of ``w`` (m, n) and its state
-    ``s1``, ``s2`` (shaped like w; a rule ignores those it does not have) by the gradient ``g = a.T @ b``
-    (a (k, m), b (k, n)); ``coefficients`` as ``jit_rules.coefficients`` makes them.
+    ``state1``, ``state2`` (shaped like w; a rule ignores those it does not have) by the gradient
+    ``g = a.T @ b`` (a (k, m), b (k, n)); ``packed_coefficients`` as ``jit_rules.pack_coefficients`` makes
+    them.
 
     g is never stored: each finished register tile updates its tile of w, which saves writing g and
     reading it back in a pass over weight-sized arrays, the bulk of an update's cost when k (the batch)
@@ -432,12 +491,20 @@ def matmul_tn_update(a, b, w, rule, s1, s2, coefficients):
     temporary g and one pass of the rule.
     """
     k = a.shape[0]
-    coef = unpack(coefficients)
+    coefficients = unpack_coefficients(packed_coefficients)
     if k == 1:
-        _outer_update(a, b, w, rule, s1, s2, coef)
+        _outer_update(a, b, w, rule, state1, state2, coefficients)
     elif 0 < k <= blocking_of(w).kc:
-        _gemm(a, b, w, runtime_bool(1), runtime_bool(0), rule, s1, s2, coef)
+        _gemm(a, b, w, runtime_bool(1), runtime_bool(0), rule, state1, state2, coefficients)
     else:
         g = np.empty_like(w)
         matmul_tn(a, b, g)
-        apply_rule(rule, at(w, 0), at(g, 0), at(s1, 0), at(s2, 0), w.size, coef)
+        apply_rule(
+            rule,
+            element_pointer(w, 0),
+            element_pointer(g, 0),
+            element_pointer(state1, 0),
+            element_pointer(state2, 0),
+            w.size,
+            coefficients,
+        )

@@ -1,11 +1,12 @@
 """The optimizers' update rules, written once, compiled for the epilogue of the weight gradient's tiles.
 
-A rule takes a parameter ``w``, its gradient ``g``, its two state values ``s1``, ``s2`` and the
-``Coefficients`` and returns the new ``(w, s1, s2)``: the operations of ``kernels.interface.UPDATE_RULES``
-in the order in which ``network.optim`` applies them with NumPy, each rounded to the dtype, except that
-the state it keeps is stored ``flushed``: below the dtype's smallest normal, zero. The same
-Python function is compiled twice: by Numba for scalars (``apply_rule``: ragged tiles, biases, a batch
-of one) and, traced with vector values, into the LLVM IR of a full tile row (``jit_tile``), because a
+A rule takes a parameter ``w``, its gradient ``g``, its two state values ``state1``, ``state2`` (momentum
+keeps its velocity in ``state1``, Adam its first and second moments in both, sgd neither) and the
+``Coefficients`` and returns the new ``(w, state1, state2)``: the operations of
+``kernels.interface.UPDATE_RULES`` in the order in which ``network.optim`` applies them with NumPy, each
+rounded to the dtype, except that the state it keeps is stored ``flushed``: below the dtype's smallest normal,
+zero. The same Python function is compiled twice: by Numba for scalars (``apply_rule``: ragged tiles, biases,
+a batch of one) and, traced with vector values, into the LLVM IR of a full tile row (``jit_tile``), because a
 Numba loop over the NR columns of a row is unrolled before LLVM can vectorise it.
 
 No fastmath anywhere here, not even contraction: a fused multiply-add would round differently from the
@@ -47,18 +48,18 @@ class Epilogue(IntEnum):
 
 FIRST_RULE = Epilogue.SGD  # epilogues from here on are update rules
 
-# A rule's numbers, in the parameters' dtype. NumPy's optimizers compute ``1 - beta`` in float64 and round
-# it once, so those are passed, not computed in the dtype.
+# A rule's coefficients, in the parameters' dtype. NumPy's optimizers compute ``1 - beta`` in float64 and
+# round it once, so those are passed, not computed in the dtype.
 Coefficients = namedtuple(
     "Coefficients",
     ["lr", "weight_decay", "momentum", "beta1", "one_minus_beta1", "beta2", "one_minus_beta2", "eps"],
 )
 
 
-def coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
-    """The fields of ``Coefficients`` from ``FusedUpdate.coefficients``, as an array of the dtype (an
-    array crosses from Python into compiled code in a fraction of a microsecond, a named tuple takes
-    over one). ``unpack`` makes the ``Coefficients`` inside."""
+def pack_coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
+    """The fields of ``Coefficients`` from ``FusedUpdate.coefficients``, packed into an array of the dtype
+    (an array crosses from Python into compiled code in a fraction of a microsecond, a named tuple takes
+    over one). ``unpack_coefficients`` makes the ``Coefficients`` inside."""
     beta1, beta2 = named.get("beta1", 0.0), named.get("beta2", 0.0)
     # in the order of Coefficients' fields; a plain tuple, because building the named one costs about a
     # microsecond of every step
@@ -67,17 +68,20 @@ def coefficients(named: dict[str, float], dtype: np.dtype) -> np.ndarray:
 
 
 @njit(cache=True)
-def unpack(c, decay=True):
-    """``Coefficients`` from the array of ``coefficients``; ``decay=False`` for biases (no weight decay)."""
-    weight_decay = c[1] if decay else c.dtype.type(0)
-    return Coefficients(c[0], weight_decay, c[2], c[3], c[4], c[5], c[6], c[7])
+def unpack_coefficients(packed, decay=True):
+    """``Coefficients`` from the array of ``pack_coefficients``; ``decay=False`` for biases (no weight
+    decay)."""
+    weight_decay = packed[1] if decay else packed.dtype.type(0)
+    return Coefficients(
+        packed[0], weight_decay, packed[2], packed[3], packed[4], packed[5], packed[6], packed[7]
+    )
 
 
 @njit(cache=True)
 def no_coefficients(like):
     """Coefficients for the epilogues that are not rules (unused)."""
-    z = like.dtype.type(0)
-    return Coefficients(z, z, z, z, z, z, z, z)
+    zero = like.dtype.type(0)
+    return Coefficients(zero, zero, zero, zero, zero, zero, zero, zero)
 
 
 def sqrt(x):
@@ -118,25 +122,25 @@ def _flushed_compiled(x):
 
 
 @njit(inline="always", fastmath=False, error_model="numpy")
-def sgd(w, g, s1, s2, c):
-    return w - c.lr * (g + w * c.weight_decay), s1, s2
+def sgd(w, g, state1, state2, coefficients):
+    return w - coefficients.lr * (g + w * coefficients.weight_decay), state1, state2
 
 
 @njit(inline="always", fastmath=False, error_model="numpy")
-def momentum(w, g, s1, s2, c):
-    v = c.momentum * s1 + (g + w * c.weight_decay)  # s1: the velocity
-    return w - c.lr * v, flushed(v), s2
+def momentum(w, g, state1, state2, coefficients):
+    v = coefficients.momentum * state1 + (g + w * coefficients.weight_decay)  # state1: the velocity
+    return w - coefficients.lr * v, flushed(v), state2
 
 
 @njit(inline="always", fastmath=False, error_model="numpy")
-def adam(w, g, s1, s2, c):
-    d = g + w * c.weight_decay
-    m = c.beta1 * s1 + d * c.one_minus_beta1  # s1: the first moment
-    v = c.beta2 * s2 + (d * d) * c.one_minus_beta2  # s2: the second
-    return w - c.lr * (m / (sqrt(v) + c.eps)), flushed(m), flushed(v)
+def adam(w, g, state1, state2, coefficients):
+    d = g + w * coefficients.weight_decay
+    m = coefficients.beta1 * state1 + d * coefficients.one_minus_beta1  # state1: the first moment
+    v = coefficients.beta2 * state2 + (d * d) * coefficients.one_minus_beta2  # state2: the second
+    return w - coefficients.lr * (m / (sqrt(v) + coefficients.eps)), flushed(m), flushed(v)
 
 
-RULES = {  # epilogue -> (rule, how many of s1, s2 it keeps: only those are written back)
+RULES = {  # epilogue -> (rule, how many of state1, state2 it keeps: only those are written back)
     Epilogue.SGD: (sgd, 0),
     Epilogue.MOMENTUM: (momentum, 1),
     Epilogue.ADAM: (adam, 2),
@@ -146,17 +150,18 @@ RULES = {  # epilogue -> (rule, how many of s1, s2 it keeps: only those are writ
 # fastmath said, not left to default: a callee inherits its caller's. NumPy's error model: a float division
 # that raises ZeroDivisionError branches per element, and such a loop is not vectorised.
 @njit(cache=True, fastmath=False, error_model="numpy")
-def apply_rule(epilogue, w, g, s1, s2, n, coef):
-    """``w[:n]`` updated by the gradient ``g[:n]`` as ``epilogue``'s rule says, with its state in ``s1``,
-    ``s2``; pointers to the first elements (a tile's row lives in a stack buffer, not an array). A rule
-    never writes a state array it does not keep (for sgd they may be ``w`` itself)."""
-    W, G, S1, S2 = carray(w, n), carray(g, n), carray(s1, n), carray(s2, n)
+def apply_rule(epilogue, w_p, g_p, state1_p, state2_p, n, coefficients):
+    """The ``n`` parameters at the pointer ``w_p`` updated by the gradient at ``g_p`` as ``epilogue``'s rule
+    says, with their state at ``state1_p``, ``state2_p`` (pointers, not arrays: a tile's row lives in a
+    stack buffer). A rule never writes a state it does not keep (for sgd they may be ``w_p`` itself)."""
+    w, g = carray(w_p, n), carray(g_p, n)
+    state1, state2 = carray(state1_p, n), carray(state2_p, n)
     if epilogue == Epilogue.SGD:
         for c in range(n):
-            W[c] = sgd(W[c], G[c], W[c], W[c], coef)[0]
+            w[c] = sgd(w[c], g[c], w[c], w[c], coefficients)[0]
     elif epilogue == Epilogue.MOMENTUM:
         for c in range(n):
-            W[c], S1[c], _ = momentum(W[c], G[c], S1[c], S1[c], coef)
+            w[c], state1[c], _ = momentum(w[c], g[c], state1[c], state1[c], coefficients)
     elif epilogue == Epilogue.ADAM:
         for c in range(n):
-            W[c], S1[c], S2[c] = adam(W[c], G[c], S1[c], S2[c], coef)
+            w[c], state1[c], state2[c] = adam(w[c], g[c], state1[c], state2[c], coefficients)

@@ -10,6 +10,8 @@ Index glossary (every kernel of ``jit_tile``, ``jit_matmul`` and ``jit_zoo``):
 * ``KC``: the most k steps per block, so that a ``KC x NR`` panel of ``op(b)`` stays in L1; ``kc``
   the steps of one block, ``p`` a step, ``p0`` the block's first.
 * ``i0, j0``: a tile's first row and column in ``out``; ``tj`` a column tile's index (``j0 = tj * NR``).
+* ``ia, pa``: the first row and k step of a micro-kernel call's slice of ``op(A)``; ``pb, jb`` the first
+  k step and column of its slice of ``B`` (0 and 0 in a packed panel).
 * ``i_lo, i_hi``: the rows of a row block (a band of row tiles), ``i`` the matching row of ``op(a)``.
 * ``acc``: the MR x NR accumulators: the k loop's phi nodes in ``full_tile``; a stack buffer for a ragged
   tile (in registers inside its k loop).
@@ -131,12 +133,12 @@ def stack(typingctx, like, which):
     blocking = active_blocking(np.dtype(elty.name))  # the wide tile's: the narrow one has fewer columns
     mr, nr, kc = blocking.mr, blocking.nr, blocking.kc
     rowvec = max(blocking.rowvec_rows * blocking.rowvec_width, blocking.rowvec_width_one)
-    n = {ACC: max(mr * nr, rowvec), B_PANEL: kc * nr, A_PANEL: mr * kc}[which.literal_value]
+    elements = {ACC: max(mr * nr, rowvec), B_PANEL: kc * nr, A_PANEL: mr * kc}[which.literal_value]
 
     def codegen(context, builder, sig, args):
         llty = context.get_value_type(elty)
         with builder.goto_entry_block():  # static: in the entry block, of constant size
-            buf = builder.alloca(ir.ArrayType(llty, n))
+            buf = builder.alloca(ir.ArrayType(llty, elements))
             buf.align = PAGE  # see ``stack``
         return builder.bitcast(buf, llty.as_pointer())
 
@@ -144,7 +146,7 @@ def stack(typingctx, like, which):
 
 
 @intrinsic
-def at(typingctx, ary, flat):
+def element_pointer(typingctx, ary, flat):
     """Pointer to element ``flat`` of the C-contiguous array ``ary`` (no bounds check)."""
 
     def codegen(context, builder, sig, args):
@@ -155,8 +157,8 @@ def at(typingctx, ary, flat):
 
 
 @intrinsic
-def plus(typingctx, ptr, offset):
-    """``ptr + offset`` elements."""
+def offset_pointer(typingctx, ptr, offset):
+    """The pointer ``offset`` elements past ``ptr``."""
 
     def codegen(context, builder, sig, args):
         return builder.gep(args[0], [args[1]])
@@ -217,52 +219,57 @@ def _splat(builder: ir.IRBuilder, vty: ir.VectorType, x: ir.Value) -> ir.Value:
     return builder.shuffle_vector(lane, lane, ir.Constant(ir.VectorType(ir.IntType(32), vty.count), None))
 
 
-def _emit_rules(builder: ir.IRBuilder, epilogue_v, rows, coef_v, vty: ir.VectorType, align: int) -> None:
+def _emit_rules(
+    builder: ir.IRBuilder, epilogue_v, rows, coefficients_v, vty: ir.VectorType, align: int
+) -> None:
     """The update rule ``epilogue_v`` names applied to each of ``rows``, (w pointer, gradient g as a
-    ``_Vector``, s1 pointer, s2 pointer), all ``vty`` wide: each rule of ``jit_rules.RULES`` traced with
-    ``_Vector`` operands into vector IR, one branch per rule around all the rows."""
-    numbers = (builder.extract_value(coef_v, k) for k in range(len(Coefficients._fields)))
-    c = Coefficients(*(_Vector(builder, _splat(builder, vty, x)) for x in numbers))
+    ``_Vector``, state1 pointer, state2 pointer), all ``vty`` wide: each rule of ``jit_rules.RULES``
+    traced with ``_Vector`` operands into vector IR, one branch per rule around all the rows."""
+    scalars = (builder.extract_value(coefficients_v, k) for k in range(len(Coefficients._fields)))
+    coefficients = Coefficients(*(_Vector(builder, _splat(builder, vty, x)) for x in scalars))
     for rule_epilogue, (rule, keeps) in RULES.items():
         chosen = builder.icmp_signed("==", epilogue_v, ir.Constant(epilogue_v.type, int(rule_epilogue)))
         with builder.if_then(chosen):
             for w_p, g, *state_p in rows:
                 w, *state = (_Vector(builder, builder.load(p, align=align)) for p in (w_p, *state_p[:keeps]))
-                new_w, *new_state = rule.py_func(w, g, *state, *[w] * (2 - keeps), c)  # w: unused
+                new_w, *new_state = rule.py_func(w, g, *state, *[w] * (2 - keeps), coefficients)  # w: unused
                 for p, value in zip(state_p[:keeps], new_state[:keeps]):
                     builder.store(value.value, p, align=align)
                 builder.store(new_w.value, w_p, align=align)
 
 
 @intrinsic
-def row_update(typingctx, epilogue, w, g, s1, s2, coef, scale, narrow):
-    """NR parameters at the pointer ``w`` and their state at ``s1``, ``s2`` updated by the gradient at ``g``
-    (times the scalar ``scale`` unless it is None: a row of an outer product) as the rule ``epilogue``
-    says (``_emit_rules``); NR that of the tile shape ``narrow`` names. Only for whole rows of NR."""
+def row_update(typingctx, epilogue, w, g, state1, state2, coefficients, scale, narrow):
+    """NR parameters at the pointer ``w`` and their state at ``state1``, ``state2`` updated by the gradient
+    at ``g`` (times the scalar ``scale`` unless it is None: a row of an outer product) as the rule
+    ``epilogue`` says (``_emit_rules``); NR that of the tile shape ``narrow`` names. Only for whole rows of
+    NR."""
     elty = w.dtype
     nr = _tile_of(w, narrow)[1]
     scaled = not isinstance(scale, types.NoneType)
 
     def codegen(context, builder, sig, args):
-        epilogue_v, *pointers, coef_v, scale_v, _ = args
+        epilogue_v, *pointers, coefficients_v, scale_v, _ = args
         vty = ir.VectorType(context.get_value_type(elty), nr)
         align = elty.bitwidth // 8
         w_p, g_p, *state_p = (builder.bitcast(p, vty.as_pointer()) for p in pointers)
         g = _Vector(builder, builder.load(g_p, align=align))
         if scaled:
             g = _Vector(builder, _splat(builder, vty, scale_v)) * g
-        _emit_rules(builder, epilogue_v, [(w_p, g, *state_p)], coef_v, vty, align)
+        _emit_rules(builder, epilogue_v, [(w_p, g, *state_p)], coefficients_v, vty, align)
         return context.get_dummy_value()
 
-    return types.void(epilogue, w, g, s1, s2, coef, scale, narrow), codegen
+    return types.void(epilogue, w, g, state1, state2, coefficients, scale, narrow), codegen
 
 
 @intrinsic
-def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1, s2, coef, narrow):
+def full_tile(
+    typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coefficients, narrow
+):
     """One whole MR x NR tile, written in vector IR: ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc,
     jb:jb + NR]`` (kc >= 1) in MR NR-lane accumulators that are the k loop's phi nodes, then the
-    ``epilogue`` on ``out[i0:i0 + MR, j0:j0 + NR]`` (and the rule's state ``s1``, ``s2``, shaped like out)
-    straight from them (why in IR: the module's docstring).
+    ``epilogue`` on ``out[i0:i0 + MR, j0:j0 + NR]`` (and the rule's state ``state1``, ``state2``, shaped
+    like out) straight from them (why in IR: the module's docstring).
 
     Each step multiplies and adds in one rounding (``llvm.fma``), as ``contract`` makes of the Python
     loop; A's elements are ``A[pa + p, i + r]`` (``ta``) or ``A[i + r, pa + p]``, all in bounds."""
@@ -271,7 +278,7 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1,
 
     def codegen(context, builder, sig, args):
         a_v, ta_v, i_v, pa_v, b_v, pb_v, jb_v, kc_v, out_v, i0_v, j0_v, epilogue_v, *rest = args
-        s1_v, s2_v, coef_v, _ = rest
+        state1_v, state2_v, coefficients_v, _ = rest
         llty = context.get_value_type(elty)
         vty = ir.VectorType(llty, nr)
         intp = context.get_value_type(types.intp)
@@ -281,8 +288,8 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1,
         def const(x):
             return ir.Constant(intp, x)
 
-        def array(k, value):  # (data pointer, row length in elements) of the k-th argument
-            ary = context.make_array(sig.args[k])(context, builder, value)
+        def array(position, value):  # (data pointer, row length in elements) of an argument
+            ary = context.make_array(sig.args[position])(context, builder, value)
             return ary.data, builder.sdiv(cgutils.unpack_tuple(builder, ary.strides, 2)[0], const(align))
 
         def vector_at(data, row_length, row, col):
@@ -321,7 +328,9 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1,
             phi.add_incoming(value, loop)
         builder.position_at_end(done)
 
-        (o_data, ldo), (s1_data, _), (s2_data, _) = array(8, out_v), array(12, s1_v), array(13, s2_v)
+        o_data, ldo = array(8, out_v)
+        state1_data, _ = array(12, state1_v)
+        state2_data, _ = array(13, state2_v)
         rows = [add(i0_v, const(r)) for r in range(mr)]
         dst = [vector_at(o_data, ldo, row, j0_v) for row in rows]
         with builder.if_else(is_epilogue(Epilogue.STORE)) as (store, otherwise):
@@ -334,12 +343,16 @@ def full_tile(typingctx, A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1,
                         for d, g_r in zip(dst, g):
                             builder.store(builder.fadd(builder.load(d, align=align), g_r), d, align=align)
                     with update:
-                        state = [[vector_at(x, ldo, row, j0_v) for x in (s1_data, s2_data)] for row in rows]
+                        state_data = (state1_data, state2_data)
+                        state = [[vector_at(x, ldo, row, j0_v) for x in state_data] for row in rows]
                         rule_rows = [(d, _Vector(builder, g_r), *st) for d, g_r, st in zip(dst, g, state)]
-                        _emit_rules(builder, epilogue_v, rule_rows, coef_v, vty, align)
+                        _emit_rules(builder, epilogue_v, rule_rows, coefficients_v, vty, align)
         return context.get_dummy_value()
 
-    return types.void(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1, s2, coef, narrow), codegen
+    signature = types.void(
+        A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coefficients, narrow
+    )
+    return signature, codegen
 
 
 @intrinsic
@@ -366,15 +379,17 @@ _launch_threads()
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, s1, s2, coef, narrow):
+def micro_kernel(
+    A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue, state1, state2, coefficients, narrow
+):
     """The MR x NR tiles of one column panel, rows ``[i_lo, i_hi)`` of out, then each tile's epilogue: whole
     tiles by ``full_tile``, the ragged ones at out's bottom and right edges by the loops here.
 
     Tile at row i0, with ``i = ia + i0 - i_lo``:
     ``g = op(A)[i:i + MR, pa:pa + kc] @ B[pb:pb + kc, jb:jb + NR]``; then the ``epilogue``
     (``jit_rules.Epilogue``) on ``out[i0:i0 + mr, j0:j0 + nr]``: store g, add it, or apply an update rule
-    with g as the gradient of ``out`` (``s1``, ``s2``, ``coef``: the rule's state, shaped like out, and
-    numbers; unused otherwise). A rule needs g whole: one k block only.
+    with g as the gradient of ``out`` (``state1``, ``state2``, ``coefficients``: the rule's state, shaped
+    like out, and its ``jit_rules.Coefficients``; unused otherwise). A rule needs g whole: one k block only.
 
     ``narrow`` (a literal bool) picks the tile shape (``tile_shape``): one compiled kernel per shape.
 
@@ -389,13 +404,15 @@ def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue
     NR = nr_of(out, narrow)
     m, n = out.shape
     ia_max = m - 1
-    accp = stack(out, ACC)
-    acc = carray(accp, MR * NR)
+    acc_p = stack(out, ACC)
+    acc = carray(acc_p, MR * NR)
     zero = out.dtype.type(0)
     for i0 in range(i_lo, i_hi, MR):
         i = ia + (i0 - i_lo)
         if i0 + MR <= m and nr == NR:
-            full_tile(A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, s1, s2, coef, narrow)
+            full_tile(
+                A, ta, i, pa, B, pb, jb, kc, out, i0, j0, epilogue, state1, state2, coefficients, narrow
+            )
             continue
         for t in range(MR * NR):
             acc[t] = zero
@@ -415,7 +432,15 @@ def micro_kernel(A, ta, ia, pa, B, pb, jb, kc, out, i_lo, i_hi, j0, nr, epilogue
         if epilogue >= FIRST_RULE:
             for r in range(mr):
                 row = (i0 + r) * n + j0
-                apply_rule(epilogue, at(out, row), plus(accp, r * NR), at(s1, row), at(s2, row), nr, coef)
+                apply_rule(
+                    epilogue,
+                    element_pointer(out, row),
+                    offset_pointer(acc_p, r * NR),
+                    element_pointer(state1, row),
+                    element_pointer(state2, row),
+                    nr,
+                    coefficients,
+                )
         elif epilogue == Epilogue.ACCUMULATE:
             for r in range(mr):
                 for c in range(nr):

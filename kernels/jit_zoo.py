@@ -55,7 +55,7 @@ def _row_tile_in_place(a, b, out, i0):
     k = b.shape[0]
     bpack = carray(stack(out, B_PANEL), (blocking_of(out).kc, NR))
     nkb, kc_block = _kblocks(k, out)
-    coef = no_coefficients(out)
+    coefficients = no_coefficients(out)
     ta = runtime_bool(0)  # a is read as it is, not transposed
     for kb in range(nkb):
         p0 = kb * kc_block
@@ -65,7 +65,24 @@ def _row_tile_in_place(a, b, out, i0):
             nr = min(NR, n - j0)
             if nr == NR:
                 micro_kernel(
-                    a, ta, i0, p0, b, p0, j0, kc, out, i0, i0 + MR, j0, nr, step, out, out, coef, False
+                    a,
+                    ta,
+                    i0,
+                    p0,
+                    b,
+                    p0,
+                    j0,
+                    kc,
+                    out,
+                    i0,
+                    i0 + MR,
+                    j0,
+                    nr,
+                    step,
+                    out,
+                    out,
+                    coefficients,
+                    False,
                 )
             else:
                 for p in range(kc):
@@ -88,7 +105,7 @@ def _row_tile_in_place(a, b, out, i0):
                     step,
                     out,
                     out,
-                    coef,
+                    coefficients,
                     False,
                 )
 
