@@ -161,6 +161,7 @@ def _forward(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
 
 def _update(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
     from kernels import jit_matmul
+    from kernels.blocking import active_routes
     from kernels.jit_rules import RULES
 
     X, W, flops = _first_layer(rng, batch)
@@ -169,9 +170,10 @@ def _update(rng: np.random.Generator, batch: int, optimizer: str) -> tuple:
     state1, state2 = aligned.zeros_like(W), aligned.zeros_like(W)  # a rule ignores the state it does not keep
     shape = f"X.T @ dZ1 into W1 and its state: ({INPUTS}x{batch}) @ ({batch}x{DEFAULT_HIDDEN})"
     elements = X.size + dZ.size + W.size * 2 * (1 + RULES[rule][1])  # W1 and kept state, read and written
+    routes = active_routes(W.dtype)
     return (
         shape,
-        lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, state1, state2, packed_coefficients),
+        lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, state1, state2, packed_coefficients, routes),
         flops,
         elements,
     )
@@ -235,9 +237,11 @@ def test_adam_subnormal_moment(benchmark, settings, backend, moment):
     v[...] = 1  # stays normal: 0.999 ** calls > 1e-38 for the ~10^4 calls timed
     if backend == COMPILED:
         from kernels import jit_matmul
+        from kernels.blocking import active_routes
 
         rule, packed_coefficients = fused_rule("adam", W)
-        update = lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, m, v, packed_coefficients)  # noqa: E731
+        routes = active_routes(W.dtype)
+        update = lambda: jit_matmul.matmul_tn_update(X, dZ, W, rule, m, v, packed_coefficients, routes)  # noqa: E731
     else:
         grads = [(X.T @ dZ, np.zeros(DEFAULT_HIDDEN, np.float32))]
         update = lambda: optimizer.step(grads, 1e-3)  # noqa: E731

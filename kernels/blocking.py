@@ -1,11 +1,15 @@
 """Every block size and route threshold of the Numba products: one ``Blocking`` per ISA level and dtype.
 
 As BLIS keeps its block sizes in one table per architecture, no other module of ``kernels/`` holds one:
-the compiled kernels read the entry of the ISA Numba compiles for (``kernels.cpu.target_isa``) through
-``jit_tile.blocking_of``, as constants of the compiled code. The numbers are analytic: the register tile
-follows from the ISA's register file and lanes, the cache blocks from this machine's caches, the
-thresholds from the ISA's multiply-add rate. (Caching the compiled kernels under a hash of the active
-entries, ``jit_cache``, makes another entry compile afresh.)
+the kernels read the entry of the ISA Numba compiles for (``kernels.cpu.target_isa``). The block sizes
+are constants of the compiled code (``jit_tile.blocking_of``; the compiled kernels are cached under a hash
+of them, ``jit_cache``); the route thresholds (``ROUTE_FIELDS``) are an array the kernels are handed at
+every call (``routes``), so that ``python -m kernels.tune`` can time other values without compiling again.
+
+The numbers are analytic: the register tile follows from the ISA's register file and lanes, the cache
+blocks from this machine's caches, the thresholds from the ISA's multiply-add rate. Where
+``python -m kernels.tune`` measured this CPU (its wisdom, ``kernels.wisdom``), the measured thresholds
+replace the analytic ones; ``Blocking.source`` says which.
 
 Glossary of a ``Blocking`` (the index names are those of ``jit_tile``'s glossary):
 
@@ -16,8 +20,8 @@ Glossary of a ``Blocking`` (the index names are those of ``jit_tile``'s glossary
   panels of b and the output): a row block has ``a_block_bytes // (k * itemsize)`` rows.
 * ``rowvec_rows x rowvec_width``: the few-row kernel's accumulators (``jit_matmul.row_vector_nn``);
   ``rowvec_width_one`` its columns for a lone row.
-* ``rowvec_below_rows``: ``a @ b`` with fewer rows goes to the few-row kernel; ``rowvec_below_blocks``: so
-  does one with b at least ``rowvec_width`` wide and fewer than that many blocks of ``rowvec_rows`` rows.
+* ``rowvec_below_rows``: ``a @ b`` with fewer rows goes to the few-row kernel; ``rowvec_wide_below_rows``:
+  the same for a b at least ``rowvec_width`` wide.
 * ``parallel_min_flop``: a smaller product runs on one thread (entering a parallel region costs
   microseconds); ``fused_parallel_min_flop`` the same for an update in the tiles' epilogue, which
   splits w and its state between the cores' caches; ``split_min_flop``: from here a small batch's layer
@@ -32,6 +36,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from kernels import wisdom
 from kernels.cpu import Isa, read_caches, target_isa
 
 # A constant loop shorter than this is unrolled by LLVM before its loop vectoriser sees it (so it is stored
@@ -62,7 +67,7 @@ PARALLEL_MIN_CYCLES = 93_750
 FUSED_PARALLEL_MIN_CYCLES = 500_000
 SPLIT_MIN_CYCLES = 31_250
 ROWVEC_BELOW_ROWS_IN_TILES = 2  # rowvec_below_rows, in row tiles (mr rows each)
-ROWVEC_BELOW_BLOCKS = 12
+ROWVEC_WIDE_BELOW_BLOCKS = 12  # rowvec_wide_below_rows, in blocks of the few-row kernel (rowvec_rows each)
 GATHER_PARALLEL_MIN_BYTES = 32 * 1024
 
 
@@ -81,17 +86,18 @@ class Blocking:
     rowvec_width: int
     rowvec_width_one: int
     rowvec_below_rows: int
-    rowvec_below_blocks: int
+    rowvec_wide_below_rows: int
     parallel_min_flop: int
     fused_parallel_min_flop: int
     split_min_flop: int
     gather_parallel_min_bytes: int
+    source: str = "analytic"  # or where the thresholds were measured (``wisdom.applied``)
 
     def describe(self) -> str:
         """One line: the ISA, the tile (in its name, as BLIS names its kernels) and the cache blocks."""
         return (
             f"{self.isa}, tile {self.mr}x{self.nr}, narrow {self.mr}x{self.narrow_nr}, "
-            f"kc {self.kc}, op(a) block {self.a_block_bytes // 1024} KiB"
+            f"kc {self.kc}, op(a) block {self.a_block_bytes // 1024} KiB ({self.source})"
         )
 
 
@@ -133,7 +139,7 @@ def analytic_blocking(isa: Isa, dtype: np.dtype | str, caches: dict[str, dict]) 
         rowvec_width=width,
         rowvec_width_one=width_one,
         rowvec_below_rows=ROWVEC_BELOW_ROWS_IN_TILES * mr,
-        rowvec_below_blocks=ROWVEC_BELOW_BLOCKS,
+        rowvec_wide_below_rows=ROWVEC_WIDE_BELOW_BLOCKS * rowvec_rows,
         parallel_min_flop=PARALLEL_MIN_CYCLES * peak,
         fused_parallel_min_flop=FUSED_PARALLEL_MIN_CYCLES * peak,
         split_min_flop=SPLIT_MIN_CYCLES * peak,
@@ -141,17 +147,45 @@ def analytic_blocking(isa: Isa, dtype: np.dtype | str, caches: dict[str, dict]) 
     )
 
 
+# The thresholds that choose a route inside the compiled kernels, in the order of the ``routes`` array
+# (the gather's is read in Python, by ``jit.take_rows``).
+ROUTE_FIELDS = (
+    "rowvec_below_rows",
+    "rowvec_wide_below_rows",
+    "parallel_min_flop",
+    "fused_parallel_min_flop",
+    "split_min_flop",
+)
+TUNABLE_FIELDS = (*ROUTE_FIELDS, "gather_parallel_min_bytes")  # what kernels.tune measures
+
+
+def routes(blocking: Blocking) -> np.ndarray:
+    """``blocking``'s route thresholds as the int64 array the compiled kernels read (``ROUTE_FIELDS``)."""
+    return np.array([getattr(blocking, name) for name in ROUTE_FIELDS], dtype=np.int64)
+
+
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 TARGET_ISA = target_isa()
-_CACHES = read_caches()
-ACTIVE = {dtype.itemsize: analytic_blocking(TARGET_ISA, dtype, _CACHES) for dtype in DTYPES}
+ANALYTIC = {dtype.itemsize: analytic_blocking(TARGET_ISA, dtype, read_caches()) for dtype in DTYPES}
+ACTIVE = {itemsize: wisdom.applied(blocking, TUNABLE_FIELDS) for itemsize, blocking in ANALYTIC.items()}
+ACTIVE_ROUTES = {itemsize: routes(blocking) for itemsize, blocking in ACTIVE.items()}
 
 
 def active_blocking(dtype: np.dtype | str | type) -> Blocking:
-    """The ``Blocking`` the compiled kernels use for ``dtype`` in this process."""
+    """The ``Blocking`` the kernels use for ``dtype`` in this process."""
     return ACTIVE[np.dtype(dtype).itemsize]
 
 
+def active_routes(dtype: np.dtype | str | type) -> np.ndarray:
+    """The route thresholds the numba backend hands its kernels for ``dtype`` (``routes``)."""
+    return ACTIVE_ROUTES[np.dtype(dtype).itemsize]
+
+
 def fingerprint() -> str:
-    """The active entries as text: part of the compiled kernels' cache key (``jit_cache``)."""
-    return json.dumps([asdict(blocking) for blocking in ACTIVE.values()], sort_keys=True)
+    """The compiled part of the active entries, as text: the kernels' cache key (the tunable thresholds,
+    and the wisdom behind them, are read at run time)."""
+    compiled = [
+        {name: value for name, value in asdict(blocking).items() if name not in (*TUNABLE_FIELDS, "source")}
+        for blocking in ACTIVE.values()
+    ]
+    return json.dumps(compiled, sort_keys=True)

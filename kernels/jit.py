@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
-from kernels.blocking import active_blocking
+from kernels.blocking import active_blocking, active_routes
 from kernels.interface import FusedUpdate
 from kernels.jit_rules import Epilogue, apply_rule, pack_coefficients, unpack_coefficients
 from kernels.jit_tile import element_pointer
@@ -28,8 +28,11 @@ full_size = True
 
 
 def describe(dtype: np.dtype) -> str:
-    """The blocking the products use in ``dtype`` (``kernels.blocking``): analytic, not yet tuned."""
-    return f"blocking {active_blocking(dtype).describe()} (analytic)"
+    """The blocking the products use in ``dtype`` (``kernels.blocking``), and whether its thresholds were
+    measured on this machine (``python -m kernels.tune``)."""
+    blocking = active_blocking(dtype)
+    how_to_tune = "; python -m kernels.tune measures them" if blocking.source == "analytic" else ""
+    return f"blocking {blocking.describe()}{how_to_tune}"
 
 
 def _contiguous(x: np.ndarray) -> np.ndarray:
@@ -42,19 +45,19 @@ def _out(out: np.ndarray | None, shape: tuple[int, ...], like: np.ndarray) -> np
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (a.shape[0], b.shape[1]), a)
-    jit_matmul.matmul_nn(_contiguous(a), _contiguous(b), out)
+    jit_matmul.matmul_nn(_contiguous(a), _contiguous(b), out, active_routes(out.dtype))
     return out
 
 
 def matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (a.shape[1], b.shape[1]), a)
-    jit_matmul.matmul_tn(_contiguous(a), _contiguous(b), out)
+    jit_matmul.matmul_tn(_contiguous(a), _contiguous(b), out, active_routes(out.dtype))
     return out
 
 
 def matmul_nt(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = _out(out, (a.shape[0], b.shape[0]), a)
-    jit_matmul.matmul_nt(_contiguous(a), _contiguous(b), out)
+    jit_matmul.matmul_nt(_contiguous(a), _contiguous(b), out, active_routes(out.dtype))
     return out
 
 
@@ -183,7 +186,8 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 
 @njit(cache=True, parallel=True)
-def _take_rows(source, rows, out):
+def gather_rows_parallel(source, rows, out):
+    """``out[i] = source[rows[i]]`` on every core: ``take_rows``' route for a large batch."""
     for i in prange(len(rows)):
         r = rows[i]
         for j in range(source.shape[1]):
@@ -193,7 +197,7 @@ def _take_rows(source, rows, out):
 def take_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
     if out.nbytes < active_blocking(out.dtype).gather_parallel_min_bytes:
         return source.take(rows, 0, out, "clip")  # positional: the keyword call costs more at a few rows
-    _take_rows(source, rows, out)
+    gather_rows_parallel(source, rows, out)
     return out
 
 
@@ -233,15 +237,16 @@ def mask_inactive(grad: np.ndarray, a: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, packed_coefficients):
-    """``packed_coefficients``: the rule's coefficients as ``jit_rules.pack_coefficients`` makes them."""
+def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, packed_coefficients, routes):
+    """``packed_coefficients``: the rule's coefficients as ``jit_rules.pack_coefficients`` makes them;
+    ``routes``: the products' thresholds (``kernels.blocking.routes``)."""
     bias_coefficients = unpack_coefficients(packed_coefficients, decay=False)  # biases are not decayed
     layers = len(params)
     for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
         W, b = params[layer]
         last = layer == layers - 1
         z = deltas[layer] if last else activations[layer + 1]
-        jit_matmul.matmul_nn(activations[layer], W, z)
+        jit_matmul.matmul_nn(activations[layer], W, z, routes)
         if not last:
             _bias_relu(z, b)
     logits = deltas[layers - 1]
@@ -254,10 +259,10 @@ def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, p
         W_state1, W_state2, b_state1, b_state2 = states[layer]
         delta = deltas[layer]
         if layer > 0:  # the input gradient needs this layer's weights before they are updated
-            jit_matmul.matmul_nt(delta, W, deltas[layer - 1])
+            jit_matmul.matmul_nt(delta, W, deltas[layer - 1], routes)
             mask_inactive(deltas[layer - 1], activations[layer])
         jit_matmul.matmul_tn_update(
-            activations[layer], delta, W, rule, W_state1, W_state2, packed_coefficients
+            activations[layer], delta, W, rule, W_state1, W_state2, packed_coefficients, routes
         )
         db = bias_grads[layer]
         _column_sums(delta, db)
@@ -314,5 +319,6 @@ def fused_step(
         tuple(bias_grads),
         _contiguous(labels),
         pack_coefficients(update.coefficients, dtype),
+        active_routes(dtype),
     )
     return float(loss)

@@ -1,10 +1,10 @@
 """The Numba matrix products: a BLIS-style driver around the register tile of ``kernels.jit_tile``.
 
-Exports ``matmul_nn(a, b, out)`` (``out = a @ b``), ``matmul_tn`` (``out = a.T @ b``, a is ``(k, m)``),
-``matmul_nt`` (``out = a @ b.T``, b is ``(n, k)``) and ``matmul_tn_update`` (an optimizer step of ``w`` by
-the gradient ``a.T @ b``, applied in the tiles' epilogue). All arrays C-contiguous, one dtype (float32
-or float64, never up-cast), ``out`` preallocated. No BLAS: the loops are compiled by Numba. The index
-names are those of the glossary in ``kernels.jit_tile``.
+Exports ``matmul_nn(a, b, out, routes)`` (``out = a @ b``), ``matmul_tn`` (``out = a.T @ b``, a is
+``(k, m)``), ``matmul_nt`` (``out = a @ b.T``, b is ``(n, k)``) and ``matmul_tn_update`` (an optimizer
+step of ``w`` by the gradient ``a.T @ b``, applied in the tiles' epilogue). All arrays C-contiguous, one
+dtype (float32 or float64, never up-cast), ``out`` preallocated. No BLAS: the loops are compiled by Numba.
+The index names are those of the glossary in ``kernels.jit_tile``.
 
 The driver:
 
@@ -12,9 +12,10 @@ The driver:
   stays in L1 (for b.T a transposing copy, four rows at a time); reading B in place aliases a few L1
   sets (``jit_zoo.tiled_unpacked_nn``). op(a) is not packed: its rows are broadcast in place; only a
   ragged last row tile of a.T is. Ragged tiles clamp their indices (extra lanes computed, never stored).
-* Blocking (every size and threshold from the ``kernels.blocking`` entry of the dtype, read through
+* Blocking (every size from the ``kernels.blocking`` entry of the dtype, read through
   ``jit_tile.blocking_of``): k in nearly equal blocks of at most ``kc``; rows in blocks whose op(a)
-  slice fits ``a_block_bytes``.
+  slice fits ``a_block_bytes``. The thresholds that choose a route come in ``routes``, an int64 array
+  (``blocking.routes``) that every entry point takes last, indexed by the ``ROUTE_*`` constants below.
 * Tile shape: an out no wider than the narrow tile (the output layer's 10 classes) is made of narrow
   tiles (``narrow_nr`` columns), each shape one compiled ``_tiles`` tree.
 * Parallelism: a prange over (column tile, band of row tiles), column-tile major so that each thread
@@ -42,6 +43,7 @@ import numpy as np
 from numba import carray, njit, prange
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
+from kernels.blocking import ROUTE_FIELDS
 from kernels.jit_rules import FIRST_RULE, Epilogue, apply_rule, no_coefficients, unpack_coefficients
 from kernels.jit_tile import (
     A_PANEL,
@@ -59,6 +61,13 @@ from kernels.jit_tile import (
 )
 
 __all__ = ["matmul_nn", "matmul_tn", "matmul_nt", "matmul_tn_update", "Epilogue"]
+
+# positions in ``routes`` (``kernels.blocking.ROUTE_FIELDS``), as compiled constants
+ROUTE_ROWVEC_BELOW_ROWS = ROUTE_FIELDS.index("rowvec_below_rows")
+ROUTE_ROWVEC_WIDE_BELOW_ROWS = ROUTE_FIELDS.index("rowvec_wide_below_rows")
+ROUTE_PARALLEL_MIN_FLOP = ROUTE_FIELDS.index("parallel_min_flop")
+ROUTE_FUSED_PARALLEL_MIN_FLOP = ROUTE_FIELDS.index("fused_parallel_min_flop")
+ROUTE_SPLIT_MIN_FLOP = ROUTE_FIELDS.index("split_min_flop")
 
 
 @njit(cache=True)
@@ -171,14 +180,14 @@ def _band(part, parts, rows, MR):
 
 
 @njit(cache=True)
-def split_parts(batch, rows, n, w):
+def split_parts(batch, rows, n, w, routes):
     """How many bands of rows a layer's ``(rows, n)`` weights ``w`` are split into at this batch: one per
     thread where the forward product is a row-vector one (``use_row_vector``) of at least
     ``split_min_flop``, else 1. The forward and the update ask alike, so they split the same rows; a
     batch of one is not split, as its update (``_outer_update``) runs on one core."""
     threads = num_threads()
-    big = 2.0 * batch * rows * n >= blocking_of(w).split_min_flop
-    if threads > 1 and batch > 1 and use_row_vector(batch, n, w) and big:
+    big = 2.0 * batch * rows * n >= routes[ROUTE_SPLIT_MIN_FLOP]
+    if threads > 1 and batch > 1 and use_row_vector(batch, n, w, routes) and big:
         return threads
     return 1
 
@@ -217,7 +226,7 @@ def _row_vector_rows(a, b, out, i, R, W, p_lo, p_hi):
 @njit(cache=True, fastmath=FASTMATH)
 def row_vector_nn(a, b, out, p_lo, p_hi):
     """``out = a[:, p_lo:p_hi] @ b[p_lo:p_hi]`` for a few rows: groups of R rows
-    (``jit_tile.rowvec_shape``), b streamed once per group with no packing; a lone last row (batch 1)
+    (``rowvec_rows`` of the blocking), b streamed once per group with no packing; a lone last row (batch 1)
     gets a 1-row block rather than R - 1 wasted rows."""
     blocking = blocking_of(out)
     R, W, W1 = blocking.rowvec_rows, blocking.rowvec_width, blocking.rowvec_width_one
@@ -252,14 +261,12 @@ def row_vector_split(a, b, out, parts, MR):
 
 
 @njit(cache=True)
-def use_row_vector(m, n, out):
-    """Whether ``a @ b`` with m rows goes to ``row_vector_nn``: below ``rowvec_below_rows`` rows, or with b
-    filling whole W-column blocks below ``rowvec_below_blocks`` blocks of R rows (a narrow b is faster on
-    the packed tile)."""
-    blocking = blocking_of(out)
-    return m < blocking.rowvec_below_rows or (
-        n >= blocking.rowvec_width and m < blocking.rowvec_below_blocks * blocking.rowvec_rows
-    )
+def use_row_vector(m, n, out, routes):
+    """Whether ``a @ b`` with m rows goes to ``row_vector_nn``: below ``rowvec_below_rows`` rows, or below
+    ``rowvec_wide_below_rows`` with b filling whole W-column blocks (a narrow b is faster on the packed
+    tile)."""
+    wide = n >= blocking_of(out).rowvec_width
+    return m < routes[ROUTE_ROWVEC_BELOW_ROWS] or (wide and m < routes[ROUTE_ROWVEC_WIDE_BELOW_ROWS])
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -294,7 +301,7 @@ def zero_fill(out):
 
 
 @njit(cache=True)
-def _gemm(a, b, out, ta, tb, epilogue, state1, state2, coefficients):
+def _gemm(a, b, out, ta, tb, epilogue, state1, state2, coefficients, routes):
     """``out = op(a) @ op(b)``, or with an update rule as ``epilogue`` (k <= KC, so that each tile's g
     is whole after one k block) the rule applied to ``out`` with ``g = op(a) @ op(b)`` as its gradient,
     tile by tile, g never stored. An out no wider than the narrow tile (the output layer's) is made of
@@ -307,8 +314,8 @@ def _gemm(a, b, out, ta, tb, epilogue, state1, state2, coefficients):
         zero_fill(out)
         return
     narrow = n <= nr_of(out, True) < nr_of(out)
-    if not ta and not tb and epilogue == Epilogue.STORE and use_row_vector(m, n, out):
-        parts = split_parts(m, k, n, out)
+    if not ta and not tb and epilogue == Epilogue.STORE and use_row_vector(m, n, out, routes):
+        parts = split_parts(m, k, n, out, routes)
         if parts > 1:
             # the update's bands are whole tiles of this shape (mr_of takes the shape as a literal)
             row_vector_split(a, b, out, parts, mr_of(out, True) if narrow else mr_of(out))
@@ -319,13 +326,13 @@ def _gemm(a, b, out, ta, tb, epilogue, state1, state2, coefficients):
         row_dots_nt(a, b, out)
         return
     if narrow:
-        _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, True)
+        _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, routes, True)
     else:
-        _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, False)
+        _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, routes, False)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
-def _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, narrow):
+def _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, routes, narrow):
     """``_gemm`` in the tile shape ``narrow`` (a literal bool) names. An update at a small batch gives each
     thread its band of rows (``split_parts``). Otherwise row blocks of ``mc`` rows (op(a)'s block about
     ``a_block_bytes``); in each, a prange over ``n_col_tiles x n_bands`` items, column-tile major; rows are
@@ -336,7 +343,7 @@ def _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, narrow):
     NR = nr_of(out, narrow)
     n_col_tiles = (n + NR - 1) // NR
     threads = num_threads()
-    parts = split_parts(k, m, n, out) if epilogue >= FIRST_RULE else 1
+    parts = split_parts(k, m, n, out, routes) if epilogue >= FIRST_RULE else 1
     # an item of the prange: a band of rows through ``tiles_per_item`` column tiles
     if parts > 1:  # one row block, one band of rows per thread through every column tile
         mc, n_bands, tiles_per_item, serial = m, parts, n_col_tiles, False
@@ -346,7 +353,9 @@ def _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, narrow):
         mc = ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
         n_bands, tiles_per_item = 1, 1
         serial = threads == 1 or 2.0 * m * n * k < (
-            blocking.fused_parallel_min_flop if epilogue >= FIRST_RULE else blocking.parallel_min_flop
+            routes[ROUTE_FUSED_PARALLEL_MIN_FLOP]
+            if epilogue >= FIRST_RULE
+            else routes[ROUTE_PARALLEL_MIN_FLOP]
         )
     for i_lo in range(0, m, mc):
         i_hi = min(m, i_lo + mc)
@@ -396,25 +405,25 @@ def runtime_int(x):
 
 
 @njit(cache=True)
-def matmul_nn(a, b, out):
+def matmul_nn(a, b, out, routes):
     """out = a @ b; a (m, k), b (k, n), out (m, n), all C-contiguous."""
     store, coefficients = runtime_int(Epilogue.STORE), no_coefficients(out)
-    _gemm(a, b, out, runtime_bool(0), runtime_bool(0), store, out, out, coefficients)
+    _gemm(a, b, out, runtime_bool(0), runtime_bool(0), store, out, out, coefficients, routes)
 
 
 @njit(cache=True)
-def matmul_tn(a, b, out):
+def matmul_tn(a, b, out, routes):
     """out = a.T @ b; a (k, m), b (k, n): the micro-kernel broadcasts a.T's elements from contiguous runs
     of a's rows; nothing is transposed."""
     store, coefficients = runtime_int(Epilogue.STORE), no_coefficients(out)
-    _gemm(a, b, out, runtime_bool(1), runtime_bool(0), store, out, out, coefficients)
+    _gemm(a, b, out, runtime_bool(1), runtime_bool(0), store, out, out, coefficients, routes)
 
 
 @njit(cache=True)
-def matmul_nt(a, b, out):
+def matmul_nt(a, b, out, routes):
     """out = a @ b.T; a (m, k), b (n, k): b.T is packed per kc x NR panel."""
     store, coefficients = runtime_int(Epilogue.STORE), no_coefficients(out)
-    _gemm(a, b, out, runtime_bool(0), runtime_bool(1), store, out, out, coefficients)
+    _gemm(a, b, out, runtime_bool(0), runtime_bool(1), store, out, out, coefficients, routes)
 
 
 @njit(cache=True)
@@ -479,7 +488,7 @@ def _outer_update(a, b, w, rule, state1, state2, coefficients):
 
 
 @njit(cache=True)
-def matmul_tn_update(a, b, w, rule, state1, state2, packed_coefficients):
+def matmul_tn_update(a, b, w, rule, state1, state2, packed_coefficients, routes):
     """The update ``rule`` (an ``Epilogue`` from ``FIRST_RULE`` on, as an int) of ``w`` (m, n) and its state
     ``state1``, ``state2`` (shaped like w; a rule ignores those it does not have) by the gradient
     ``g = a.T @ b`` (a (k, m), b (k, n)); ``packed_coefficients`` as ``jit_rules.pack_coefficients`` makes
@@ -495,10 +504,10 @@ def matmul_tn_update(a, b, w, rule, state1, state2, packed_coefficients):
     if k == 1:
         _outer_update(a, b, w, rule, state1, state2, coefficients)
     elif 0 < k <= blocking_of(w).kc:
-        _gemm(a, b, w, runtime_bool(1), runtime_bool(0), rule, state1, state2, coefficients)
+        _gemm(a, b, w, runtime_bool(1), runtime_bool(0), rule, state1, state2, coefficients, routes)
     else:
         g = np.empty_like(w)
-        matmul_tn(a, b, g)
+        matmul_tn(a, b, g, routes)
         apply_rule(
             rule,
             element_pointer(w, 0),

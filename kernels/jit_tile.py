@@ -49,7 +49,7 @@ from numba.extending import intrinsic, overload
 from numba.np.ufunc.parallel import _launch_threads
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
-from kernels.blocking import Blocking, active_blocking
+from kernels.blocking import TUNABLE_FIELDS, Blocking, active_blocking
 from kernels.jit_rules import FIRST_RULE, RULES, Coefficients, Epilogue, apply_rule
 
 FASTMATH = {"contract"}
@@ -104,13 +104,16 @@ def _ov_nr_of(x, narrow=False):
     return lambda x, narrow=False: nr
 
 
-# Blocking's numbers, as a named tuple: a compiled constant (a dataclass is not one)
-_BlockingNumbers = namedtuple("_BlockingNumbers", [f.name for f in fields(Blocking) if f.type == "int"])
+# Blocking's block sizes, as a named tuple: a compiled constant (a dataclass is not one). The tunable
+# thresholds are not among them: the kernels are handed those at run time (``routes``).
+_BlockingNumbers = namedtuple(
+    "_BlockingNumbers", [f.name for f in fields(Blocking) if f.type == "int" and f.name not in TUNABLE_FIELDS]
+)
 
 
 @overload(blocking_of, inline="always")
 def _ov_blocking_of(x):
-    """The active ``Blocking`` of x's dtype, its numbers as constants of the compiled code."""
+    """The active ``Blocking`` of x's dtype, its block sizes as constants of the compiled code."""
     blocking = active_blocking(np.dtype(x.dtype.name))
     numbers = _BlockingNumbers(*(getattr(blocking, name) for name in _BlockingNumbers._fields))
     return lambda x: numbers

@@ -10,6 +10,7 @@ from __future__ import annotations
 from numba import carray, njit, prange
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
+from kernels.blocking import active_routes
 from kernels.jit_matmul import _kblocks, matmul_nn, runtime_bool, runtime_int, zero_fill
 from kernels.jit_rules import Epilogue, no_coefficients
 from kernels.jit_tile import B_PANEL, FASTMATH, blocking_of, micro_kernel, mr_of, nr_of, stack
@@ -122,6 +123,10 @@ def tiled_unpacked_nn(a, b, out):
         _row_tile_in_place(a, b, out, t * MR)
 
 
-# 4. ``jit_matmul.matmul_nn``: the register tile on packed panels of B, blocked for L1 and L2, threads
-# over column tiles: what the numba backend runs.
-MATMUL_VARIANTS = {"naive": naive_nn, "ikj": ikj_nn, "tiled_unpacked": tiled_unpacked_nn, "tiled": matmul_nn}
+def tiled_nn(a, b, out):
+    """4. ``jit_matmul.matmul_nn``: the register tile on packed panels of B, blocked for L1 and L2, threads
+    over column tiles: what the numba backend runs, with its thresholds."""
+    matmul_nn(a, b, out, active_routes(out.dtype))
+
+
+MATMUL_VARIANTS = {"naive": naive_nn, "ikj": ikj_nn, "tiled_unpacked": tiled_unpacked_nn, "tiled": tiled_nn}

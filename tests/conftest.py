@@ -16,11 +16,15 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
-import kernels
-from kernels.threads import set_threads
-from network.idx import read_idx
-from network.kaggle import write_kaggle_csv
-from network.sources import DATASETS, FILE_NAMES
+# The tests run on the analytic blocking, whatever wisdom a tune stored on this machine: which route a
+# case takes (the cases are chosen for it) must not depend on the machine (kernels.wisdom).
+os.environ["SCRATCHNET_TUNE"] = "off"
+
+import kernels  # noqa: E402
+from kernels.threads import set_threads  # noqa: E402
+from network.idx import read_idx  # noqa: E402
+from network.kaggle import write_kaggle_csv  # noqa: E402
+from network.sources import DATASETS, FILE_NAMES  # noqa: E402
 
 # Numba compiles on first use (and may, in a fresh clone, for every dtype and layout): no deadlines.
 # "scratchnet-stress" draws ten times the examples: select it with --hypothesis-profile=scratchnet-stress.

@@ -1,0 +1,288 @@
+"""Measure the numba backend's route thresholds on this CPU and keep them: ``python -m kernels.tune``.
+
+Each threshold of ``kernels.blocking.TUNABLE_FIELDS`` chooses between two routes at a size: the few-row
+kernel or the packed tile, one thread or all, a split of the small batch's layer or none, NumPy's take or
+the parallel gather. For each, this times both routes, alternating, over a ladder of the network's
+sizes (784 inputs, a hidden layer of 128, 10 classes), each product first checked against the float64
+bound (``bench.bounds``), and sets the threshold at the first size from which the second route wins.
+Last, the products of a whole training step are timed under the tuned thresholds and the analytic
+ones at batches 1 to 256; the tuned ones are kept as wisdom (``kernels.wisdom``), which the backend
+reads from then on, only if they are nowhere more than 3% slower. The block
+sizes and the register tile are not tuned here: they are compiled in, and each candidate would cost a
+compile.
+
+Compiling the kernels (or loading them from Numba's cache) is done first and reported apart; the timing
+takes about ``--seconds``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from bench.bounds import assert_matmul_within_bound
+from kernels import jit, jit_matmul, wisdom
+from kernels.blocking import ANALYTIC, TUNABLE_FIELDS, Blocking, routes
+from kernels.jit import EPILOGUES
+from kernels.jit_rules import pack_coefficients
+from kernels.threads import set_threads
+
+INPUTS, HIDDEN, CLASSES = 784, 128, 10
+NEVER = np.iinfo(np.int64).max // 2  # a threshold no size reaches
+ROWS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)  # batch sizes of the ladders
+GATHER_ROWS = (4, 8, 16, 32, 64, 128, 256)
+GATHER_SOURCE_ROWS = 16_384  # a data set larger than the caches, as a training set is
+WINS_BY = 1.02  # the second route must be this much faster to count as a win (not a tie)
+STEP_BATCHES = (1, 8, 16, 64, 128, 256)  # the tuned thresholds checked on a whole step's products
+SLOWER_AT_MOST = 1.03  # tuned thresholds slower than this at any of them are not kept
+
+
+def alternating_median(first: Callable[[], object], second: Callable[[], object], seconds: float) -> float:
+    """The median over rounds of (time of ``second``) / (time of ``first``), the two run in turns for
+    about ``seconds`` in all, each round long enough for the timer."""
+    calls = 1
+    while True:  # calls per round: a round of the first route at least a millisecond
+        start = time.perf_counter()
+        for _ in range(calls):
+            first()
+        if time.perf_counter() - start > 1e-3:
+            break
+        calls *= 2
+    ratios = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(ratios) < 3:
+        times = []
+        for route in (first, second):
+            start = time.perf_counter()
+            for _ in range(calls):
+                route()
+            times.append(time.perf_counter() - start)
+        ratios.append(times[1] / times[0])
+    return float(np.median(ratios))
+
+
+def with_routes(blocking: Blocking, **fields: int) -> np.ndarray:
+    return routes(dataclasses.replace(blocking, **fields))
+
+
+def product_check(a: np.ndarray, b: np.ndarray, out: np.ndarray, call: Callable[[], object]) -> None:
+    """Run ``call`` (``out = a @ b`` by some route) and check ``out`` against the float64 bound."""
+    out[...] = np.nan
+    call()
+    assert_matmul_within_bound(out, a, b)
+
+
+def first_win(sizes: tuple[int, ...], ratio_at: Callable[[int], float]) -> int | None:
+    """The first size from which the second route wins at every later size too, or None."""
+    wins = [ratio_at(size) * WINS_BY < 1 for size in sizes]
+    for i, size in enumerate(sizes):
+        if all(wins[i:]):
+            return size
+    return None
+
+
+class Tuner:
+    """The measurements, for one dtype, on the thread count set (every core)."""
+
+    def __init__(self, dtype: np.dtype, seconds_each: float, progress: Callable[[str], None]):
+        self.dtype, self.seconds_each, self.progress = dtype, seconds_each, progress
+        self.blocking = ANALYTIC[dtype.itemsize]
+        self.rng = np.random.default_rng(0)
+
+    def random(self, *shape: int) -> np.ndarray:
+        return self.rng.standard_normal(shape).astype(self.dtype)
+
+    def forward_ratio(self, m: int, n: int, k: int, slow: np.ndarray, fast: np.ndarray) -> float:
+        """``a @ b`` of (m x k) @ (k x n) under the routes ``slow`` then ``fast``, both checked."""
+        a, b, out = self.random(m, k), self.random(k, n), np.empty((m, n), self.dtype)
+        calls = [lambda r=r: jit_matmul.matmul_nn(a, b, out, r) for r in (slow, fast)]
+        for call in calls:
+            product_check(a, b, out, call)
+        return alternating_median(*calls, self.seconds_each)
+
+    def rowvec(self, n: int, k: int, field: str) -> int:
+        """Rows below which the few-row kernel beats the packed tile, for b of n columns."""
+        few_rows = with_routes(self.blocking, rowvec_below_rows=NEVER, rowvec_wide_below_rows=NEVER)
+        tile = with_routes(self.blocking, rowvec_below_rows=0, rowvec_wide_below_rows=0)
+        self.progress(f"{field}: few-row kernel or packed tile, ({k} x {n}) at batch 1-{ROWS[-1]}")
+        found = first_win(ROWS, lambda m: self.forward_ratio(m, n, k, few_rows, tile))
+        return getattr(self.blocking, field) if found is None else found
+
+    def parallel(self, tile_from_rows: int) -> int:
+        """Flops from which a product on the packed tile (``tile_from_rows`` rows and more) on every core
+        beats one on one."""
+        serial = with_routes(
+            self.blocking, parallel_min_flop=NEVER, rowvec_below_rows=0, rowvec_wide_below_rows=0
+        )
+        parallel = with_routes(
+            self.blocking, parallel_min_flop=0, rowvec_below_rows=0, rowvec_wide_below_rows=0
+        )
+        self.progress(f"parallel_min_flop: one thread or all, X @ W1 ({INPUTS} x {HIDDEN})")
+        rows = tuple(m for m in ROWS if m >= tile_from_rows)  # where the packed tile runs
+        found = first_win(rows, lambda m: self.forward_ratio(m, HIDDEN, INPUTS, serial, parallel))
+        return self.blocking.parallel_min_flop if found is None else 2 * found * INPUTS * HIDDEN
+
+    def fused_parallel(self) -> int:
+        """Flops from which the fused update of W1 (sgd) on every core beats one on one."""
+        rule = EPILOGUES["sgd"]
+        packed = pack_coefficients({"lr": 1e-3}, self.dtype)
+        w = self.random(INPUTS, HIDDEN)
+        serial = with_routes(self.blocking, fused_parallel_min_flop=NEVER, split_min_flop=NEVER)
+        parallel = with_routes(self.blocking, fused_parallel_min_flop=0, split_min_flop=NEVER)
+        self.progress(f"fused_parallel_min_flop: the update of W1 on one thread or all ({INPUTS} x {HIDDEN})")
+
+        def ratio(batch: int) -> float:
+            x, dz = self.random(batch, INPUTS), self.random(batch, HIDDEN) * self.dtype.type(1e-3)
+            calls = [
+                lambda r=r: jit_matmul.matmul_tn_update(x, dz, w, rule, w, w, packed, r)
+                for r in (serial, parallel)
+            ]
+            return alternating_median(*calls, self.seconds_each)
+
+        found = first_win(tuple(m for m in ROWS if m > 1), ratio)
+        return self.blocking.fused_parallel_min_flop if found is None else 2 * found * INPUTS * HIDDEN
+
+    def split(self) -> int:
+        """Flops from which a small batch's layer split in bands of w's rows beats it whole: the forward
+        and the update one after the other, as a step runs them."""
+        rule = EPILOGUES["sgd"]
+        packed = pack_coefficients({"lr": 1e-3}, self.dtype)
+        w = self.random(INPUTS, HIDDEN)
+        whole = with_routes(self.blocking, split_min_flop=NEVER)
+        split = with_routes(self.blocking, split_min_flop=0)
+        self.progress(f"split_min_flop: a small batch's first layer whole or in bands ({INPUTS} x {HIDDEN})")
+        rows = tuple(m for m in ROWS if 1 < m < self.blocking.rowvec_wide_below_rows)
+
+        def ratio(batch: int) -> float:
+            x, dz = self.random(batch, INPUTS), self.random(batch, HIDDEN) * self.dtype.type(1e-3)
+            out = np.empty((batch, HIDDEN), self.dtype)
+            product_check(x, w, out, lambda: jit_matmul.matmul_nn(x, w, out, split))
+
+            def step(routes_given: np.ndarray) -> None:
+                jit_matmul.matmul_nn(x, w, out, routes_given)
+                jit_matmul.matmul_tn_update(x, dz, w, rule, w, w, packed, routes_given)
+
+            return alternating_median(lambda: step(whole), lambda: step(split), self.seconds_each)
+
+        found = first_win(rows, ratio)
+        return self.blocking.split_min_flop if found is None else 2 * found * INPUTS * HIDDEN
+
+    def gather(self) -> int:
+        """Bytes from which the parallel gather beats NumPy's take (``jit.take_rows``' two routes)."""
+        source = self.random(GATHER_SOURCE_ROWS, INPUTS)
+        self.progress(f"gather_parallel_min_bytes: NumPy's take or the parallel gather, rows of {INPUTS}")
+
+        def ratio(batch: int) -> float:
+            rows = self.rng.integers(0, GATHER_SOURCE_ROWS, batch)
+            out = np.empty((batch, INPUTS), self.dtype)
+            jit.gather_rows_parallel(source, rows, out)
+            assert np.array_equal(out, source[rows])
+            take = lambda: source.take(rows, 0, out, "clip")  # noqa: E731
+            gather = lambda: jit.gather_rows_parallel(source, rows, out)  # noqa: E731
+            return alternating_median(take, gather, self.seconds_each)
+
+        found = first_win(GATHER_ROWS, ratio)
+        if found is None:
+            return self.blocking.gather_parallel_min_bytes
+        return found * INPUTS * self.dtype.itemsize
+
+    def warm_up(self) -> None:
+        """Compile (or load from Numba's cache) every kernel the ladders call, before any clock."""
+        x, w, dz = self.random(2, INPUTS), self.random(INPUTS, HIDDEN), self.random(2, HIDDEN)
+        routes_now = routes(self.blocking)
+        packed = pack_coefficients({"lr": 1e-3}, self.dtype)
+        jit_matmul.matmul_nn(x, w, np.empty((2, HIDDEN), self.dtype), routes_now)
+        jit_matmul.matmul_nt(dz, w, np.empty((2, INPUTS), self.dtype), routes_now)
+        jit_matmul.matmul_tn_update(x, dz, w, EPILOGUES["sgd"], w, w, packed, routes_now)
+        jit.gather_rows_parallel(x, np.zeros(1, np.int64), np.empty((1, INPUTS), self.dtype))
+
+    def run(self) -> dict[str, int]:
+        """Every tunable threshold, measured (the analytic one where no size of its ladder decides)."""
+        wide_below_rows = self.rowvec(HIDDEN, INPUTS, "rowvec_wide_below_rows")
+        thresholds = {
+            "rowvec_wide_below_rows": wide_below_rows,
+            "rowvec_below_rows": self.rowvec(CLASSES, HIDDEN, "rowvec_below_rows"),
+            "parallel_min_flop": self.parallel(wide_below_rows),
+            "fused_parallel_min_flop": self.fused_parallel(),
+            "split_min_flop": self.split(),
+            "gather_parallel_min_bytes": self.gather(),
+        }
+        assert set(thresholds) == set(TUNABLE_FIELDS)
+        return thresholds
+
+
+def _step_products(x, h, z, dz, dh, w1, w2, rule, packed, routes_given) -> None:
+    """The products of a training step of two layers: forward, input gradient, both fused updates."""
+    jit_matmul.matmul_nn(x, w1, h, routes_given)
+    jit_matmul.matmul_nn(h, w2, z, routes_given)
+    jit_matmul.matmul_nt(dz, w2, dh, routes_given)
+    jit_matmul.matmul_tn_update(h, dz, w2, rule, w2, w2, packed, routes_given)
+    jit_matmul.matmul_tn_update(x, dh, w1, rule, w1, w1, packed, routes_given)
+
+
+def step_ratios(dtype: np.dtype, tuned: np.ndarray, seconds_each: float) -> dict[int, float]:
+    """Time of a training step's products of [784, 128, 10] under the ``tuned`` routes over their time
+    under the analytic ones, at each of ``STEP_BATCHES``, alternating."""
+    rng = np.random.default_rng(1)
+    analytic = routes(ANALYTIC[dtype.itemsize])
+    rule, packed = EPILOGUES["sgd"], pack_coefficients({"lr": 1e-6}, dtype)
+    w1 = rng.standard_normal((INPUTS, HIDDEN)).astype(dtype)
+    w2 = rng.standard_normal((HIDDEN, CLASSES)).astype(dtype)
+    ratios = {}
+    for batch in STEP_BATCHES:
+        x = rng.standard_normal((batch, INPUTS)).astype(dtype)
+        h, dh = np.empty((batch, HIDDEN), dtype), np.empty((batch, HIDDEN), dtype)
+        z, dz = np.empty((batch, CLASSES), dtype), rng.standard_normal((batch, CLASSES)).astype(dtype)
+        arrays = (x, h, z, dz, dh, w1, w2)
+        ratios[batch] = alternating_median(
+            lambda a=arrays: _step_products(*a, rule, packed, analytic),
+            lambda a=arrays: _step_products(*a, rule, packed, tuned),
+            seconds_each,
+        )
+    return ratios
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m kernels.tune", description=__doc__.splitlines()[0])
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    parser.add_argument("--seconds", type=float, default=20.0, help="timing, in all (default 20)")
+    args = parser.parse_args(argv)
+    dtype = np.dtype(args.dtype)
+    threads = set_threads(None)
+    seconds_each = args.seconds / 60  # about sixty pairs of routes are timed
+
+    def progress(text: str) -> None:
+        print(f"  {text}", flush=True)
+
+    start = time.perf_counter()
+    tuner = Tuner(dtype, seconds_each, progress)
+    tuner.warm_up()
+    print(
+        f"kernels.tune: {dtype}, {threads} threads; compiled in {time.perf_counter() - start:.1f} s",
+        flush=True,
+    )
+    start = time.perf_counter()
+    thresholds = tuner.run()
+    analytic = ANALYTIC[dtype.itemsize]
+    for name, value in thresholds.items():
+        print(f"  {name}: {value:,} (analytic {getattr(analytic, name):,})")
+    progress(f"a step's products at batch {', '.join(map(str, STEP_BATCHES))}: tuned against analytic")
+    tuned = routes(dataclasses.replace(analytic, **thresholds))
+    ratios = step_ratios(dtype, tuned, 2 * seconds_each)
+    print("  tuned / analytic time: " + ", ".join(f"batch {b} {r:.3f}" for b, r in ratios.items()))
+    seconds = time.perf_counter() - start
+    if max(ratios.values()) > SLOWER_AT_MOST:
+        print(f"measured in {seconds:.1f} s; kept nothing: the tuned thresholds were slower at some batch")
+        return 0
+    path = wisdom.store(dtype, thresholds)
+    print(f"measured in {seconds:.1f} s; kept in {path} (SCRATCHNET_TUNE=off ignores it)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
