@@ -61,8 +61,9 @@ REGISTER_TILES = {
     (Isa.SSE, 8): (4, 2),
 }
 
-# The thresholds, in cycles of one core at its peak multiply-add rate: the time a parallel region must
-# save to pay for entering it, and so on. Times the ISA's flops per cycle, they become flops.
+# The thresholds, in cycles of one core at its peak multiply-add rate (times the ISA's flops per cycle,
+# they become flops): the crossovers measured on one CPU, carried to others by their peak rate alone.
+# They are defaults: ``python -m kernels.tune`` measures them on the machine at hand.
 PARALLEL_MIN_CYCLES = 93_750
 FUSED_PARALLEL_MIN_CYCLES = 500_000
 SPLIT_MIN_CYCLES = 31_250
