@@ -32,7 +32,7 @@ Glossary of a ``Blocking`` (the index names are those of ``jit_tile``'s glossary
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -158,6 +158,8 @@ ROUTE_FIELDS = (
     "split_min_flop",
 )
 TUNABLE_FIELDS = (*ROUTE_FIELDS, "gather_parallel_min_bytes")  # what kernels.tune measures
+# the block sizes: constants of the compiled code (``jit_tile.blocking_of``), and so its cache key
+COMPILED_FIELDS = tuple(f.name for f in fields(Blocking) if f.type == "int" and f.name not in TUNABLE_FIELDS)
 
 
 def routes(blocking: Blocking) -> np.ndarray:
@@ -185,8 +187,5 @@ def active_routes(dtype: np.dtype | str | type) -> np.ndarray:
 def fingerprint() -> str:
     """The compiled part of the active entries, as text: the kernels' cache key (the tunable thresholds,
     and the wisdom behind them, are read at run time)."""
-    compiled = [
-        {name: value for name, value in asdict(blocking).items() if name not in (*TUNABLE_FIELDS, "source")}
-        for blocking in ACTIVE.values()
-    ]
+    compiled = [{name: getattr(blocking, name) for name in COMPILED_FIELDS} for blocking in ACTIVE.values()]
     return json.dumps(compiled, sort_keys=True)

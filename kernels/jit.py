@@ -309,10 +309,8 @@ def fused_step(
     dtype = params[0][0].dtype
     loss = _fused_step(
         EPILOGUES[update.rule],
-        (
-            _contiguous(activations[0]),
-            *activations[1:],
-        ),  # the rest are the network's own C-contiguous buffers
+        # the input in any layout; the rest are the network's own C-contiguous buffers
+        (_contiguous(activations[0]), *activations[1:]),
         tuple(deltas),
         tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind
         _per_layer(update.state, params),

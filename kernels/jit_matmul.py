@@ -126,50 +126,18 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, epilogue, state1, state2, coeff
         step = epilogue if kb == 0 else runtime_int(Epilogue.ACCUMULATE)
         # a.T is read unclamped: its full row tiles end at i_full, the ragged rest is packed below
         i_full = i_lo + (i_hi - i_lo) // MR * MR if ta else i_hi
-        micro_kernel(
-            a,
-            ta,
-            i_lo,
-            p0,
-            bpack,
-            0,
-            0,
-            kc,
-            out,
-            i_lo,
-            i_full,
-            j0,
-            nr,
-            step,
-            state1,
-            state2,
-            coefficients,
-            narrow,
-        )
+        # fmt: off
+        micro_kernel(a, ta, i_lo, p0, bpack, 0, 0, kc, out, i_lo, i_full, j0, nr, step, state1, state2,
+                     coefficients, narrow)
+        # fmt: on
         if i_full < i_hi:
             for p in range(kc):
                 for r in range(MR):
                     apack[p, r] = a[p0 + p, min(i_full + r, m - 1)]
-            micro_kernel(
-                apack,
-                ta,
-                zero,
-                zero,
-                bpack,
-                0,
-                0,
-                kc,
-                out,
-                i_full,
-                i_hi,
-                j0,
-                nr,
-                step,
-                state1,
-                state2,
-                coefficients,
-                narrow,
-            )
+            # fmt: off
+            micro_kernel(apack, ta, zero, zero, bpack, 0, 0, kc, out, i_full, i_hi, j0, nr, step, state1,
+                         state2, coefficients, narrow)
+            # fmt: on
 
 
 @njit(cache=True)
@@ -372,21 +340,10 @@ def _tiles(a, b, out, ta, tb, epilogue, state1, state2, coefficients, routes, na
             tj0 = item // n_bands * tiles_per_item
             lo, hi = _band(item % n_bands, n_bands, i_hi - i_lo, MR)
             for tj in range(tj0, tj0 + tiles_per_item):
-                _col_tile(
-                    a,
-                    b,
-                    out,
-                    ta,
-                    tb,
-                    tj,
-                    i_lo + lo,
-                    i_lo + hi,
-                    epilogue,
-                    state1,
-                    state2,
-                    coefficients,
-                    narrow,
-                )
+                # fmt: off
+                _col_tile(a, b, out, ta, tb, tj, i_lo + lo, i_lo + hi, epilogue, state1, state2, coefficients,
+                          narrow)
+                # fmt: on
 
 
 @njit(cache=True)

@@ -39,7 +39,6 @@ so only the loop vectoriser can make vector code):
 from __future__ import annotations
 
 from collections import namedtuple
-from dataclasses import fields
 
 import numpy as np
 from llvmlite import ir
@@ -49,7 +48,7 @@ from numba.extending import intrinsic, overload
 from numba.np.ufunc.parallel import _launch_threads
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
-from kernels.blocking import TUNABLE_FIELDS, Blocking, active_blocking
+from kernels.blocking import COMPILED_FIELDS, active_blocking
 from kernels.jit_rules import FIRST_RULE, RULES, Coefficients, Epilogue, apply_rule
 
 FASTMATH = {"contract"}
@@ -106,9 +105,7 @@ def _ov_nr_of(x, narrow=False):
 
 # Blocking's block sizes, as a named tuple: a compiled constant (a dataclass is not one). The tunable
 # thresholds are not among them: the kernels are handed those at run time (``routes``).
-_BlockingNumbers = namedtuple(
-    "_BlockingNumbers", [f.name for f in fields(Blocking) if f.type == "int" and f.name not in TUNABLE_FIELDS]
-)
+_BlockingNumbers = namedtuple("_BlockingNumbers", COMPILED_FIELDS)
 
 
 @overload(blocking_of, inline="always")

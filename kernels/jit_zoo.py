@@ -58,57 +58,24 @@ def _row_tile_in_place(a, b, out, i0):
     nkb, kc_block = _kblocks(k, out)
     coefficients = no_coefficients(out)
     ta = runtime_bool(0)  # a is read as it is, not transposed
+    zero = runtime_int(0)  # a packed panel's first row and column
     for kb in range(nkb):
         p0 = kb * kc_block
         kc = min(kc_block, k - p0)
         step = runtime_int(Epilogue.STORE if kb == 0 else Epilogue.ACCUMULATE)
         for j0 in range(0, n, NR):
             nr = min(NR, n - j0)
-            if nr == NR:
-                micro_kernel(
-                    a,
-                    ta,
-                    i0,
-                    p0,
-                    b,
-                    p0,
-                    j0,
-                    kc,
-                    out,
-                    i0,
-                    i0 + MR,
-                    j0,
-                    nr,
-                    step,
-                    out,
-                    out,
-                    coefficients,
-                    False,
-                )
-            else:
+            if nr == NR:  # B in place: this variant's point
+                panel, pb, jb = b, p0, j0
+            else:  # a ragged last column tile is packed, clamped at out's last column
                 for p in range(kc):
                     for c in range(NR):
                         bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
-                micro_kernel(
-                    a,
-                    ta,
-                    i0,
-                    p0,
-                    bpack,
-                    0,
-                    0,
-                    kc,
-                    out,
-                    i0,
-                    i0 + MR,
-                    j0,
-                    nr,
-                    step,
-                    out,
-                    out,
-                    coefficients,
-                    False,
-                )
+                panel, pb, jb = bpack, zero, zero
+            # fmt: off
+            micro_kernel(a, ta, i0, p0, panel, pb, jb, kc, out, i0, i0 + MR, j0, nr, step, out, out,
+                         coefficients, False)
+            # fmt: on
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
