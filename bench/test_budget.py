@@ -106,12 +106,12 @@ TIMED_PARTS = [STEP_PARTS[0], *(f"{part}, {opt}" for part in (*STEP_PARTS[1:], C
 
 
 def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
-    """The epilogue and the packed coefficients that ``optimizer`` hands the fused step for a layer ``W``."""
-    from kernels.jit import EPILOGUES
+    """The rule and the packed coefficients that ``optimizer`` hands the fused step for a layer ``W``."""
+    from kernels.jit import RULE_IDS
     from kernels.jit_rules import pack_coefficients
 
     update = make_optimizer(optimizer, [(W, np.zeros(W.shape[1], W.dtype))]).fused_update(1e-3)
-    return EPILOGUES[update.rule], pack_coefficients(update.coefficients, W.dtype)
+    return RULE_IDS[update.rule], pack_coefficients(update.coefficients, W.dtype)
 
 
 @pytest.mark.skipif(COMPILED not in available_backends(), reason=f"{COMPILED} is not installed")

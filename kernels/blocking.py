@@ -18,12 +18,12 @@ Glossary of a ``Blocking`` (the index names are those of ``jit_tile``'s glossary
 * ``kc``: k steps per block, so that the packed ``kc x nr`` panel of op(b) fills the L1 data cache.
 * ``a_block_bytes``: the bytes of op(a) per row block, kept in L2 (half of it: the rest holds the
   panels of b and the output): a row block has ``a_block_bytes // (k * itemsize)`` rows.
-* ``rowvec_rows x rowvec_width``: the few-row kernel's accumulators (``jit_matmul.row_vector_nn``);
-  ``rowvec_width_one`` its columns for a lone row.
-* ``rowvec_below_rows``: ``a @ b`` with fewer rows goes to the few-row kernel; ``rowvec_wide_below_rows``:
-  the same for a b at least ``rowvec_width`` wide.
+* ``rowvec_rows x rowvec_width``: the few-row route's tile (``jit_tile.FEW``: b read in place, no
+  packing); ``1 x rowvec_width_one`` its tile for a lone row (``jit_tile.ONE``).
+* ``rowvec_below_rows``: ``a @ b`` with fewer rows takes the few-row route (``jit_matmul.use_few_rows``);
+  ``rowvec_wide_below_rows``: the same for a b at least ``rowvec_width`` wide.
 * ``parallel_min_flop``: a smaller product runs on one thread (entering a parallel region costs
-  microseconds); ``fused_parallel_min_flop`` the same for an update in the tiles' epilogue, which
+  microseconds); ``fused_parallel_min_flop`` the same for an update applied to each finished tile, which
   splits w and its state between the cores' caches; ``split_min_flop``: from here a small batch's layer
   gives each thread a band of w's rows (``jit_matmul.split_parts``).
 * ``gather_parallel_min_bytes``: a batch gather at least this large runs on every core.
@@ -39,11 +39,15 @@ import numpy as np
 from kernels import wisdom
 from kernels.cpu import Isa, read_caches, target_isa
 
-# A constant loop shorter than this is unrolled by LLVM before its loop vectoriser sees it (so it is stored
-# as scalars): the narrow tile and the few-row kernel keep at least this many columns.
-MIN_VECTORISED_COLUMNS = 16
-# A few-row block of at least this many columns: the loop vectoriser keeps a shorter one scalar.
-MIN_ROWVEC_COLUMNS = 64
+# The narrow tile's fewest columns: the ten classes of the output layer in one column tile on every ISA
+# (in 8-lane vectors, two; a second tile would be mostly padding).
+NARROW_MIN_COLUMNS = 16
+# The few-row tiles, in vectors: a lone row (``ONE``) gets 8 accumulators, independent multiply-add chains
+# enough to hide the FMA's latency; with 32 registers ``FEW`` takes 16, 4 rows of 4 vectors, b loaded
+# once per 4 rows; with 16 registers, one row (more would spill).
+ONE_ROW_VECTORS = 8
+FEW_ROW_VECTORS = 4
+FEW_ACCUMULATORS = 16
 
 # The register tile per ISA level and dtype, in vectors: (rows, vectors per row). The accumulators
 # (rows x vectors), a row of op(b) (vectors) and one broadcast fit the register file: AVX-512 (32
@@ -118,13 +122,10 @@ def analytic_blocking(isa: Isa, dtype: np.dtype | str, caches: dict[str, dict]) 
     lanes = isa.vector_bytes // itemsize
     rows, vectors = REGISTER_TILES[(isa, itemsize)]
     mr, nr = rows, vectors * lanes
-    narrow_nr = min(nr, max(lanes, MIN_VECTORISED_COLUMNS))
-    # the few-row kernel: one row gets 8 registers (independent multiply-add chains); with 32 registers,
-    # R rows x W columns take 16, b streamed once per R rows; with 16, one row (more would spill)
-    width_one = max(8 * lanes, MIN_ROWVEC_COLUMNS)
-    if isa.vector_registers >= 32:
-        width = max(4 * lanes, MIN_ROWVEC_COLUMNS)
-        rowvec_rows = max(1, 16 * lanes // width)
+    narrow_nr = min(nr, max(lanes, NARROW_MIN_COLUMNS))
+    width_one = ONE_ROW_VECTORS * lanes
+    if isa.vector_registers >= 2 * FEW_ACCUMULATORS:
+        width, rowvec_rows = FEW_ROW_VECTORS * lanes, FEW_ACCUMULATORS // FEW_ROW_VECTORS
     else:
         width, rowvec_rows = width_one, 1
     peak = flops_per_cycle(isa, itemsize)

@@ -20,7 +20,7 @@ from numba import njit, prange
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
 from kernels.blocking import active_blocking, active_routes
 from kernels.interface import FusedUpdate
-from kernels.jit_rules import Epilogue, apply_rule, pack_coefficients, unpack_coefficients
+from kernels.jit_rules import Rule, apply_rule, pack_coefficients, unpack_coefficients
 from kernels.jit_tile import element_pointer
 
 name = "numba"
@@ -207,13 +207,12 @@ def take_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarr
 # neither: it runs forward, loss and backward without returning to Python and updates each layer as soon
 # as its gradient exists, by the optimizer's rule (``jit_rules``). The weight gradient is not stored: each
 # of its tiles updates its tile of the weights straight from the product's registers
-# (``jit_matmul.matmul_tn_update``; at a batch of one the gradient is an outer product, made a row at a
-# time where it is used).
+# (``jit_matmul.matmul_tn_update``).
 
 fused_rules = ("sgd", "momentum", "adam")
-# each rule's epilogue as an int: Numba takes ~12 us to type an IntEnum member, at every call. Public:
+# each rule's ``Rule`` as an int: Numba takes ~12 us to type an IntEnum member, at every call. Public:
 # what ``jit_matmul.matmul_tn_update`` takes for a rule, for callers that time it alone (bench/)
-EPILOGUES = {rule: int(Epilogue[rule.upper()]) for rule in fused_rules}
+RULE_IDS = {rule: int(Rule[rule.upper()]) for rule in fused_rules}
 
 
 @njit(cache=True)
@@ -308,7 +307,7 @@ def fused_step(
 ) -> float:
     dtype = params[0][0].dtype
     loss = _fused_step(
-        EPILOGUES[update.rule],
+        RULE_IDS[update.rule],
         # the input in any layout; the rest are the network's own C-contiguous buffers
         (_contiguous(activations[0]), *activations[1:]),
         tuple(deltas),

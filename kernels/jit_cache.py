@@ -16,15 +16,11 @@ from pathlib import Path
 
 import numba
 
-from kernels import blocking
-
-_SOURCES = sorted(Path(__file__).parent.glob("jit*.py"))
+from kernels import blocking, wisdom
 
 
 def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    for source in _SOURCES:
-        digest.update(source.read_bytes())
+    digest = hashlib.sha256(wisdom.kernel_sources_digest().encode())
     digest.update(blocking.fingerprint().encode())
     return digest.hexdigest()[:16]
 

@@ -1,11 +1,11 @@
-"""The optimizers' update rules, written once, compiled for the epilogue of the weight gradient's tiles.
+"""The optimizers' update rules, written once, compiled for the layer after the weight gradient's tiles.
 
 A rule takes a parameter ``w``, its gradient ``g``, its two state values ``state1``, ``state2`` (momentum
 keeps its velocity in ``state1``, Adam its first and second moments in both, sgd neither) and the
 ``Coefficients`` and returns the new ``(w, state1, state2)``: the operations of
 ``kernels.interface.UPDATE_RULES`` in the order in which ``network.optim`` applies them with NumPy, each
 rounded to the dtype, except that the state it keeps is stored ``flushed``: below the dtype's smallest normal,
-zero. The same Python function is compiled twice: by Numba for scalars (``apply_rule``: ragged tiles, biases,
+zero. The same Python function is compiled twice: by Numba for scalars (``apply_rule``: edge tiles, biases,
 a batch of one) and, traced with vector values, into the LLVM IR of a full tile row (``jit_tile``), because a
 Numba loop over the NR columns of a row is unrolled before LLVM can vectorise it.
 
@@ -20,7 +20,7 @@ CPU's slow subnormal pace; flushed, it is zero from then on. The new parameter i
 unflushed state, as NumPy computes it, so the steps differ only where NumPy's optimizer keeps a subnormal
 state, by less than the smallest normal, and the later parameters only through those differences.
 
-A new optimizer is one rule function, one ``Epilogue`` member, its line in ``RULES``, and a branch of
+A new optimizer is one rule function, one ``Rule`` member, its line in ``RULES``, and a branch of
 ``apply_rule``.
 """
 
@@ -36,17 +36,15 @@ from numba.extending import intrinsic, overload
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
 
 
-class Epilogue(IntEnum):
-    """What a finished register tile does with its product ``g`` (``kernels.jit_tile.micro_kernel``)."""
+class Rule(IntEnum):
+    """The update a finished tile of a weight gradient ``g`` makes to its tile of the weights
+    (``kernels.jit_tile.rule_tile``); ``NONE``: a plain product, whose tile is stored."""
 
-    STORE = 0  # out = g
-    ACCUMULATE = 1  # out += g: the later k blocks of a product
-    SGD = 2  # out is a weight matrix, g its gradient: the update rules, which need g whole (one k block)
-    MOMENTUM = 3
-    ADAM = 4
+    NONE = 0
+    SGD = 1
+    MOMENTUM = 2
+    ADAM = 3
 
-
-FIRST_RULE = Epilogue.SGD  # epilogues from here on are update rules
 
 # A rule's coefficients, in the parameters' dtype. NumPy's optimizers compute ``1 - beta`` in float64 and
 # round it once, so those are passed, not computed in the dtype.
@@ -79,7 +77,7 @@ def unpack_coefficients(packed, decay=True):
 
 @njit(cache=True)
 def no_coefficients(like):
-    """Coefficients for the epilogues that are not rules (unused)."""
+    """Coefficients for a plain product, which applies no rule (unused)."""
     zero = like.dtype.type(0)
     return Coefficients(zero, zero, zero, zero, zero, zero, zero, zero)
 
@@ -140,28 +138,28 @@ def adam(w, g, state1, state2, coefficients):
     return w - coefficients.lr * (m / (sqrt(v) + coefficients.eps)), flushed(m), flushed(v)
 
 
-RULES = {  # epilogue -> (rule, how many of state1, state2 it keeps: only those are written back)
-    Epilogue.SGD: (sgd, 0),
-    Epilogue.MOMENTUM: (momentum, 1),
-    Epilogue.ADAM: (adam, 2),
+RULES = {  # Rule -> (its function, how many of state1, state2 it keeps: only those are written back)
+    Rule.SGD: (sgd, 0),
+    Rule.MOMENTUM: (momentum, 1),
+    Rule.ADAM: (adam, 2),
 }
 
 
 # fastmath said, not left to default: a callee inherits its caller's. NumPy's error model: a float division
 # that raises ZeroDivisionError branches per element, and such a loop is not vectorised.
 @njit(cache=True, fastmath=False, error_model="numpy")
-def apply_rule(epilogue, w_p, g_p, state1_p, state2_p, n, coefficients):
-    """The ``n`` parameters at the pointer ``w_p`` updated by the gradient at ``g_p`` as ``epilogue``'s rule
-    says, with their state at ``state1_p``, ``state2_p`` (pointers, not arrays: a tile's row lives in a
-    stack buffer). A rule never writes a state it does not keep (for sgd they may be ``w_p`` itself)."""
+def apply_rule(rule, w_p, g_p, state1_p, state2_p, n, coefficients):
+    """The ``n`` parameters at the pointer ``w_p`` updated by the gradient at ``g_p`` as ``rule`` says, with
+    their state at ``state1_p``, ``state2_p`` (pointers, not arrays: an edge tile's row lives in a stack
+    buffer). A rule never writes a state it does not keep (for sgd they may be ``w_p`` itself)."""
     w, g = carray(w_p, n), carray(g_p, n)
     state1, state2 = carray(state1_p, n), carray(state2_p, n)
-    if epilogue == Epilogue.SGD:
+    if rule == Rule.SGD:
         for c in range(n):
             w[c] = sgd(w[c], g[c], w[c], w[c], coefficients)[0]
-    elif epilogue == Epilogue.MOMENTUM:
+    elif rule == Rule.MOMENTUM:
         for c in range(n):
             w[c], state1[c], _ = momentum(w[c], g[c], state1[c], state1[c], coefficients)
-    elif epilogue == Epilogue.ADAM:
+    elif rule == Rule.ADAM:
         for c in range(n):
             w[c], state1[c], state2[c] = adam(w[c], g[c], state1[c], state2[c], coefficients)

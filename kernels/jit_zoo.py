@@ -11,9 +11,30 @@ from numba import carray, njit, prange
 
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
 from kernels.blocking import active_routes
-from kernels.jit_matmul import _kblocks, matmul_nn, runtime_bool, runtime_int, zero_fill
-from kernels.jit_rules import Epilogue, no_coefficients
-from kernels.jit_tile import B_PANEL, FASTMATH, blocking_of, micro_kernel, mr_of, nr_of, stack
+from kernels.jit_matmul import (
+    _kblocks,
+    edge_out,
+    matmul_nn,
+    pack_a,
+    pack_b,
+    runtime_bool,
+    runtime_int,
+    zero_fill,
+)
+from kernels.jit_rules import Rule, no_coefficients
+from kernels.jit_tile import (
+    A_PANEL,
+    B_PANEL,
+    EDGE,
+    FASTMATH,
+    WIDE,
+    blocking_of,
+    element_pointer,
+    micro_kernel,
+    mr_of,
+    nr_of,
+    stack,
+)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -49,33 +70,45 @@ def ikj_nn(a, b, out):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _row_tile_in_place(a, b, out, i0):
-    """The row tile at ``i0`` of ``a @ b`` with B read in place (only a ragged last column tile packed)."""
+    """The row tile at ``i0`` of ``a @ b`` with B read in place: only a last column tile past out's edge
+    (and a last row tile's slice of a, past out's edge) is packed, zero-padded, as the packed route packs
+    every panel."""
     MR = mr_of(out)
     NR = nr_of(out)
     m, n = out.shape
     k = b.shape[0]
-    bpack = carray(stack(out, B_PANEL), (blocking_of(out).kc, NR))
+    KC = blocking_of(out).kc
+    b_panel, a_panel, edge = stack(out, B_PANEL), stack(out, A_PANEL), stack(out, EDGE)
     nkb, kc_block = _kblocks(k, out)
-    coefficients = no_coefficients(out)
-    ta = runtime_bool(0)  # a is read as it is, not transposed
-    zero = runtime_int(0)  # a packed panel's first row and column
+    mr = min(MR, m - i0)
+    no_rule, coefficients = runtime_int(Rule.NONE), no_coefficients(out)
     for kb in range(nkb):
         p0 = kb * kc_block
         kc = min(kc_block, k - p0)
-        step = runtime_int(Epilogue.STORE if kb == 0 else Epilogue.ACCUMULATE)
+        accumulate = kb > 0
+        if mr == MR:
+            a_tile, row_stride = element_pointer(a, i0 * k + p0), k
+        else:
+            pack_a(a, runtime_bool(0), i0, p0, kc, carray(a_panel, (KC, MR)), MR)
+            a_tile, row_stride = a_panel, 1
+        step_stride = 1 if mr == MR else MR
         for j0 in range(0, n, NR):
             nr = min(NR, n - j0)
             if nr == NR:  # B in place: this variant's point
-                panel, pb, jb = b, p0, j0
-            else:  # a ragged last column tile is packed, clamped at out's last column
-                for p in range(kc):
-                    for c in range(NR):
-                        bpack[p, c] = b[p0 + p, min(j0 + c, n - 1)]
-                panel, pb, jb = bpack, zero, zero
-            # fmt: off
-            micro_kernel(a, ta, i0, p0, panel, pb, jb, kc, out, i0, i0 + MR, j0, nr, step, out, out,
-                         coefficients, False)
-            # fmt: on
+                b_tile, b_step_stride = element_pointer(b, p0 * n + j0), n
+            else:
+                pack_b(b, runtime_bool(0), p0, kc, j0, carray(b_panel, (KC, NR)), NR)
+                b_tile, b_step_stride = b_panel, NR
+            if mr == MR and nr == NR:
+                # fmt: off
+                micro_kernel(kc, NR, a_tile, row_stride, step_stride, b_tile, b_step_stride, accumulate,
+                             element_pointer(out, i0 * n + j0), n, WIDE)
+                # fmt: on
+            else:
+                micro_kernel(
+                    kc, NR, a_tile, row_stride, step_stride, b_tile, b_step_stride, False, edge, NR, WIDE
+                )
+                edge_out(out, i0, j0, mr, nr, edge, NR, accumulate, no_rule, out, out, coefficients)
 
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)

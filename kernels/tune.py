@@ -28,7 +28,7 @@ import numpy as np
 from bench.bounds import assert_matmul_within_bound
 from kernels import jit, jit_matmul, wisdom
 from kernels.blocking import ANALYTIC, TUNABLE_FIELDS, Blocking, routes
-from kernels.jit import EPILOGUES
+from kernels.jit import RULE_IDS
 from kernels.jit_rules import pack_coefficients
 from kernels.threads import set_threads
 
@@ -129,7 +129,7 @@ class Tuner:
 
     def fused_parallel(self) -> int:
         """Flops from which the fused update of W1 (sgd) on every core beats one on one."""
-        rule = EPILOGUES["sgd"]
+        rule = RULE_IDS["sgd"]
         packed = pack_coefficients({"lr": 1e-3}, self.dtype)
         w = self.random(INPUTS, HIDDEN)
         serial = with_routes(self.blocking, fused_parallel_min_flop=NEVER, split_min_flop=NEVER)
@@ -150,7 +150,7 @@ class Tuner:
     def split(self) -> int:
         """Flops from which a small batch's layer split in bands of w's rows beats it whole: the forward
         and the update one after the other, as a step runs them."""
-        rule = EPILOGUES["sgd"]
+        rule = RULE_IDS["sgd"]
         packed = pack_coefficients({"lr": 1e-3}, self.dtype)
         w = self.random(INPUTS, HIDDEN)
         whole = with_routes(self.blocking, split_min_flop=NEVER)
@@ -198,7 +198,7 @@ class Tuner:
         packed = pack_coefficients({"lr": 1e-3}, self.dtype)
         jit_matmul.matmul_nn(x, w, np.empty((2, HIDDEN), self.dtype), routes_now)
         jit_matmul.matmul_nt(dz, w, np.empty((2, INPUTS), self.dtype), routes_now)
-        jit_matmul.matmul_tn_update(x, dz, w, EPILOGUES["sgd"], w, w, packed, routes_now)
+        jit_matmul.matmul_tn_update(x, dz, w, RULE_IDS["sgd"], w, w, packed, routes_now)
         jit.gather_rows_parallel(x, np.zeros(1, np.int64), np.empty((1, INPUTS), self.dtype))
 
     def run(self) -> dict[str, int]:
@@ -230,7 +230,7 @@ def step_ratios(dtype: np.dtype, tuned: np.ndarray, seconds_each: float) -> dict
     under the analytic ones, at each of ``STEP_BATCHES``, alternating."""
     rng = np.random.default_rng(1)
     analytic = routes(ANALYTIC[dtype.itemsize])
-    rule, packed = EPILOGUES["sgd"], pack_coefficients({"lr": 1e-6}, dtype)
+    rule, packed = RULE_IDS["sgd"], pack_coefficients({"lr": 1e-6}, dtype)
     w1 = rng.standard_normal((INPUTS, HIDDEN)).astype(dtype)
     w2 = rng.standard_normal((HIDDEN, CLASSES)).astype(dtype)
     ratios = {}

@@ -2,7 +2,8 @@
 
 As FFTW keeps its plans: measured once per machine, stored, and used only where they were measured. An
 entry's key is everything its numbers depend on: the CPU (its model, and the CPU and features Numba
-compiles for), the versions of Numba and llvmlite that compile the kernels, and the dtype. A process
+compiles for), the versions of Numba and llvmlite that compile the kernels, the kernels' own source (a
+threshold is a crossover between two of their routes), and the dtype. A process
 whose key differs finds no wisdom and uses the analytic table (``kernels.blocking``). The file is JSON
 in the user's cache folder, ``$XDG_CACHE_HOME/scratchnet/wisdom.json`` (else ``~/.cache/scratchnet``);
 ``SCRATCHNET_TUNE=off`` ignores it.
@@ -15,6 +16,7 @@ backend's line on the CLI says whether its thresholds are analytic or tuned, and
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -29,6 +31,16 @@ from kernels.cpu import cpu_model, target_cpu_name, target_features
 
 TUNE_ENV = "SCRATCHNET_TUNE"  # "off": use no wisdom
 WISDOM_FILE = "wisdom.json"
+KERNEL_SOURCES = sorted(Path(__file__).parent.glob("jit*.py"))  # the numba backend's compiled code
+
+
+def kernel_sources_digest() -> str:
+    """A hash of the compiled kernels' source files: part of the wisdom's key, and of Numba's cache folder
+    (``jit_cache``)."""
+    digest = hashlib.sha256()
+    for source in KERNEL_SOURCES:
+        digest.update(source.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def wisdom_path() -> Path:
@@ -45,6 +57,7 @@ def key(dtype: np.dtype | str) -> dict[str, str]:
         "features": ",".join(sorted(target_features())),
         "numba": numba.__version__,
         "llvmlite": llvmlite.__version__,
+        "kernels": kernel_sources_digest(),
         "dtype": np.dtype(dtype).name,
     }
 

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("numba", reason="the blocking is the numba backend's")
 from kernels.blocking import (  # noqa: E402
     DTYPES,
-    MIN_VECTORISED_COLUMNS,
+    NARROW_MIN_COLUMNS,
     analytic_blocking,
     flops_per_cycle,
 )
@@ -29,9 +29,14 @@ def test_every_entry_fits_its_registers_and_caches(isa, dtype):
     assert vectors & (vectors - 1) == 0
     # the accumulators, one row of op(b) and a broadcast, in registers
     assert blocking.mr * blocking.nr // lanes + blocking.nr // lanes + 1 <= isa.vector_registers
-    # the narrow tile: the wide tile's rows in whole registers, narrower exactly where that still vectorises
-    assert min(MIN_VECTORISED_COLUMNS, blocking.nr) <= blocking.narrow_nr <= blocking.nr
-    assert (blocking.narrow_nr < blocking.nr) == (max(lanes, MIN_VECTORISED_COLUMNS) < blocking.nr)
+    # the narrow tile: the wide tile's rows in whole registers, narrower exactly where the wide one is
+    # wider than the narrow tile's fewest columns
+    assert min(NARROW_MIN_COLUMNS, blocking.nr) <= blocking.narrow_nr <= blocking.nr
+    assert (blocking.narrow_nr < blocking.nr) == (max(lanes, NARROW_MIN_COLUMNS) < blocking.nr)
+    assert blocking.narrow_nr % lanes == 0
+    # the few-row tiles: their accumulators, a vector of b and a broadcast, in registers
+    for rows, columns in ((blocking.rowvec_rows, blocking.rowvec_width), (1, blocking.rowvec_width_one)):
+        assert columns % lanes == 0 and rows * columns // lanes + 2 <= isa.vector_registers
     # the packed panel of op(b) in L1, the op(a) block in L2
     assert blocking.kc >= 1 and blocking.kc * blocking.nr * dtype.itemsize <= CACHES["L1"]["bytes"]
     assert blocking.a_block_bytes <= CACHES["L2"]["bytes"]

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.numba  # every variant is a numba kernel
 KC = max(active_blocking(dtype).kc for dtype in DTYPES)  # k steps per block, of either dtype
 
 # (m, k, n): batches of 1 (the row-vector kernel's one-row block), k = 0 (out must be zeroed), widths
-# that leave ragged row and column tiles, a few rows with b wider than a row block, k over KC in
-# three blocks with a short last one, an out of narrow tiles with ragged rows and columns (the output
+# that leave edge row and column tiles, a few rows with b wider than a row block, k over KC in
+# three blocks with a short last one, an out of narrow tiles with edge rows and columns (the output
 # layer's n = 10), and the benchmark's own shape (X @ W1 at batch 128).
 SHAPES = [
     (1, 1, 1),

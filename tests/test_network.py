@@ -278,8 +278,8 @@ def assert_step_within_bound(
 
 # (layer sizes, batch): small networks on both sides of the small-batch paths (1, below and above 16
 # rows), the CLI's default network at batches 1, 8 and 128 (the row-vector forward, the outer-product
-# update, the parallel fused epilogue) with an input width above KC (the numba backend's k block), and a
-# batch above KC (the weight gradient goes through a temporary instead of the fused epilogue).
+# update, the parallel fused update) with an input width above KC (the numba backend's k block), and a
+# batch above KC (the weight gradient goes through a temporary instead of the fused update).
 FUSED_CASES = [
     *[
         (sizes, rows)
@@ -309,8 +309,8 @@ def test_fused_momentum_step_within_the_bound(backend_name, dtype, rng, layer_si
         assert_step_within_bound((fused_net, fused_opt), (composed_net, composed_opt), X=X.astype(dtype), y=y)
 
 
-# the fused step against the composed one, bit for bit: small networks, ragged tiles (a first layer of 33
-# columns: one whole column tile and a ragged one), the CLI's default network at batches 1, 8 and 128,
+# the fused step against the composed one, bit for bit: small networks, edge tiles (a first layer of 33
+# columns: one whole column tile and an edge one), the CLI's default network at batches 1, 8 and 128,
 # and a batch above KC
 EXACT_CASES = [
     ([12, 8, 3], 1), ([12, 8, 3], 5), ([9, 7, 6, 5, 3], 17),

@@ -36,7 +36,7 @@ def test_this_machines_wisdom_replaces_the_analytic_thresholds(stored):
     assert (tuned.mr, tuned.nr, tuned.kc) == (analytic().mr, analytic().nr, analytic().kc)  # not tuned
 
 
-@pytest.mark.parametrize("field", ["cpu", "target", "features", "numba", "llvmlite"])
+@pytest.mark.parametrize("field", ["cpu", "target", "features", "numba", "llvmlite", "kernels"])
 def test_wisdom_of_another_cpu_or_compiler_is_not_used(stored, field):
     content = json.loads(stored.read_text())
     content["entries"][0]["key"][field] += " (another)"
