@@ -180,7 +180,8 @@ def add_backend_and_data_options(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         metavar="DIR",
         help="folder holding the dataset's four IDX files (or a <dataset>/ folder with them), or Kaggle's "
-        "train.csv (then there is no labelled test set); otherwise $SCRATCHNET_DATA, then the cache "
+        "CSV files: the digit recognizer's train.csv (then there is no labelled test set) or Fashion-MNIST's "
+        "fashion-mnist_train.csv and fashion-mnist_test.csv; otherwise $SCRATCHNET_DATA, then the cache "
         "(~/.cache/scratchnet), then a download",
     )
 
@@ -357,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
     )
     check_network_fits([data.n_features, *args.hidden, 10], args.dtype)
     net = MLP([data.n_features, *args.hidden, 10], backend=args.backend, dtype=args.dtype, seed=args.seed)
-    # Checked now, not after the last epoch. A data set without labelled test images (Kaggle's) has none.
+    # Checked now, not after the last epoch. The digit recognizer's Kaggle files have no labelled test set.
     test_images, test_labels = data.test_images[: args.test_limit], data.test_labels[: args.test_limit]
     test = checked_set(net, "test set", test_images, test_labels) if len(test_labels) else None
     optimizer = make_optimizer(args.optimizer, net.params, args.weight_decay)
@@ -378,7 +379,7 @@ def run(args: argparse.Namespace) -> int:
 
     sizes = {"train": len(train[1]), "validation": len(val[1]), "test": len(test_labels)}
     counts = " / ".join(f"{n:,} {part}" for part, n in sizes.items())
-    no_test = "" if sizes["test"] else "; no labelled test set"  # Kaggle's test.csv has no labels
+    no_test = "" if sizes["test"] else "; no labelled test set"  # the digit recognizer's test.csv has none
     # a backend that runs differently on different CPUs says how it runs on this one (the numba blocking)
     how = f" with {backend.describe(net.dtype)}" if hasattr(backend, "describe") else ""
     print(
