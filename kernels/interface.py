@@ -13,8 +13,12 @@ Conventions that hold for every operation:
   share it and the result has it too. A backend must not compute in a wider type and hand back a narrower
   one silently *unless it says so* (the pure-Python backend computes in Python floats, i.e. double, and
   rounds when it stores; that is its nature, and the float32 tolerances in the tests allow for it).
-* Labels are integer arrays of shape ``(batch,)`` with values in ``0 .. classes-1``; backends trust the
-  network to have checked them.
+* Labels are integer arrays of shape ``(batch,)`` with values in ``0 .. classes-1``.
+* Arguments are checked: a wrong shape or dtype, or a label outside ``0 .. classes-1``, is a ``ValueError``
+  that names the operation and the argument, raised before anything is written; never a read or write past
+  an array's end, which in a compiled kernel kills the interpreter. ``kernels.arguments`` holds the checks
+  of shapes and dtypes, for every backend to call on entry; the range of the labels is checked where they
+  are read (in a compiled kernel, one compare per row) and worded by ``kernels.arguments.labels_outside``.
 * Inputs may be any memory layout (C, Fortran, strided views); outputs are C-contiguous.
 * ``out``: when given, the result is written into it and ``out`` is returned; it must have the result's
   shape and dtype and be C-contiguous. When omitted, a new array is returned. Element-wise and row-wise
@@ -148,9 +152,9 @@ class RowGather(Protocol):
     threads can wait on from every core."""
 
     def take_rows(self, source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
-        """``out[i] = source[rows[i]]`` for every i: ``source`` ``(n, d)`` in any layout, ``rows`` valid
-        integer indices (unchecked), ``out`` C-contiguous ``(len(rows), d)`` of source's dtype; returns
-        ``out``."""
+        """``out[i] = source[rows[i]]`` for every i: ``source`` ``(n, d)`` in any layout, ``rows`` integer
+        indices into it, ``out`` C-contiguous ``(len(rows), d)`` of source's dtype; returns ``out``. A
+        compiled gather checks that each row is in ``0 .. n-1``."""
 
 
 class Described(Protocol):

@@ -8,8 +8,11 @@ Kernels keep the input's dtype: constants are made with ``x.dtype.type(...)`` be
 literal in a kernel is a float64 and would silently widen float32 arithmetic. No kernel here uses
 ``fastmath``: the network detects divergence through NaN and inf, which fastmath may assume away.
 
-The public functions are thin wrappers: they make inputs C-contiguous (free when they already are, and
-it keeps Numba to one compiled layout per dtype) and allocate ``out`` when the caller gave none.
+The public functions are thin wrappers: they check the arguments' shapes and dtypes (``kernels.arguments``:
+a wrong shape would read or write past an array's end here, killing the interpreter), make inputs
+C-contiguous (free when they already are, and it keeps Numba to one compiled layout per dtype) and allocate
+``out`` when the caller gave none. A kernel that indexes with a label or a row checks its range itself, one
+compare per index, and raises ``ValueError``, which the wrapper words as every backend does.
 """
 
 from __future__ import annotations
@@ -18,6 +21,15 @@ import numpy as np
 from numba import njit, prange
 
 from kernels import jit_matmul  # importing it also points Numba's cache (kernels/jit_cache.py)
+from kernels.arguments import (
+    check_bias,
+    check_column_sums,
+    check_fused_step,
+    check_labels,
+    check_rows,
+    labels_outside,
+    product_shape,
+)
 from kernels.blocking import active_blocking, active_routes
 from kernels.interface import FusedUpdate
 from kernels.jit_rules import Rule, apply_rule, pack_coefficients, unpack_coefficients
@@ -44,19 +56,19 @@ def _out(out: np.ndarray | None, shape: tuple[int, ...], like: np.ndarray) -> np
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = _out(out, (a.shape[0], b.shape[1]), a)
+    out = _out(out, product_shape("matmul", a, b, out), a)
     jit_matmul.matmul_nn(_contiguous(a), _contiguous(b), out, active_routes(out.dtype))
     return out
 
 
 def matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = _out(out, (a.shape[1], b.shape[1]), a)
+    out = _out(out, product_shape("matmul_tn", a, b, out), a)
     jit_matmul.matmul_tn(_contiguous(a), _contiguous(b), out, active_routes(out.dtype))
     return out
 
 
 def matmul_nt(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = _out(out, (a.shape[0], b.shape[0]), a)
+    out = _out(out, product_shape("matmul_nt", a, b, out), a)
     jit_matmul.matmul_nt(_contiguous(a), _contiguous(b), out, active_routes(out.dtype))
     return out
 
@@ -69,6 +81,7 @@ def _add_bias(z, b, out):
 
 
 def add_bias(z: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_bias(z, b, out)
     out = _out(out, z.shape, z)
     _add_bias(_contiguous(z), _contiguous(b), out)
     return out
@@ -84,6 +97,7 @@ def _relu(z, out):
 
 
 def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_rows("relu", z, out)
     out = _out(out, z.shape, z)
     _relu(_contiguous(z), out)
     return out
@@ -98,6 +112,7 @@ def _relu_backward(grad, a, out):
 
 
 def relu_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_rows("relu_backward", grad, out, a=a)
     if out is grad:  # in place: LLVM leaves a loop that writes over an input scalar; the mask it vectorises
         mask_inactive(grad, _contiguous(a))
         return grad
@@ -130,14 +145,27 @@ def _softmax(z, out):
 
 
 def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_rows("softmax", logits, out)
     out = _out(out, logits.shape, logits)
     _softmax(_contiguous(logits), out)
     return out
 
 
+@njit(cache=True, inline="always")
+def _check_indices(indices, size):
+    """Raise ValueError unless every index is in 0..size-1: one unsigned compare per index, a negative one
+    being as large as an unsigned number gets."""
+    bound = np.uint64(size)
+    for i in range(indices.shape[0]):
+        if np.uint64(indices[i]) >= bound:
+            raise ValueError("index out of range")
+
+
 @njit(cache=True)
 def _softmax_xent(z, labels, out):
-    """Row by row: the loss term, then ``(softmax - onehot) / m`` into out (which may be z); the mean loss."""
+    """Row by row: the loss term, then ``(softmax - onehot) / m`` into out (which may be z); the mean loss.
+    Labels out of range raise ValueError before anything is written."""
+    _check_indices(labels, z.shape[1])
     one = z.dtype.type(1)
     batch = z.dtype.type(z.shape[0])
     loss = z.dtype.type(0)
@@ -160,9 +188,19 @@ def _softmax_xent(z, labels, out):
 def softmax_xent(
     logits: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
+    check_rows("softmax_xent", logits, out)
+    check_labels("softmax_xent", labels, len(logits))
     out = _out(out, logits.shape, logits)
-    loss = _softmax_xent(_contiguous(logits), _contiguous(labels), out)
+    try:
+        loss = _softmax_xent(_contiguous(logits), _labels(labels), out)
+    except ValueError:  # the kernel's range check
+        raise labels_outside("softmax_xent", labels, logits.shape[1]) from None
     return out, float(loss)
+
+
+def _labels(labels: np.ndarray) -> np.ndarray:
+    """Labels as the kernels take them: int64, so that any integer dtype runs the one compiled kernel."""
+    return np.ascontiguousarray(labels, np.int64)
 
 
 @njit(cache=True)
@@ -174,6 +212,7 @@ def _column_sums(g, out):
 
 
 def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_column_sums(g, out)
     out = _out(out, (g.shape[1],), g)
     _column_sums(_contiguous(g), out)
     return out
@@ -187,7 +226,9 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 @njit(cache=True, parallel=True)
 def gather_rows_parallel(source, rows, out):
-    """``out[i] = source[rows[i]]`` on every core: ``take_rows``' route for a large batch."""
+    """``out[i] = source[rows[i]]`` on every core: ``take_rows``' route for a large batch. A row out of range
+    raises ValueError before anything is read."""
+    _check_indices(rows, source.shape[0])
     for i in prange(len(rows)):
         r = rows[i]
         for j in range(source.shape[1]):
@@ -197,7 +238,10 @@ def gather_rows_parallel(source, rows, out):
 def take_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
     if out.nbytes < active_blocking(out.dtype).gather_parallel_min_bytes:
         return source.take(rows, 0, out, "clip")  # positional: the keyword call costs more at a few rows
-    gather_rows_parallel(source, rows, out)
+    try:
+        gather_rows_parallel(source, rows, out)
+    except ValueError:  # the kernel's range check
+        raise ValueError(f"take_rows: rows must be in 0..{len(source) - 1}") from None
     return out
 
 
@@ -305,17 +349,21 @@ def fused_step(
     bias_grads: list[np.ndarray],
     labels: np.ndarray,
 ) -> float:
+    check_fused_step(activations, deltas, params, bias_grads, labels)
     dtype = params[0][0].dtype
-    loss = _fused_step(
-        RULE_IDS[update.rule],
-        # the input in any layout; the rest are the network's own C-contiguous buffers
-        (_contiguous(activations[0]), *activations[1:]),
-        tuple(deltas),
-        tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind
-        _per_layer(update.state, params),
-        tuple(bias_grads),
-        _contiguous(labels),
-        pack_coefficients(update.coefficients, dtype),
-        active_routes(dtype),
-    )
+    try:
+        loss = _fused_step(
+            RULE_IDS[update.rule],
+            # the input in any layout; the rest are the network's own C-contiguous buffers
+            (_contiguous(activations[0]), *activations[1:]),
+            tuple(deltas),
+            tuple(params),  # (W, b) pairs, as the network holds them: one tuple to pass, not one per kind
+            _per_layer(update.state, params),
+            tuple(bias_grads),
+            _labels(labels),
+            pack_coefficients(update.coefficients, dtype),
+            active_routes(dtype),
+        )
+    except ValueError:  # the range check of _softmax_xent, before any weight is updated
+        raise labels_outside("fused_step", labels, params[-1][0].shape[1]) from None
     return float(loss)

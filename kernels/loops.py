@@ -12,6 +12,15 @@ import math
 
 import numpy as np
 
+from kernels.arguments import (
+    check_bias,
+    check_column_sums,
+    check_labels,
+    check_rows,
+    labels_outside,
+    product_shape,
+)
+
 name = "loops"
 full_size = False  # every multiply-add in the interpreter: the study times it on a subset
 
@@ -39,28 +48,34 @@ def _row_dots(rows: list, cols: list) -> list:
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    product_shape("matmul", a, b, out)
     return _store(_row_dots(a.tolist(), b.T.tolist()), a, out)
 
 
 def matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    product_shape("matmul_tn", a, b, out)
     return _store(_row_dots(a.T.tolist(), b.T.tolist()), a, out)
 
 
 def matmul_nt(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    product_shape("matmul_nt", a, b, out)
     return _store(_row_dots(a.tolist(), b.tolist()), a, out)
 
 
 def add_bias(z: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_bias(z, b, out)
     bias = b.tolist()
     return _store([[x + bj for x, bj in zip(row, bias)] for row in z.tolist()], z, out)
 
 
 def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_rows("relu", z, out)
     # written as "0 if x < 0" (not "x if x > 0") so that NaN passes through
     return _store([[0.0 if x < 0.0 else x for x in row] for row in z.tolist()], z, out)
 
 
 def relu_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_rows("relu_backward", grad, out, a=a)
     rows = [
         [g if x > 0.0 else 0.0 for g, x in zip(g_row, a_row)]
         for g_row, a_row in zip(grad.tolist(), a.tolist())
@@ -77,6 +92,7 @@ def _row_max(row: list) -> float:
 
 
 def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_rows("softmax", logits, out)
     rows = []
     for row in logits.tolist():
         largest = _row_max(row)
@@ -91,6 +107,12 @@ def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def softmax_xent(
     logits: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
+    check_rows("softmax_xent", logits, out)
+    check_labels("softmax_xent", labels, len(logits))
+    classes = logits.shape[1]
+    # checked before anything is written: a Python list would take a negative label as counting from the end
+    if not all(0 <= label < classes for label in labels.tolist()):
+        raise labels_outside("softmax_xent", labels, classes)
     batch = len(labels)
     total_loss = 0.0
     rows = []
@@ -106,6 +128,7 @@ def softmax_xent(
 
 
 def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_column_sums(g, out)
     rows = g.tolist()
     sums = [0.0] * g.shape[1]
     for row in rows:

@@ -9,35 +9,51 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels.arguments import (
+    check_bias,
+    check_column_sums,
+    check_labels,
+    check_rows,
+    labels_outside,
+    product_shape,
+)
+
 name = "numpy"
 full_size = True
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    product_shape("matmul", a, b, out)
     return np.matmul(a, b, out=out)
 
 
 def matmul_tn(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    product_shape("matmul_tn", a, b, out)
     return np.matmul(a.T, b, out=out)
 
 
 def matmul_nt(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    product_shape("matmul_nt", a, b, out)
     return np.matmul(a, b.T, out=out)
 
 
 def add_bias(z: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_bias(z, b, out)
     return np.add(z, b, out=out, order="C")
 
 
 def relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_rows("relu", z, out)
     return np.maximum(z, 0, out=out, order="C")  # maximum (unlike fmax) propagates NaN
 
 
 def relu_backward(grad: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_rows("relu_backward", grad, out, a=a)
     return np.multiply(grad, a > 0, out=out, order="C")
 
 
 def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_rows("softmax", logits, out)
     out = np.subtract(logits, logits.max(axis=1, keepdims=True), out=out, order="C")
     np.exp(out, out=out)
     out /= out.sum(axis=1, keepdims=True)
@@ -47,6 +63,11 @@ def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def softmax_xent(
     logits: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
+    check_rows("softmax_xent", logits, out)
+    check_labels("softmax_xent", labels, len(logits))
+    # checked before anything is written: NumPy would take a negative label as counting from the end
+    if labels.min() < 0 or labels.max() >= logits.shape[1]:
+        raise labels_outside("softmax_xent", labels, logits.shape[1])
     # one exp pass serves both the loss and the gradient: computing them apart cost 11 µs more per
     # batch-128 step, almost all of it NumPy's per-call overhead on these (128 x 10) arrays
     rows = np.arange(len(labels))
@@ -62,4 +83,5 @@ def softmax_xent(
 
 
 def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    check_column_sums(g, out)
     return np.sum(g, axis=0, out=out)

@@ -12,7 +12,7 @@ import numpy as np
 from network.dataset import N_CLASSES, DataError, Dataset, to_features
 from network.download import download_dataset
 from network.idx import read_idx
-from network.kaggle import holds_kaggle_csv, load_kaggle_train
+from network.kaggle import kaggle_layout, load_kaggle
 from network.sources import FILE_NAMES, dataset_spec, file_in, find_dataset, how_to_provide
 
 
@@ -26,13 +26,13 @@ def load_dataset(
 
     Images come back as one C-contiguous (n, rows * cols) array of `dtype` (float32 or float64) scaled to
     [0, 1], labels as int64. Raises DataError for anything wrong with the data and ValueError for an
-    unsupported dtype. A `data_dir` holding Kaggle's train.csv is read as that layout (network.kaggle), with
-    an empty test set.
+    unsupported dtype. A `data_dir` holding one of Kaggle's CSV layouts is read as that layout
+    (network.kaggle); the digit recognizer's has an empty test set.
     """
     dataset_spec(name)
     dtype = _float_dtype(dtype)
-    if data_dir is not None and holds_kaggle_csv(data_dir):
-        return load_kaggle_train(name, data_dir, dtype)
+    if data_dir is not None and (layout := kaggle_layout(data_dir)) is not None:
+        return load_kaggle(name, data_dir, layout, dtype)
     folder = find_dataset(name, data_dir)
     if folder is None:
         if not download:

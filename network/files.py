@@ -137,7 +137,9 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
 @contextmanager
 def output_lock(path: str | Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path``'s target while the block runs, or raise :class:`OutputRefused`
-    naming the process that holds it. The lock is a file beside the target, removed on release."""
+    naming the process that took it and how to clear it. The lock is a file beside the target, removed on
+    release; the kernel releases it when every process holding it has ended, so the file a killed run
+    leaves behind is taken over by the next run."""
     target = real_target(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     lock_path = target.parent / f".{target.name}{LOCK_SUFFIX}"
@@ -149,9 +151,9 @@ def output_lock(path: str | Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            holder = os.read(fd, 32).decode(errors="replace").strip()
             os.close(fd)
-            raise OutputRefused(f"{path} is being written by another run (process {holder})") from None
+            raise OutputRefused(_held_lock_message(path, lock_path, holder)) from None
         # A holder that released in between removed the file we opened: lock the one now at the path.
         try:
             same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
@@ -167,3 +169,20 @@ def output_lock(path: str | Path) -> Iterator[None]:
     finally:
         lock_path.unlink(missing_ok=True)  # while still holding it, so no one else can have it yet
         os.close(fd)
+
+
+def _held_lock_message(path: str | Path, lock_path: Path, holder: str) -> str:
+    """Why ``path`` is refused: the lock at ``lock_path`` is held, taken by process ``holder`` (its pid as
+    the lock file records it, or "" if it has not written it yet)."""
+    if not holder.isdigit():
+        return f"{path} is being written by another run (its lock {lock_path} names no process yet)"
+    if _process_alive(int(holder)):
+        return (
+            f"{path} is being written by another run (process {holder}); if it is not a training run, "
+            f"stop it or delete {lock_path}"
+        )
+    # flock is shared by every process forked with the open lock: one of them outlived the run that locked
+    return (
+        f"{path}: its lock {lock_path} is held though process {holder}, which took it, has ended (a process "
+        f"it started holds it still): stop that process, or delete {lock_path}"
+    )

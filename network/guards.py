@@ -49,7 +49,8 @@ def same_file(a: Path, b: Path) -> bool:
 def check_outputs(save: Path | None, metrics: Path | None, resume: Path | None, overwrite: bool) -> None:
     """Refuse, with :class:`OutputRefused` naming the option, outputs that the run could not write or
     must not: not a regular file, an unwritable folder, one file for both, the metrics over the checkpoint
-    being resumed, or a checkpoint that exists already unless it is the one resumed or ``overwrite``."""
+    being resumed, or an output that exists already, unless ``overwrite`` or the run continues it (the
+    checkpoint resumed; any metrics file of a resumed run, which it goes on writing)."""
     for option, path in (("--save", save), ("--metrics", metrics)):
         if path is not None:
             try:
@@ -62,11 +63,20 @@ def check_outputs(save: Path | None, metrics: Path | None, resume: Path | None, 
         raise OutputRefused(
             f"--metrics {metrics} is the checkpoint --resume reads: give the metrics another file"
         )
-    resuming_it = resume is not None and same_file(save, resume) if save is not None else False
-    if save is not None and save.exists() and not (resuming_it or overwrite):
+    if save is not None and not (resume is not None and same_file(save, resume)):
+        refuse_existing("--save", save, overwrite, f"continue its run with --resume {save}")
+    if metrics is not None and resume is None:
+        refuse_existing(
+            "--metrics", metrics, overwrite, "continue the run it records with --resume CHECKPOINT"
+        )
+
+
+def refuse_existing(option: str, path: Path, overwrite: bool, how_to_continue: str) -> None:
+    """Refuse the output ``path`` of ``option`` if it exists and ``overwrite`` is not given: a run would
+    replace it, and the record of an earlier run with it."""
+    if path.exists() and not overwrite:
         raise OutputRefused(
-            f"--save {save} exists already: continue its run with --resume {save}, or pass --overwrite to "
-            "replace it"
+            f"{option} {path} exists already: {how_to_continue}, or pass --overwrite to replace it"
         )
 
 

@@ -123,14 +123,20 @@ class MLP:
                 delta = bk.relu_backward(upstream, activations[layer], out=upstream)
         return loss, self.grads
 
-    def train_step(self, X: np.ndarray, y: np.ndarray, optimizer: Optimizer, lr: float) -> float:
+    def train_step(
+        self, X: np.ndarray, y: np.ndarray, optimizer: Optimizer, lr: float, *, check: bool = True
+    ) -> float:
         """One optimisation step on a batch; returns its mean loss, computed before the update.
 
         Uses the backend's ``fused_step`` when it can apply the optimizer's rule (its ``fused_rules``)
         and the network was made with ``fused=True``; otherwise :meth:`loss_and_grads` followed by
-        ``optimizer.step``. Inputs are not checked (a trainer checks the data set once). If the loss is
+        ``optimizer.step``. A bad batch is a ``ValueError`` and updates nothing; ``check=False`` skips
+        the input validation, for a trainer that has checked the whole data set once. If the loss is
         not finite, no weight is updated.
         """
+        if check:
+            X = self.check_inputs(X)
+            y = self.check_labels(y, len(X))
         if self.fused and optimizer.name in getattr(self.backend, "fused_rules", ()):
             ws = self._workspace(len(X))
             loss = self.backend.fused_step(

@@ -1,5 +1,5 @@
-"""Label Kaggle's test.csv with a saved checkpoint and write a submission:
-``python -m network.predict CHECKPOINT --data-dir DIR --out submission.csv``."""
+"""Label the test file of one of Kaggle's layouts (network.kaggle) with a saved checkpoint and write a
+submission: ``python -m network.predict CHECKPOINT --data-dir DIR --out submission.csv``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import numpy as np
 from kernels import available_backends
 from kernels.threads import set_threads
 from network.checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_weights
-from network.kaggle import TEST_CSV, load_kaggle_test, write_submission
+from network.dataset import DataError
+from network.kaggle import KAGGLE_LAYOUTS, kaggle_layout, load_kaggle_test, write_submission
 from network.model import MLP
 from network.train import OneLineParser, positive_int, report_user_errors
 from network.trainer import EVAL_CHUNK
@@ -36,16 +37,17 @@ def predicted_classes(net: MLP, X: np.ndarray) -> np.ndarray:
     return np.concatenate([net.predict(X[i : i + EVAL_CHUNK]) for i in range(0, len(X), EVAL_CHUNK)])
 
 
+TEST_FILES = " or ".join(f"{layout.test_csv} ({layout.title})" for layout in KAGGLE_LAYOUTS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="python -m network.predict",
-        description=f"Predict the labels of Kaggle's {TEST_CSV} with a checkpoint saved by network.train "
+        description=f"Predict the labels of Kaggle's {TEST_FILES} with a checkpoint saved by network.train "
         "and write them as a Kaggle submission (ImageId,Label; ids from 1).",
     )
     parser.add_argument("checkpoint", type=Path, help="a .npz written by python -m network.train --save")
-    parser.add_argument(
-        "--data-dir", metavar="DIR", required=True, help=f"folder holding Kaggle's {TEST_CSV}"
-    )
+    parser.add_argument("--data-dir", metavar="DIR", required=True, help=f"folder holding {TEST_FILES}")
     parser.add_argument("--out", type=Path, metavar="PATH", required=True, help="the submission CSV to write")
     parser.add_argument(
         "--backend", choices=available_backends(), default="numpy", help="kernels for the forward pass"
@@ -57,8 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     checkpoint = load_checkpoint(args.checkpoint)
-    source = Path(args.data_dir) / TEST_CSV
-    images = load_kaggle_test(args.data_dir, np.dtype(checkpoint.dtype))
+    layout = kaggle_layout(args.data_dir)
+    if layout is None:
+        raise DataError(f"{args.data_dir}: holds none of Kaggle's test files, {TEST_FILES}")
+    trained_on = checkpoint.settings.get("dataset", layout.dataset)
+    if trained_on != layout.dataset:
+        raise CheckpointError(
+            f"{args.checkpoint}: the network learned {trained_on}; {args.data_dir} holds Kaggle's "
+            f"{layout.title} files, which are {layout.dataset}"
+        )
+    images, source = load_kaggle_test(args.data_dir, layout, np.dtype(checkpoint.dtype))
     net = restored_network(checkpoint, args.checkpoint, args.backend, images.shape[1], str(source))
     labels = predicted_classes(net, images)
     write_submission(args.out, labels)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from kernels import available_backends, get_backend
+from kernels import Backend, available_backends, get_backend
 from kernels.threads import set_threads
 from network.checkpoint import CheckpointError, load_checkpoint, restore_weights, save_checkpoint
 from network.data import DataError, load_dataset, split_validation
+from network.dataset import Dataset
 from network.guards import (
     RESUME_SETTINGS,
     check_network_fits,
@@ -180,7 +181,8 @@ def add_backend_and_data_options(parser: argparse.ArgumentParser) -> None:
         "--data-dir",
         metavar="DIR",
         help="folder holding the dataset's four IDX files (or a <dataset>/ folder with them), or Kaggle's "
-        "train.csv (then there is no labelled test set); otherwise $SCRATCHNET_DATA, then the cache "
+        "CSV files: the digit recognizer's train.csv (then there is no labelled test set) or Fashion-MNIST's "
+        "fashion-mnist_train.csv and fashion-mnist_test.csv; otherwise $SCRATCHNET_DATA, then the cache "
         "(~/.cache/scratchnet), then a download",
     )
 
@@ -286,7 +288,8 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="PATH",
         help="write the run's settings, data sizes and versions, its per-epoch metrics and the final test "
-        "result to PATH (.csv or .json), updated after every epoch",
+        "result to PATH (.csv or .json), updated after every epoch; an existing PATH is refused unless the "
+        "run is resumed (--resume) or --overwrite is given",
     )
     parser.add_argument(
         "--save",
@@ -299,7 +302,9 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", type=Path, metavar="PATH", help="continue from a checkpoint written by --save"
     )
-    parser.add_argument("--overwrite", action="store_true", help="let --save replace an existing file")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="let --save and --metrics replace an existing file"
+    )
     parser.add_argument(
         "--accept-changed-settings",
         action="store_true",
@@ -349,15 +354,25 @@ def settings_of(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Load the data, then train on it with the outputs locked."""
     backend = get_backend(args.backend)  # fails early, in one line, if numba is missing
     threads = set_threads(args.threads)
     data = load_dataset(args.dataset, args.data_dir, dtype=args.dtype)
+    # Locked only now: a lock file creates its output's missing folders, which a run whose data fails to
+    # load must not leave behind.
+    with outputs_locked(args.save, args.metrics):
+        return train_on(args, backend, threads, data)
+
+
+def train_on(args: argparse.Namespace, backend: Backend, threads: int, data: Dataset) -> int:
+    """Train on ``data`` with ``backend`` and ``threads``, as ``args`` say: the first line, the epochs, the
+    test measured once; returns the exit status."""
     train, val = split_validation(
         data.train_images[: args.limit], data.train_labels[: args.limit], args.val_size, args.seed
     )
     check_network_fits([data.n_features, *args.hidden, 10], args.dtype)
     net = MLP([data.n_features, *args.hidden, 10], backend=args.backend, dtype=args.dtype, seed=args.seed)
-    # Checked now, not after the last epoch. A data set without labelled test images (Kaggle's) has none.
+    # Checked now, not after the last epoch. The digit recognizer's Kaggle files have no labelled test set.
     test_images, test_labels = data.test_images[: args.test_limit], data.test_labels[: args.test_limit]
     test = checked_set(net, "test set", test_images, test_labels) if len(test_labels) else None
     optimizer = make_optimizer(args.optimizer, net.params, args.weight_decay)
@@ -378,7 +393,7 @@ def run(args: argparse.Namespace) -> int:
 
     sizes = {"train": len(train[1]), "validation": len(val[1]), "test": len(test_labels)}
     counts = " / ".join(f"{n:,} {part}" for part, n in sizes.items())
-    no_test = "" if sizes["test"] else "; no labelled test set"  # Kaggle's test.csv has no labels
+    no_test = "" if sizes["test"] else "; no labelled test set"  # the digit recognizer's test.csv has none
     # a backend that runs differently on different CPUs says how it runs on this one (the numba blocking)
     how = f" with {backend.describe(net.dtype)}" if hasattr(backend, "describe") else ""
     print(
@@ -510,11 +525,11 @@ def report_user_errors(command: Callable[[argparse.Namespace], int], args: argpa
 
 
 def run_guarded(args: argparse.Namespace) -> int:
-    """:func:`run`, refused if it resumes with changed settings or another run writes its outputs."""
+    """:func:`run`, refused if it resumes with changed settings (or, once its data has loaded, if another
+    run writes its outputs)."""
     if args.resume is not None and not args.accept_changed_settings:
         check_resumed_settings(args.resume, settings_of(args))
-    with outputs_locked(args.save, args.metrics):
-        return run(args)
+    return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:

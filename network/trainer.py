@@ -138,8 +138,7 @@ class Trainer:
         self.net, self.optimizer = net, optimizer
         # False where a curve that does not learn is itself the result (the benchmarks' short curves)
         self.stop_if_not_learning = stop_if_not_learning
-        # Checked here, once: train_step checks nothing, and a label out of range would index out of bounds
-        # inside a compiled kernel (the numba backend's process dies of it).
+        # Checked here, once, so that every step can skip train_step's own check of its batch.
         self.X_train, self.y_train = checked_set(net, "training set", *train)
         # Measured after every epoch. A test set given here is too: the command line gives it only when
         # asked (--test-every-epoch) and otherwise measures it once, after the last epoch.
@@ -244,7 +243,7 @@ class Trainer:
         for step in range(first_step, self.steps_per_epoch):
             X, y = self.batch(step)
             lr = self.lr_at(self.epoch * self.steps_per_epoch + step)
-            loss = self.net.train_step(X, y, self.optimizer, lr)
+            loss = self.net.train_step(X, y, self.optimizer, lr, check=False)
             if not math.isfinite(loss):
                 raise Diverged(self.epoch + 1, step + 1, loss, self.lr)
             self.loss_sum += loss * len(y)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from network.data import DataError, load_dataset
-from network.kaggle import TRAIN_CSV, write_kaggle_csv
+from network.kaggle import DIGIT_RECOGNIZER, write_kaggle_csv
 from reports.accuracy import machine
 from reports.readme import README, update_section
 
@@ -45,7 +45,7 @@ def main() -> int:
     # Back to the bytes of the files: x / 255 rounded to float32 and multiplied back rounds to x exactly.
     pixels = np.rint(mnist.train_images[rows] * 255).astype(np.uint8)
     with tempfile.TemporaryDirectory() as folder:
-        path = write_kaggle_csv(Path(folder) / TRAIN_CSV, pixels, mnist.train_labels[rows])
+        path = write_kaggle_csv(Path(folder) / DIGIT_RECOGNIZER.train_csv, pixels, mnist.train_labels[rows])
         megabytes = path.stat().st_size / 1e6
         seconds = load_seconds(Path(folder))
     load = os.getloadavg()[0]  # other processes' share of the cores, which the time includes

@@ -23,7 +23,7 @@ os.environ["SCRATCHNET_TUNE"] = "off"
 import kernels  # noqa: E402
 from kernels.threads import set_threads  # noqa: E402
 from network.idx import read_idx  # noqa: E402
-from network.kaggle import write_kaggle_csv  # noqa: E402
+from network.kaggle import FASHION_MNIST, write_kaggle_csv  # noqa: E402
 from network.sources import DATASETS, FILE_NAMES  # noqa: E402
 
 # Numba compiles on first use (and may, in a fresh clone, for every dtype and layout): no deadlines.
@@ -200,6 +200,16 @@ def tiny_kaggle(tiny_mnist, tmp_path_factory) -> Path:
     )
     write_kaggle_csv(folder / "train.csv", train_images, train_labels)
     write_kaggle_csv(folder / "test.csv", test_images)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_fashion_kaggle(tiny_mnist, tmp_path_factory) -> Path:
+    """``tiny_mnist`` in Kaggle's Fashion-MNIST layout: both files labelled, pixels numbered from 1."""
+    folder = tmp_path_factory.mktemp("fashion-kaggle")
+    for split, name in (("train", FASHION_MNIST.train_csv), ("test", FASHION_MNIST.test_csv)):
+        images, labels = (read_idx(gz_file(tiny_mnist, f"{split}_{part}")) for part in ("images", "labels"))
+        write_kaggle_csv(folder / name, images, labels, FASHION_MNIST)
     return folder
 
 

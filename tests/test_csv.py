@@ -1,5 +1,5 @@
-"""Kaggle's digit-recognizer CSV files: reading, the layout's recognition, and one-line errors that name the
-file, the line and the column."""
+"""Kaggle's CSV files, the digit recognizer's and Fashion-MNIST's: reading, the layouts' recognition, and
+one-line errors that name the file, the line and the column."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from network.data import DataError, load_dataset
-from network.kaggle import N_PIXELS, read_kaggle_csv, write_kaggle_csv
+from network.kaggle import DIGIT_RECOGNIZER, FASHION_MNIST, N_PIXELS, read_kaggle_csv, write_kaggle_csv
 from network.train import main as train_main
 from reports import kaggle_speed
 
@@ -37,6 +37,51 @@ def test_test_csv_has_no_labels(tmp_path):
     got_images, got_labels = read_kaggle_csv(write_kaggle_csv(tmp_path / "test.csv", images), False)
     np.testing.assert_array_equal(got_images, images)
     assert got_labels is None
+
+
+def test_fashion_mnist_files_round_trip_with_pixels_numbered_from_1(tmp_path):
+    images, labels = random_images(5)
+    path = write_kaggle_csv(tmp_path / FASHION_MNIST.test_csv, images, labels, FASHION_MNIST)
+    header = path.read_text().splitlines()[0].split(",")
+    assert header[:2] == ["label", "pixel1"] and header[-1] == "pixel784" and len(header) == 785
+    got_images, got_labels = read_kaggle_csv(path, True, FASHION_MNIST)
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_a_fashion_mnist_folder_is_read_with_its_labelled_test_set(tmp_path):
+    (train_images, train_labels), (test_images, test_labels) = random_images(4), random_images(3, seed=1)
+    write_kaggle_csv(tmp_path / FASHION_MNIST.train_csv, train_images, train_labels, FASHION_MNIST)
+    write_kaggle_csv(tmp_path / FASHION_MNIST.test_csv, test_images, test_labels, FASHION_MNIST)
+    data = load_dataset("fashion-mnist", tmp_path, dtype="float64", download=False)
+    np.testing.assert_array_equal(data.train_images, train_images / 255)
+    np.testing.assert_array_equal(data.train_labels, train_labels)
+    np.testing.assert_array_equal(data.test_images, test_images / 255)
+    np.testing.assert_array_equal(data.test_labels, test_labels)
+    assert data.source == tmp_path / FASHION_MNIST.train_csv and data.test_images.dtype == np.float64
+
+
+def test_a_fashion_mnist_folder_without_its_test_file_is_refused(tmp_path):
+    write_kaggle_csv(tmp_path / FASHION_MNIST.train_csv, *random_images(3), layout=FASHION_MNIST)
+    path = tmp_path / FASHION_MNIST.test_csv
+    message = f"{path}: no such file (Kaggle's Fashion-MNIST test set: a header label,pixel1,...,pixel784)"
+    with pytest.raises(DataError, match=f"^{re.escape(message)}$"):
+        load_dataset("fashion-mnist", tmp_path, download=False)
+
+
+@pytest.mark.parametrize(("layout", "asked"), [(DIGIT_RECOGNIZER, "fashion-mnist"), (FASHION_MNIST, "mnist")])
+def test_a_kaggle_folder_of_another_data_set_is_refused(tmp_path, layout, asked):
+    write_kaggle_csv(tmp_path / layout.train_csv, *random_images(3), layout=layout)
+    with pytest.raises(DataError, match=f"not {asked} \\(pass --dataset {layout.dataset}\\)$"):
+        load_dataset(asked, tmp_path, download=False)
+
+
+def test_a_digit_recognizer_header_in_a_fashion_mnist_file_names_the_column(tmp_path):
+    path = write_kaggle_csv(tmp_path / FASHION_MNIST.train_csv, *random_images(3))
+    with pytest.raises(
+        DataError, match=re.escape(f"{path}: the header's column 2 is 'pixel0', expected 'pixel1'")
+    ):
+        read_kaggle_csv(path, True, FASHION_MNIST)
 
 
 def test_a_folder_with_train_csv_is_read_as_kaggle_with_no_test_set(tmp_path):
@@ -138,3 +183,13 @@ def test_the_speed_sentence_is_measured_into_the_readme(monkeypatch, tiny_mnist,
     assert text.startswith("before\n<!-- kaggle-speed:start -->\nLoading a 700-row `train.csv`")
     assert "the 600 MNIST training images found, repeated) takes " in text and "old" not in text
     assert text.endswith("\n<!-- kaggle-speed:end -->\nafter\n")
+
+
+def test_a_fashion_mnist_folder_trains_and_measures_its_test_set_once(capsys, tiny_fashion_kaggle):
+    fast = ["--hidden", "16", "--batch-size", "32", "--lr", "0.1", "--threads", "1", "--epochs", "2"]
+    assert train_main(["--data-dir", str(tiny_fashion_kaggle), "--dataset", "fashion-mnist", *fast]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    source = tiny_fashion_kaggle / FASHION_MNIST.train_csv
+    assert f"fashion-mnist (540 train / 60 validation / 200 test images from {source})," in lines[0]
+    assert [line for line in lines if line.startswith("test")] == [lines[-1]]
+    assert lines[-1].startswith("test (measured once, after epoch 2): ") and "on 200 images" in lines[-1]

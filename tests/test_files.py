@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
+import signal
 import socket
 import stat
 import subprocess
@@ -164,9 +166,12 @@ def test_stale_temporary_files_are_removed_live_ones_and_others_kept(tmp_path):
 def test_a_held_lock_is_refused_naming_its_process_and_removed_on_release(tmp_path):
     target = tmp_path / "ckpt.npz"
     with output_lock(target):
-        with pytest.raises(
-            OutputRefused, match=f"^{target} is being written by another run \\(process {os.getpid()}\\)$"
-        ):
+        lock = tmp_path / f".ckpt.npz{files.LOCK_SUFFIX}"
+        message = (
+            f"{target} is being written by another run (process {os.getpid()}); if it is not a training run, "
+            f"stop it or delete {lock}"
+        )
+        with pytest.raises(OutputRefused, match=f"^{re.escape(message)}$"):
             with output_lock(target):
                 pass
         # another process is refused too (flock locks are per open file, so this holds across processes)
@@ -187,3 +192,47 @@ def test_a_lock_that_cannot_be_created_is_one_line(tmp_path, monkeypatch):
     message = f"^{tmp_path}/out.csv: cannot create its lock file {lock} \\(Permission denied\\)$"
     with pytest.raises(OutputRefused, match=message), output_lock(tmp_path / "out.csv"):
         pass
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+    target = tmp_path / "ckpt.npz"
+    hold = "from network.files import output_lock\nimport os, sys\nwith output_lock(sys.argv[1]): os._exit(0)"
+    subprocess.run([sys.executable, "-c", hold, str(target)], check=True)  # ends as SIGKILL would end it
+    assert os.listdir(tmp_path) == [f".ckpt.npz{files.LOCK_SUFFIX}"]
+    with output_lock(target):  # the kernel released its lock with the process: the file is free to take
+        pass
+    assert os.listdir(tmp_path) == []
+
+
+# A run that forks a process which outlives it: the child holds the lock that the ended parent took.
+FORKED_HOLDER = """
+import os, sys, time
+from network.files import output_lock
+with output_lock(sys.argv[1]):
+    child = os.fork()
+    if child == 0:
+        time.sleep(120)
+        os._exit(0)
+    print(child, flush=True)
+    os._exit(0)
+"""
+
+
+def test_a_lock_held_after_its_run_ended_names_the_run_and_how_to_clear_it(tmp_path):
+    target = tmp_path / "ckpt.npz"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", FORKED_HOLDER, str(target)], stdout=subprocess.PIPE, text=True
+    )
+    child = int(parent.stdout.readline())
+    try:
+        assert parent.wait(timeout=60) == 0
+        lock = tmp_path / f".ckpt.npz{files.LOCK_SUFFIX}"
+        message = (
+            f"{target}: its lock {lock} is held though process {parent.pid}, which took it, has ended (a "
+            f"process it started holds it still): stop that process, or delete {lock}"
+        )
+        with pytest.raises(OutputRefused, match=f"^{re.escape(message)}$"), output_lock(target):
+            pass
+    finally:
+        os.kill(child, signal.SIGKILL)
+        parent.stdout.close()

@@ -1,5 +1,6 @@
-"""python -m network.predict: a Kaggle folder trains, and its test.csv becomes a valid submission of the
-network's own predictions; a missing or bad test.csv is one line and leaves any earlier submission."""
+"""python -m network.predict: a Kaggle folder of either layout trains, and its test file becomes a valid
+submission of the network's own predictions; a missing or bad test file is one line and leaves any earlier
+submission."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from conftest import gz_file
 
 from network.checkpoint import load_checkpoint
+from network.evaluate import main as evaluate_main
 from network.idx import read_idx
-from network.kaggle import N_PIXELS, read_kaggle_csv
+from network.kaggle import DIGIT_RECOGNIZER, FASHION_MNIST, N_PIXELS, read_kaggle_csv
 from network.predict import main as predict_main
 from network.predict import predicted_classes, restored_network
 from network.train import main as train_main
@@ -20,12 +22,24 @@ from network.train import main as train_main
 FAST = ["--hidden", "32", "--batch-size", "32", "--lr", "0.1", "--threads", "1"]
 
 
+def trained(folder: Path, dataset: str, tmp_path_factory) -> Path:
+    """The checkpoint of a network trained for 2 epochs on the Kaggle files in ``folder``."""
+    path = tmp_path_factory.mktemp("checkpoint") / "net.npz"
+    options = ["--data-dir", str(folder), "--dataset", dataset, "--epochs", "2", *FAST, "--save", str(path)]
+    assert train_main(options) == 0
+    return path
+
+
 @pytest.fixture(scope="module")
 def kaggle_checkpoint(tiny_kaggle, tmp_path_factory) -> Path:
-    """A network trained for 2 epochs on the train.csv of ``tiny_kaggle``."""
-    path = tmp_path_factory.mktemp("checkpoint") / "net.npz"
-    assert train_main(["--data-dir", str(tiny_kaggle), "--epochs", "2", *FAST, "--save", str(path)]) == 0
-    return path
+    """A network trained on the train.csv of ``tiny_kaggle``."""
+    return trained(tiny_kaggle, "mnist", tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def fashion_checkpoint(tiny_fashion_kaggle, tmp_path_factory) -> Path:
+    """A network trained on the fashion-mnist_train.csv of ``tiny_fashion_kaggle``."""
+    return trained(tiny_fashion_kaggle, "fashion-mnist", tmp_path_factory)
 
 
 def predict(capsys, checkpoint: Path, data_dir: Path, out: Path) -> tuple[int, str, str]:
@@ -34,22 +48,31 @@ def predict(capsys, checkpoint: Path, data_dir: Path, out: Path) -> tuple[int, s
     return code, captured.out, captured.err
 
 
+@pytest.mark.parametrize(
+    ("layout", "folder", "checkpoint"),
+    [
+        (DIGIT_RECOGNIZER, "tiny_kaggle", "kaggle_checkpoint"),
+        (FASHION_MNIST, "tiny_fashion_kaggle", "fashion_checkpoint"),
+    ],
+)
 def test_submission_holds_the_networks_predictions(
-    capsys, tiny_kaggle, tiny_mnist, kaggle_checkpoint, tmp_path
+    request, capsys, tiny_mnist, tmp_path, layout, folder, checkpoint
 ):
+    folder, checkpoint = request.getfixturevalue(folder), request.getfixturevalue(checkpoint)
+    capsys.readouterr()  # the training run's lines, when the checkpoint was made just now
     out = tmp_path / "submission.csv"
-    code, stdout, err = predict(capsys, kaggle_checkpoint, tiny_kaggle, out)
+    code, stdout, err = predict(capsys, checkpoint, folder, out)
     assert code == 0 and err == ""
-    assert stdout.startswith(f"{out}: 200 predictions for {tiny_kaggle / 'test.csv'}")
+    assert stdout.startswith(f"{out}: 200 predictions for {folder / layout.test_csv}")
     lines = out.read_text().splitlines()
     assert lines[0] == "ImageId,Label" and len(lines) == 201
     submitted = np.array([[int(cell) for cell in line.split(",")] for line in lines[1:]])
     np.testing.assert_array_equal(submitted[:, 0], np.arange(1, 201))
     # The labels are the network's, image by image in the order of test.csv ...
-    images, _ = read_kaggle_csv(tiny_kaggle / "test.csv", labelled=False)
-    net = restored_network(load_checkpoint(kaggle_checkpoint), kaggle_checkpoint, "numpy", N_PIXELS, "test")
+    images, _ = read_kaggle_csv(folder / layout.test_csv, layout.test_labelled, layout)
+    net = restored_network(load_checkpoint(checkpoint), checkpoint, "numpy", N_PIXELS, "test")
     np.testing.assert_array_equal(submitted[:, 1], predicted_classes(net, (images / 255).astype(np.float32)))
-    # ... and the network learned from train.csv: they are mostly the true labels Kaggle keeps.
+    # ... and the network learned from the training file: they are mostly the true labels.
     assert (submitted[:, 1] == read_idx(gz_file(tiny_mnist, "test_labels"))).mean() > 0.9
 
 
@@ -72,3 +95,32 @@ def test_a_bad_test_csv_leaves_the_earlier_submission(capsys, tiny_kaggle, kaggl
     assert code == 1 and stdout == ""
     assert err == f"error: {tmp_path / 'test.csv'}: line 6, 785 values where the header names 784 columns\n"
     assert out.read_text() == "earlier"
+
+
+def test_a_checkpoint_of_another_data_set_is_one_line(
+    capsys, tiny_fashion_kaggle, kaggle_checkpoint, tmp_path
+):
+    out = tmp_path / "submission.csv"
+    code, stdout, err = predict(capsys, kaggle_checkpoint, tiny_fashion_kaggle, out)
+    assert code == 1 and stdout == "" and not out.exists()
+    assert err == (
+        f"error: {kaggle_checkpoint}: the network learned mnist; {tiny_fashion_kaggle} holds Kaggle's "
+        "Fashion-MNIST files, which are fashion-mnist\n"
+    )
+
+
+def test_a_folder_without_kaggle_files_is_one_line(capsys, kaggle_checkpoint, tmp_path):
+    code, stdout, err = predict(capsys, kaggle_checkpoint, tmp_path, tmp_path / "submission.csv")
+    assert code == 1 and stdout == ""
+    assert err == (
+        f"error: {tmp_path}: holds none of Kaggle's test files, test.csv (digit recognizer) or "
+        "fashion-mnist_test.csv (Fashion-MNIST)\n"
+    )
+
+
+def test_a_fashion_mnist_folder_evaluates_on_its_labelled_test_file(
+    capsys, tiny_fashion_kaggle, fashion_checkpoint
+):
+    assert evaluate_main([str(fashion_checkpoint), "--data-dir", str(tiny_fashion_kaggle)]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy on fashion-mnist: " in out and "/ 200)" in out

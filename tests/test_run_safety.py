@@ -131,8 +131,45 @@ def test_a_second_run_on_the_same_output_is_refused(capsys, tiny_mnist, tmp_path
     with output_lock(metrics):  # as a running training would hold it
         code, out, err = run_cli(capsys, "--data-dir", str(tiny_mnist), "--metrics", str(metrics), *FAST)
     assert code == 1 and out == ""
-    assert err == f"error: {metrics} is being written by another run (process {os.getpid()})\n"
-    assert not metrics.exists()
+    assert err.startswith(f"error: {metrics} is being written by another run (process {os.getpid()});")
+    assert err.count("\n") == 1 and not metrics.exists()
+
+
+def test_existing_metrics_are_replaced_only_by_their_resumed_run_or_with_overwrite(
+    capsys, tiny_mnist, tmp_path
+):
+    metrics, ckpt = tmp_path / "m.json", tmp_path / "c.npz"
+    common = ["--data-dir", str(tiny_mnist), "--metrics", str(metrics), *FAST]
+    assert run_cli(capsys, *common, "--epochs", "1", "--save", str(ckpt))[0] == 0
+    before = metrics.read_bytes()
+    refused_in_one_line(
+        capsys,
+        [*common, "--epochs", "1"],
+        f"--metrics {metrics} exists already: continue the run it records with --resume CHECKPOINT, or pass "
+        "--overwrite to replace it",
+    )
+    assert metrics.read_bytes() == before
+    assert run_cli(capsys, *common, "--epochs", "1", "--seed", "1", "--overwrite")[0] == 0
+    assert metrics.read_bytes() != before
+    resumed = [
+        *common,
+        "--epochs",
+        "2",
+        "--resume",
+        str(ckpt),
+        "--save",
+        str(ckpt),
+        "--accept-changed-settings",
+    ]
+    assert run_cli(capsys, *resumed)[0] == 0
+    assert '"epoch": 2' in metrics.read_text()
+
+
+def test_a_run_whose_data_fails_to_load_leaves_no_folders(capsys, tmp_path):
+    outputs = ["--metrics", str(tmp_path / "new" / "m.csv"), "--save", str(tmp_path / "other" / "c.npz")]
+    code, out, err = run_cli(capsys, "--data-dir", str(tmp_path / "nowhere"), *outputs, *FAST)
+    assert code == 1 and err == f"error: {tmp_path / 'nowhere'}: no such folder\n"
+    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
