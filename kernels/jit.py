@@ -279,10 +279,35 @@ def mask_inactive(grad: np.ndarray, a: np.ndarray) -> None:
                 grad[i, j] = zero
 
 
+MISFIT = "fused_step: an argument's shape does not fit the others"
+
+
+@njit(cache=True)
+def _misfit(activations, deltas, params, bias_grads, labels):
+    """Whether an array of the fused step does not fit the others: the input and the first layer, each
+    layer and the one before, each buffer and its layer, one label per row. Compiled, a few compares per
+    layer (in Python, ``arguments.check_fused_step`` costs microseconds of a step; it words a misfit)."""
+    rows = activations[0].shape[0]
+    if labels.shape[0] != rows or activations[0].shape[1] != params[0][0].shape[0]:
+        return True
+    for layer in range(len(params)):
+        W, b = params[layer]
+        n = W.shape[1]
+        if deltas[layer].shape != (rows, n) or bias_grads[layer].shape[0] != n or b.shape[0] != n:
+            return True
+        if layer + 1 < len(params):
+            if activations[layer + 1].shape != (rows, n) or params[layer + 1][0].shape[0] != n:
+                return True
+    return False
+
+
 @njit(cache=True)
 def _fused_step(rule, activations, deltas, params, states, bias_grads, labels, packed_coefficients, routes):
     """``packed_coefficients``: the rule's coefficients as ``jit_rules.pack_coefficients`` makes them;
-    ``routes``: the products' thresholds (``kernels.blocking.routes``)."""
+    ``routes``: the products' thresholds (``kernels.blocking.routes``). Arrays that do not fit raise
+    ``MISFIT``; labels out of range, ``_softmax_xent``'s error; both before anything is written."""
+    if _misfit(activations, deltas, params, bias_grads, labels):
+        raise ValueError(MISFIT)
     bias_coefficients = unpack_coefficients(packed_coefficients, decay=False)  # biases are not decayed
     layers = len(params)
     for layer in range(layers):  # forward: activations[l + 1] = relu(activations[l] @ W + b)
@@ -349,8 +374,21 @@ def fused_step(
     bias_grads: list[np.ndarray],
     labels: np.ndarray,
 ) -> float:
-    check_fused_step(activations, deltas, params, bias_grads, labels)
     dtype = params[0][0].dtype
+    X = activations[0]
+    # what would compile another specialisation or index past a tuple, checked here; the shapes, compiled
+    # (``_misfit``); ``check_fused_step`` words what is wrong
+    typed = (
+        len(activations) == len(deltas) == len(params) == len(bias_grads)
+        and isinstance(X, np.ndarray)
+        and X.ndim == 2
+        and X.dtype == dtype
+        and isinstance(labels, np.ndarray)
+        and labels.ndim == 1
+        and labels.dtype.kind in "iu"
+    )
+    if not typed:
+        check_fused_step(activations, deltas, params, bias_grads, labels)
     try:
         loss = _fused_step(
             RULE_IDS[update.rule],
@@ -364,6 +402,9 @@ def fused_step(
             pack_coefficients(update.coefficients, dtype),
             active_routes(dtype),
         )
-    except ValueError:  # the range check of _softmax_xent, before any weight is updated
+    except ValueError as error:  # raised before any weight is updated
+        if str(error) == MISFIT:
+            check_fused_step(activations, deltas, params, bias_grads, labels)
+            raise
         raise labels_outside("fused_step", labels, params[-1][0].shape[1]) from None
     return float(loss)
