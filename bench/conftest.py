@@ -23,10 +23,11 @@ import numba
 import numpy as np
 import pytest
 
-from bench.harness import BenchData, choose_data
+from bench.harness import DTYPE, BenchData, choose_data
 from bench.settings import SETTINGS_KEY, BenchSettings, resolve_settings
 from bench.test_headline import spread_blocks
 from bench.test_machine import order_probes
+from kernels import available_backends, get_backend
 from kernels.threads import available_cores, blas_info
 from network.files import atomic_write
 
@@ -149,6 +150,13 @@ def run_info(config: pytest.Config) -> dict:
         # set on some machines because older OpenBLAS builds failed there; they slow a current one
         "env": {name: os.environ.get(name) for name in BLAS_OVERRIDES},
         "available_cores": available_cores(),
+        # how a backend that runs differently on different CPUs ran on this one (the numba blocking, and
+        # whether its thresholds were tuned here), in the dtype the study trains in
+        "described": {
+            name: get_backend(name).describe(np.dtype(DTYPE))
+            for name in available_backends()
+            if hasattr(get_backend(name), "describe")
+        },
         "quick": settings.quick,
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()},
         "data": config.stash.get(DATA_KEY, None),

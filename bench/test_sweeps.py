@@ -15,7 +15,7 @@ from bench.harness import bench_epoch
 from kernels import full_size_backends
 
 BACKENDS = full_size_backends()
-BATCH_SIZES = [1, 8, 16, 32, 128, 512]
+BATCH_SIZES = [1, 2, 4, 8, 12, 16, 24, 32, 64, 128, 256, 512]  # no crossover hides between them
 HIDDEN_WIDTHS = [64, 128, 256, 512]
 
 

@@ -492,8 +492,23 @@ def spread(results: Results) -> pd.Series:
     return (timed.set_index("name")["iqr"] / timed.set_index("name")["median"]).dropna()
 
 
-def crossover(results: Results) -> tuple[pd.Series, list[tuple[int, int]]]:
-    """The fastest backend at each batch size of the sweep, and the pairs of batches where it changes."""
+def crossover(results: Results) -> tuple[pd.Series, list[tuple[int, int]], list[int]]:
+    """The fastest backend at each batch size of the sweep (by median), the pairs of batches where it
+    changes, and the batch sizes where its lead is unclear: its slowest round no faster than another
+    backend's fastest."""
+    points = results.study("batch")
     winners = sweep(results, "batch", "batch").idxmin(axis=1)
+    if points.empty:
+        return winners, [], []
+    scaled = points.assign(
+        fastest=points["min"] * points["epoch_scale"], slowest=points["max"] * points["epoch_scale"]
+    )
+    fastest = scaled.pivot_table(index="batch", columns="backend", values="fastest", aggfunc="first")
+    slowest = scaled.pivot_table(index="batch", columns="backend", values="slowest", aggfunc="first")
+    unclear = [
+        batch
+        for batch, winner in winners.items()
+        if (fastest.loc[batch].drop(winner) <= slowest.loc[batch, winner]).any()
+    ]
     switches = [(a, b) for a, b in zip(winners.index[:-1], winners.index[1:]) if winners[a] != winners[b]]
-    return winners, switches
+    return winners, switches, unclear

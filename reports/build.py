@@ -269,12 +269,22 @@ def findings(results: Results) -> list[str]:
     drift = analysis.peak_drift(results)
     if abs(drift) > analysis.DRIFT:
         out.append(f"**The machine changed during the run**: the all-core peak moved {percent(drift)}.")
-    winners, switches = analysis.crossover(results)
-    if len(switches) == 1:
-        a, b = switches[0]
-        out.append(f"Batch-size crossover between {a:g} and {b:g}: {winners[a]} below, {winners[b]} above.")
-    elif len(winners) and not switches:
-        out.append(f"No batch-size crossover: {winners.iloc[0]} is fastest at every batch size measured.")
+    winners, switches, unclear = analysis.crossover(results)
+    for a, b in switches:
+        out.append(
+            f"Batch-size crossover between {a:g} and {b:g}: {winners[a]} at {a:g}, {winners[b]} at {b:g}."
+        )
+    if len(winners) and not switches and not unclear:
+        out.append(
+            f"No batch-size crossover: {winners.iloc[0]} is fastest at every batch size measured "
+            f"({', '.join(f'{batch:g}' for batch in winners.index)}), each of its rounds faster than every "
+            "round of the others."
+        )
+    if unclear:
+        out.append(
+            f"No verdict at batch {', '.join(f'{batch:g}' for batch in unclear)}: the fastest backend's "
+            "slowest round was no faster than another's fastest."
+        )
     costs = analysis.subnormal_cost(results).dropna()
     if len(costs):
         each = "; ".join(
@@ -335,8 +345,10 @@ def _machine(results: Results, figures: list[str]) -> str:
     libraries = ("python", "numpy", "numba", "torch")
     software = ", ".join(f"{k} {run[k]}" for k in libraries if run.get(k))
     dirty = " with uncommitted changes" if commit.get("dirty") else ""
+    described = [(f"{name} ran", text) for name, text in (run.get("described") or {}).items()]
     rows += [
         ("CPU", machine_name(results)),
+        *described,
         ("BLAS under NumPy", "; ".join(blas) or "unknown"),
         ("OpenBLAS overrides", env or "none set"),
         ("software", software),

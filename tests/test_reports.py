@@ -397,8 +397,8 @@ def test_the_findings_numbers(tmp_path):
     met how many of its blocks meet the bound."""
     slow_numba = results(tmp_path, numba_epoch=2.0)
     assert analysis.epoch_table(slow_numba)["epoch_seconds"].idxmin() == "numpy"
-    winners, switches = analysis.crossover(slow_numba)
-    assert switches == [(8, 128)] and (winners[8], winners[128]) == ("numba", "numpy")
+    winners, switches, unclear = analysis.crossover(slow_numba)
+    assert switches == [(8, 128)] and (winners[8], winners[128]) == ("numba", "numpy") and unclear == []
     threads = (
         analysis.headline(results(tmp_path)).set_index("quantity").loc["numba epoch, 1 thread / all threads"]
     )
@@ -602,3 +602,21 @@ def test_durations_are_written_in_a_unit_that_fits_them_negative_ones_too():
 
     assert [seconds(t) for t in (1.23, 0.0456, 1.23e-5, 5e-10)] == ["1.23 s", "45.6 ms", "12.3 µs", "0.5 ns"]
     assert seconds(-1.03e-6) == "-1.03 µs"  # the rest of a step, where the parts timed alone overlap
+
+
+@pytest.mark.parametrize(("numpy_over_numba", "unclear"), [(1.05, [1]), (1.2, [])])
+def test_a_lead_within_the_rounds_spread_is_no_verdict(tmp_path, numpy_over_numba, unclear):
+    """At batch 1 numba leads by the median; each side's rounds span +-5% (``_bench``): a 5% lead overlaps
+    the other's rounds and gives no verdict there, a 20% lead does."""
+    run = synthetic_run()
+    for bench in run["benchmarks"]:
+        info = bench["extra_info"]
+        if info["study"] == "batch" and info["batch"] == 1 and info["backend"] == "numpy":
+            bench.update(_epoch("batch", "numpy", numpy_over_numba, samples=8192, batch=1))
+    path = tmp_path / "benchmark.json"
+    path.write_text(json.dumps(run))
+    r = load_results(path)
+    winners, _, found = analysis.crossover(r)
+    assert winners[1] == "numba" and found == unclear
+    report = build.build_report(path).read_text()
+    assert ("No verdict at batch 1:" in report) == bool(unclear)
