@@ -1,12 +1,13 @@
-"""Kernel backends: the same operations written three ways.
+"""Kernel backends: the same operations written four ways.
 
-========  ======================  ==============================================
+========  ======================  ===========================================================
 name      module                  what it measures
-========  ======================  ==============================================
+========  ======================  ===========================================================
 loops     ``kernels.loops``       plain Python loops over Python floats
 numpy     ``kernels.vectorized``  vectorised NumPy, products through BLAS
 numba     ``kernels.jit``         the loops compiled by Numba, its own products
-========  ======================  ==============================================
+jax       ``kernels.xla``         the vectorised form compiled by XLA; optional, the extra jax
+========  ======================  ===========================================================
 
 The contract all of them fulfil is in :mod:`kernels.interface`. A backend kept outside this package is
 added with :func:`register_backend`.
@@ -27,6 +28,7 @@ _BACKEND_MODULES = {
     "loops": "kernels.loops",
     "numpy": "kernels.vectorized",
     "numba": "kernels.jit",
+    "jax": "kernels.xla",
 }
 
 
@@ -66,7 +68,8 @@ def get_backend(name: str) -> Backend:
     """The backend module called ``name``.
 
     Raises ``ValueError`` for an unknown name (listing the valid ones) and ``ImportError`` with a
-    one-line explanation when the backend's library (e.g. numba) is not installed.
+    one-line explanation when the backend's library (e.g. numba) is not installed; the explanation quotes
+    the backend's own ``ImportError``, which says how to install an optional one (jax).
     """
     try:
         module_path = _BACKEND_MODULES[name]
@@ -79,7 +82,7 @@ def get_backend(name: str) -> Backend:
     except ImportError as err:
         raise ImportError(
             f"backend {name!r} needs a library that is not installed ({err}); "
-            f"install it (pip install -e .) or choose another backend"
+            f"install it or choose another backend"
         ) from err
 
 

@@ -213,8 +213,8 @@ def test_bad_construction_is_named(kwargs, message):
 
 
 def test_backend_registry():
-    assert kernels.available_backends() == ["loops", "numpy", "numba"]
-    for name in kernels.available_backends():
+    assert kernels.available_backends() == ["loops", "numpy", "numba", "jax"]
+    for name in usable_backends():  # an optional backend (jax) may not be installed
         assert kernels.get_backend(name).name == name
 
 
@@ -228,6 +228,14 @@ def test_missing_numba_leaves_other_backends_working(monkeypatch):
     net = MLP([4, 3, 2], backend="numpy")
     assert net.predict(np.ones((1, 4))).shape == (1,)
     assert kernels.get_backend("loops").name == "loops"
+
+
+def test_missing_jax_says_how_to_install_it(monkeypatch):
+    """jax is an optional extra: without it, asking for the backend names the extra to install."""
+    monkeypatch.setitem(sys.modules, "jax", None)
+    monkeypatch.delitem(sys.modules, "kernels.xla", raising=False)
+    with pytest.raises(ImportError, match=r"backend 'jax' needs .*pip install -e \"\.\[jax\]\""):
+        kernels.get_backend("jax")
 
 
 def usable_backends() -> list[str]:
