@@ -38,7 +38,7 @@ ROWS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)  # batch sizes of the ladde
 GATHER_ROWS = (4, 8, 16, 32, 64, 128, 256)
 GATHER_SOURCE_ROWS = 16_384  # a data set larger than the caches, as a training set is
 WINS_BY = 1.02  # the second route must be this much faster to count as a win (not a tie)
-STEP_BATCHES = (1, 8, 16, 64, 128, 256)  # the tuned thresholds checked on a whole step's products
+STEP_BATCHES = (1, 8, 12, 16, 32, 64, 128, 256)  # the tuned thresholds checked on a whole step's products
 SLOWER_AT_MOST = 1.03  # tuned thresholds slower than this at any of them are not kept
 
 
@@ -225,11 +225,13 @@ def _step_products(x, h, z, dz, dh, w1, w2, rule, packed, routes_given) -> None:
     jit_matmul.matmul_tn_update(x, dh, w1, rule, w1, w1, packed, routes_given)
 
 
-def step_ratios(dtype: np.dtype, tuned: np.ndarray, seconds_each: float) -> dict[int, float]:
+def step_ratios(
+    dtype: np.dtype, tuned: np.ndarray, seconds_each: float, baseline: np.ndarray | None = None
+) -> dict[int, float]:
     """Time of a training step's products of [784, 128, 10] under the ``tuned`` routes over their time
-    under the analytic ones, at each of ``STEP_BATCHES``, alternating."""
+    under the ``baseline`` ones (the analytic ones if None), at each of ``STEP_BATCHES``, alternating."""
     rng = np.random.default_rng(1)
-    analytic = routes(ANALYTIC[dtype.itemsize])
+    analytic = routes(ANALYTIC[dtype.itemsize]) if baseline is None else baseline
     rule, packed = RULE_IDS["sgd"], pack_coefficients({"lr": 1e-6}, dtype)
     w1 = rng.standard_normal((INPUTS, HIDDEN)).astype(dtype)
     w2 = rng.standard_normal((HIDDEN, CLASSES)).astype(dtype)
