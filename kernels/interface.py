@@ -17,8 +17,8 @@ Conventions that hold for every operation:
 * Arguments are checked: a wrong shape or dtype, or a label outside ``0 .. classes-1``, is a ``ValueError``
   that names the operation and the argument, raised before anything is written; never a read or write past
   an array's end, which in a compiled kernel kills the interpreter. ``kernels.arguments`` holds the checks
-  of shapes and dtypes, for a backend to call on entry where its own code would not raise (compiled
-  loops; the numba backend); NumPy's own ``ValueError`` serves the numpy backend. The range of the
+  of shapes and dtypes, for every backend to call on entry (NumPy's own errors do not name the
+  operation, and some misfits, a float64 ``out`` for float32 inputs, pass silently); the range of the
   labels is checked where they are read (in a compiled kernel, one compare per row) and worded by
   ``kernels.arguments.labels_outside``.
 * Inputs may be any memory layout (C, Fortran, strided views); outputs are C-contiguous.
