@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     set_threads(args.threads)
     dataset = args.dataset or checkpoint.settings.get("dataset", "mnist")
-    data = load_dataset(dataset, args.data_dir, dtype=checkpoint.dtype)
+    data = load_dataset(dataset, args.data_dir)
     if data.n_test == 0:
         raise DataError(
             f"{data.source}: no labelled test set to evaluate on (Kaggle's test.csv has no labels; "

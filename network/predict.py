@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.checkpoint}: the network learned {trained_on}; {args.data_dir} holds Kaggle's "
             f"{layout.title} files, which are {layout.dataset}"
         )
-    images, source = load_kaggle_test(args.data_dir, layout, np.dtype(checkpoint.dtype))
+    images, source = load_kaggle_test(args.data_dir, layout)
     net = restored_network(checkpoint, args.checkpoint, args.backend, images.shape[1], str(source))
     labels = predicted_classes(net, images)
     write_submission(args.out, labels)
