@@ -1,8 +1,12 @@
 """The data held lean: the pixels stay uint8, every backend's batch gather scales them to the network's
 dtype bit for bit as the loaders used to scale the whole set, the validation split is an index into the
-training images rather than a copy."""
+training images rather than a copy, and ``python -m reports.memory`` measures a run's peak memory."""
 
 from __future__ import annotations
+
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -125,3 +129,51 @@ def test_the_validation_split_is_an_index_into_the_images_not_a_copy(size, n_val
     np.testing.assert_array_equal(train_rows, np.flatnonzero(~held_out))
     np.testing.assert_array_equal(train.labels, labels[~held_out])
 
+
+# --- the memory command -----------------------------------------------------------------------------------
+
+
+# Run from a small process: Linux counts the memory of the process a child was started from in the child's
+# peak, and a pytest worker holds hundreds of MB.
+MEASURE = """
+import sys
+from pathlib import Path
+sys.exit(memory.main(sys.argv[2:], readme=Path(sys.argv[1])))
+"""
+
+
+def measure(readme, *options: str) -> subprocess.CompletedProcess:
+    """``reports.memory``'s main, in a process of its own, writing into ``readme``."""
+    command = [sys.executable, "-c", MEASURE, str(readme), *options]
+    return subprocess.run(command, capture_output=True, text=True)
+
+
+def test_the_peak_is_the_childs_own_and_its_exit_status_is_kept():
+    allocate = "import sys; data = b'x' * 100_000_000; sys.exit(3)"
+    code = f"from reports import memory; print(*memory.peak_rss([{sys.executable!r}, '-c', {allocate!r}]))"
+    status, peak = map(int, subprocess.run([sys.executable, "-c", code], capture_output=True).stdout.split())
+    assert status == 3 and 100e6 <= peak < 150e6
+
+
+@pytest.mark.slow
+def test_the_memory_command_writes_the_peak_of_a_run_into_the_readme(tiny_mnist, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- memory:start -->\nold\n<!-- memory:end -->\nafter\n")
+    fast = ["--hidden", "16", "--batch-size", "32", "--lr", "0.1", "--threads", "1"]
+    done = measure(readme, "--data-dir", str(tiny_mnist), "--dataset", "mnist", *fast)
+    assert done.returncode in (0, 1), done.stderr  # 1: above the bound, which the machine decides
+    section = readme.read_text().split("<!-- memory:start -->\n")[1].split("\n<!-- memory:end -->")[0]
+    command = "python -m network.train --dataset fashion-mnist --epochs 1 --data-dir "
+    assert section.startswith(f"One epoch of `{command}{tiny_mnist} --dataset mnist --hidden 16")
+    assert re.search(r"peaked at \d+ MB resident \((within|above) the bound of 160 MB\)", section)
+    assert section in done.stdout
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_its_exit_status_and_leaves_the_readme(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- memory:start -->\nold\n<!-- memory:end -->\n")
+    done = measure(readme, "--data-dir", str(tmp_path / "nowhere"))
+    assert done.returncode == 1
+    assert "python -m reports.memory: error: the training exited with status 1" in done.stderr
+    assert "old" in readme.read_text()
