@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import available_backends
+from kernels import available_backends, get_backend
 from kernels.threads import set_threads
 from network.checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_weights
 from network.dataset import DataError
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    get_backend(args.backend)  # first: set_threads sets Numba's threads only once the backend imported it
     set_threads(args.threads)
     checkpoint = load_checkpoint(args.checkpoint)
     layout = kaggle_layout(args.data_dir)

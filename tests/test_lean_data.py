@@ -155,6 +155,17 @@ def test_the_peak_is_the_childs_own_and_its_exit_status_is_kept():
     assert status == 3 and 100e6 <= peak < 150e6
 
 
+def test_a_run_on_another_backend_than_numba_leaves_numba_unimported():
+    """Importing Numba costs 66 MB: more than a third of the bound on a run's peak."""
+    code = (
+        "import sys, network.train, network.evaluate, network.predict\n"
+        "from kernels.threads import set_threads\n"
+        "set_threads(None)\n"
+        "print('numba' in sys.modules)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout == "False\n"
+
+
 @pytest.mark.slow
 def test_the_memory_command_writes_the_peak_of_a_run_into_the_readme(tiny_mnist, tmp_path):
     readme = tmp_path / "README.md"
