@@ -149,14 +149,16 @@ class FusedTrainingStep(Protocol):
 
 class RowGather(Protocol):
     """Optional: a backend may gather a training batch's rows itself (``network.Trainer.batch`` uses
-    ``take_rows`` when the network's backend has it, NumPy's ``take`` otherwise). At batch 128 a gather
-    of random rows from a data set that does not fit the caches waits on memory, which a backend with
-    threads can wait on from every core."""
+    ``take_rows`` when the network's backend has it, NumPy's ``take`` and ``kernels.pixels`` otherwise).
+    At batch 128 a gather of random rows from a data set that does not fit the caches waits on memory,
+    which a backend with threads can wait on from every core."""
 
     def take_rows(self, source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out[i] = source[rows[i]]`` for every i: ``source`` ``(n, d)`` in any layout, ``rows`` integer
         indices into it, ``out`` C-contiguous ``(len(rows), d)`` of source's dtype; returns ``out``. A
-        compiled gather checks that each row is in ``0 .. n-1``."""
+        ``source`` of uint8 pixels (the data sets, held so) is scaled into an ``out`` of float32 or
+        float64 exactly as ``kernels.pixels.scale_pixels`` scales it, bit for bit. A compiled gather
+        checks that each row is in ``0 .. n-1``."""
 
 
 class Described(Protocol):

@@ -357,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the data, then train on it with the outputs locked."""
     backend = get_backend(args.backend)  # fails early, in one line, if numba is missing
     threads = set_threads(args.threads)
-    data = load_dataset(args.dataset, args.data_dir, dtype=args.dtype)
+    data = load_dataset(args.dataset, args.data_dir)
     # Locked only now: a lock file creates its output's missing folders, which a run whose data fails to
     # load must not leave behind.
     with outputs_locked(args.save, args.metrics):
@@ -474,7 +474,7 @@ def train_loop(args: argparse.Namespace, trainer: Trainer, description: dict) ->
         try:
             while not trainer.finished:
                 with tqdm(
-                    total=len(trainer.X_train),
+                    total=trainer.n_train,
                     initial=trainer.step_in_epoch * args.batch_size,
                     desc=f"epoch {trainer.epoch + 1}",
                     unit=" samples",
