@@ -138,6 +138,7 @@ def test_the_validation_split_is_an_index_into_the_images_not_a_copy(size, n_val
 MEASURE = """
 import sys
 from pathlib import Path
+from reports import memory
 sys.exit(memory.main(sys.argv[2:], readme=Path(sys.argv[1])))
 """
 
