@@ -74,7 +74,7 @@ def summary(results: Results) -> dict:
         "commit": str(results.commit.get("id", "?"))[:10]
         + (" (dirty)" if results.commit.get("dirty") else ""),
         "date": results.datetime,
-        "run_seconds": results.duration,
+        "run_seconds": _plain(results.duration),
         "peak_gflops": analysis.peak_rate(results),
         "bandwidth_gb_s": {str(level): float(rates.max()) for level, rates in bandwidth.iterrows()},
         "headline": [{key: _plain(row[key]) for key in HEADLINE_KEYS} for _, row in headline.iterrows()],
@@ -145,4 +145,4 @@ def _cell(row: dict | None) -> str:
 
 
 def _length(run_seconds: float | None) -> str:
-    return "length unknown" if run_seconds is None or math.isnan(run_seconds) else minutes(run_seconds)
+    return "length unknown" if run_seconds is None else minutes(run_seconds)
