@@ -389,7 +389,8 @@ def test_epochs_show_validation_and_the_test_set_is_measured_once(capsys, tiny_m
 def test_defaults_come_from_the_tuned_settings_and_a_small_batch_scales_the_lr(
     capsys, tiny_mnist, monkeypatch
 ):
-    tuned = {"hidden": "16", "batch_size": 128, "optimizer": "momentum", "lr": 0.2, "weight_decay": 0.0}
+    momentum = {"hidden": "16", "batch_size": 128, "lr": 0.2, "weight_decay": 0.0}
+    tuned = {"optimizer": "momentum", "optimizers": {"momentum": momentum}}
     monkeypatch.setitem(TUNED, "mnist", tuned)
     common = ["--data-dir", str(tiny_mnist), "--epochs", "1", "--threads", "1"]
     first_line = run_cli(capsys, *common)[1].splitlines()[0]
@@ -400,6 +401,25 @@ def test_defaults_come_from_the_tuned_settings_and_a_small_batch_scales_the_lr(
     assert "momentum lr 0.2 (default; cosine), batch 256" in first_line
     first_line = run_cli(capsys, *common, "--batch-size", "8", "--lr", "0.3")[1].splitlines()[0]
     assert "momentum lr 0.3 (given; cosine), batch 8" in first_line
+
+
+def test_each_optimizer_takes_its_own_tuned_settings(capsys, tiny_mnist, monkeypatch):
+    """--optimizer alone brings that optimizer's tuned lr (and width and batch), not the default's; an
+    optimizer with no tuned settings asks for --lr in one line."""
+    momentum = {"hidden": "16", "batch_size": 128, "lr": 0.2, "weight_decay": 0.0}
+    adam = {"hidden": "8", "batch_size": 32, "lr": 0.001, "weight_decay": 0.0}
+    tuned = {"optimizer": "momentum", "optimizers": {"momentum": momentum, "adam": adam}}
+    monkeypatch.setitem(TUNED, "mnist", tuned)
+    common = ["--data-dir", str(tiny_mnist), "--epochs", "1", "--threads", "1"]
+    first_line = run_cli(capsys, *common, "--optimizer", "adam")[1].splitlines()[0]
+    assert "network 784-8-10, adam lr 0.001 (default; cosine), batch 32" in first_line
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(capsys, *common, "--optimizer", "sgd")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.strip().endswith("no tuned settings for sgd on mnist: give --lr (see --help)")
+    first_line = run_cli(capsys, *common, "--optimizer", "sgd", "--lr", "0.5")[1].splitlines()[0]
+    assert "network 784-16-10, sgd lr 0.5 (given; cosine), batch 128" in first_line
 
 
 def test_guess_loss_is_the_entropy_of_the_labels():
