@@ -12,6 +12,7 @@ import numpy as np
 from bench.machine import sync_probe
 from bench.settings import BenchSettings
 from kernels import get_backend
+from kernels.pixels import PIXEL_DTYPE, PIXEL_MAX, scale_pixels
 from kernels.threads import set_threads
 from network import MLP
 from network.data import DataError, load_dataset
@@ -60,7 +61,8 @@ def training_flops(sizes: Sequence[int], samples: int) -> int:
 
 @dataclass
 class BenchData:
-    """The training and test arrays every benchmark draws from, and where they came from."""
+    """The training and test sets every benchmark draws from (images as uint8 pixels, as the data sets hold
+    them), and where they came from."""
 
     name: str  # "mnist", "fashion-mnist" or "random"
     X_train: np.ndarray = field(repr=False)
@@ -97,7 +99,7 @@ def choose_data() -> BenchData:
             notes.append(f"{name}: not found")
             continue
         try:
-            ds = load_dataset(name, data_dir=folder, dtype=DTYPE, download=False)
+            ds = load_dataset(name, data_dir=folder, download=False)
         except DataError as err:
             notes.append(f"{name}: {err}")
             continue
@@ -116,9 +118,10 @@ def choose_data() -> BenchData:
     rng = np.random.default_rng(SEED)
     return BenchData(
         "random",
-        rng.random((EPOCH_SAMPLES, INPUTS), dtype=np.float32),
+        # pixels, as a data set holds them: the trainer's gather scales them as it does a data set's
+        rng.integers(0, PIXEL_MAX + 1, (EPOCH_SAMPLES, INPUTS), PIXEL_DTYPE),
         rng.integers(0, CLASSES, EPOCH_SAMPLES),
-        rng.random((10_000, INPUTS), dtype=np.float32),
+        rng.integers(0, PIXEL_MAX + 1, (10_000, INPUTS), PIXEL_DTYPE),
         rng.integers(0, CLASSES, 10_000),
         "numpy.random.default_rng(0): uniform pixels, uniform labels",
         notes,
@@ -235,7 +238,7 @@ def trainer_epoch(
         backend, data, samples=samples, batch=batch, hidden=hidden, threads=n, optimizer=optimizer
     )
     info["fused"] = fused and optimizer in getattr(trainer.net.backend, "fused_rules", ())
-    X, y = trainer.X_train[:batch], trainer.y_train[:batch]
+    X, y = trainer.train.images[:batch], trainer.train.labels[:batch]  # pixels: train_step scales them
 
     def prepare() -> None:
         set_threads(n)
@@ -274,7 +277,9 @@ def pytorch_epoch(
         "adam": lambda p: torch.optim.Adam(p, lr=TIMING_LR),
     }
     torch_optimizer = optimizer_of[optimizer](model.parameters())
-    X = torch.from_numpy(data.X_train[:samples])
+    # PyTorch is given the scaled floats, as it was before the data sets were held as pixels: its epoch is
+    # the peer's usual one (a tensor of floats, indexed a batch at a time), comparable with earlier runs.
+    X = torch.from_numpy(scale_pixels(data.X_train[:samples], np.dtype(DTYPE)))
     y = torch.from_numpy(data.y_train[:samples])
     generator = torch.Generator().manual_seed(SEED)
     epochs_done = 0

@@ -43,10 +43,10 @@ def test_training_curve(benchmark, settings, bench_data, backend):
         backend=backend,
         batch=CURVE_BATCH,
         hidden=DEFAULT_HIDDEN,
-        samples=len(trainer.X_train),
-        test_samples=len(trainer.X_test),
+        samples=trainer.n_train,
+        test_samples=len(trainer.test.labels),
         lr=CURVE_LR,
         dataset=bench_data.name,
-        dtype=str(trainer.X_train.dtype),
+        dtype=str(trainer.net.dtype),
         history=history,
     )

@@ -17,8 +17,8 @@ Conventions that hold for every operation:
 * Arguments are checked: a wrong shape or dtype, or a label outside ``0 .. classes-1``, is a ``ValueError``
   that names the operation and the argument, raised before anything is written; never a read or write past
   an array's end, which in a compiled kernel kills the interpreter. ``kernels.arguments`` holds the checks
-  of shapes and dtypes, for a backend to call on entry where its own code would not raise (compiled
-  loops; the numba backend); NumPy's own ``ValueError`` serves the numpy backend. The range of the
+  of shapes and dtypes, for every backend to call on entry (NumPy's own errors do not name the
+  operation, and some misfits, a float64 ``out`` for float32 inputs, pass silently); the range of the
   labels is checked where they are read (in a compiled kernel, one compare per row) and worded by
   ``kernels.arguments.labels_outside``.
 * Inputs may be any memory layout (C, Fortran, strided views); outputs are C-contiguous.
@@ -149,14 +149,16 @@ class FusedTrainingStep(Protocol):
 
 class RowGather(Protocol):
     """Optional: a backend may gather a training batch's rows itself (``network.Trainer.batch`` uses
-    ``take_rows`` when the network's backend has it, NumPy's ``take`` otherwise). At batch 128 a gather
-    of random rows from a data set that does not fit the caches waits on memory, which a backend with
-    threads can wait on from every core."""
+    ``take_rows`` when the network's backend has it, NumPy's ``take`` and ``kernels.pixels`` otherwise).
+    At batch 128 a gather of random rows from a data set that does not fit the caches waits on memory,
+    which a backend with threads can wait on from every core."""
 
     def take_rows(self, source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``out[i] = source[rows[i]]`` for every i: ``source`` ``(n, d)`` in any layout, ``rows`` integer
         indices into it, ``out`` C-contiguous ``(len(rows), d)`` of source's dtype; returns ``out``. A
-        compiled gather checks that each row is in ``0 .. n-1``."""
+        ``source`` of uint8 pixels (the data sets, held so) is scaled into an ``out`` of float32 or
+        float64 exactly as ``kernels.pixels.scale_pixels`` scales it, bit for bit. A compiled gather
+        checks that each row is in ``0 .. n-1``."""
 
 
 class Described(Protocol):

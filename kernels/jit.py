@@ -34,6 +34,7 @@ from kernels.blocking import active_blocking, active_routes
 from kernels.interface import FusedUpdate
 from kernels.jit_rules import Rule, apply_rule, pack_coefficients, unpack_coefficients
 from kernels.jit_tile import element_pointer
+from kernels.pixels import PIXEL_DTYPE, PIXEL_MAX
 
 name = "numba"
 full_size = True
@@ -221,7 +222,11 @@ def column_sums(g: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 # --- optional: the batch's rows gathered on every core -----------------------------------------------------
 # A batch of random rows of a data set larger than the caches waits on memory row by row; two cores keep
 # twice the rows in flight. Below the blocking's ``gather_parallel_min_bytes`` waking the other cores costs
-# more than it saves, and NumPy's take copies faster than a compiled loop on one core.
+# more than it saves, and NumPy's take copies faster than a compiled loop on one core. A data set of uint8
+# pixels is scaled on the way, by kernels.pixels' arithmetic: the pixel converted to the batch's dtype
+# (exact), then one correctly rounded division by 255 in that dtype, as NumPy's division does; below the
+# threshold that is a compiled loop on one core: one pass that converts as it copies, where NumPy would take
+# into a temporary and divide in a second call.
 
 
 @njit(cache=True, parallel=True)
@@ -235,11 +240,41 @@ def gather_rows_parallel(source, rows, out):
             out[i, j] = source[r, j]
 
 
+@njit(cache=True, inline="always")
+def _scale_pixel_row(source, r, out, i):
+    """``out[i] = source[r] / 255`` in ``out``'s dtype (kernels.pixels' arithmetic)."""
+    top = out.dtype.type(PIXEL_MAX)
+    for j in range(source.shape[1]):
+        out[i, j] = out.dtype.type(source[r, j]) / top
+
+
+@njit(cache=True)
+def gather_pixels(source, rows, out):
+    """``out[i] = source[rows[i]] / 255`` in ``out``'s dtype on one core: ``take_rows``' route for a small
+    batch of uint8 pixels. A row out of range raises ValueError before anything is read."""
+    _check_indices(rows, source.shape[0])
+    for i in range(len(rows)):
+        _scale_pixel_row(source, rows[i], out, i)
+
+
+@njit(cache=True, parallel=True)
+def gather_pixels_parallel(source, rows, out):
+    """``gather_pixels`` on every core: ``take_rows``' route for a large batch of uint8 pixels."""
+    _check_indices(rows, source.shape[0])
+    for i in prange(len(rows)):
+        _scale_pixel_row(source, rows[i], out, i)
+
+
 def take_rows(source: np.ndarray, rows: np.ndarray, out: np.ndarray) -> np.ndarray:
-    if out.nbytes < active_blocking(out.dtype).gather_parallel_min_bytes:
+    parallel = out.nbytes >= active_blocking(out.dtype).gather_parallel_min_bytes
+    if source.dtype == PIXEL_DTYPE:
+        gather = gather_pixels_parallel if parallel else gather_pixels
+    elif parallel:
+        gather = gather_rows_parallel
+    else:
         return source.take(rows, 0, out, "clip")  # positional: the keyword call costs more at a few rows
     try:
-        gather_rows_parallel(source, rows, out)
+        gather(source, rows, out)
     except ValueError:  # the kernel's range check
         raise ValueError(f"take_rows: rows must be in 0..{len(source) - 1}") from None
     return out

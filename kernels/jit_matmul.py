@@ -80,7 +80,7 @@ ROUTE_SPLIT_MIN_FLOP = ROUTE_FIELDS.index("split_min_flop")
 
 
 @njit(cache=True)
-def _kblocks(k, out):
+def k_blocks(k, out):
     """k split into ``nkb`` nearly equal blocks of at most KC steps (out's dtype's ``kc``), ``kc`` each (the
     last fewer)."""
     KC = blocking_of(out).kc
@@ -164,7 +164,7 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, rule, state1, state2, coefficie
     b_panel_view = carray(b_panel, (KC, NR))
     a_panel_view = carray(a_panel, (KC, MR))
     a_row_stride, a_step_stride = (1, lda) if ta else (lda, 1)
-    nkb, kc_block = _kblocks(k, out)
+    nkb, kc_block = k_blocks(k, out)
     j0 = tj * NR
     nr = min(NR, n - j0)
     for kb in range(nkb):

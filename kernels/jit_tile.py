@@ -4,7 +4,8 @@ layer that applies an optimizer's rule to a finished tile.
 The contract, as BLIS's: ``micro_kernel`` computes one whole ``MR x NR`` tile ``C := beta C + A B`` with
 ``beta`` 0 or 1, and nothing else. It has no loop in the MR or NR direction and no edge case: the
 driver (``kernels.jit_matmul``) hands it zero-padded packed panels at out's edges and a stack tile to
-write, which it copies out. What a tile's product is for (a product's block, or the gradient an
+write, which it copies out; only the few-row route, which reads b in place, masks the lanes past out's
+last column (``columns``). What a tile's product is for (a product's block, or the gradient an
 optimizer's rule consumes) is the driver's business: ``rule_tile`` is the layer after the kernel.
 
 Glossary (the names every kernel of ``jit_tile``, ``jit_matmul`` and ``jit_zoo`` uses):
@@ -20,7 +21,8 @@ Glossary (the names every kernel of ``jit_tile``, ``jit_matmul`` and ``jit_zoo``
   slice of op(A) is ``a[r * a_row_stride + p * a_step_stride]`` (a packed panel: 1 and MR; a row-major
   ``a`` read in place: its row length and 1; ``a.T`` in place: 1 and a's row length); row ``p`` of
   op(B)'s slice is the NR elements from ``b[p * b_step_stride]`` (a packed panel: NR; ``b`` in place:
-  its row length); row ``r`` of C starts at ``c[r * c_row_stride]``; ``accumulate`` is ``beta``.
+  its row length); row ``r`` of C starts at ``c[r * c_row_stride]``; ``accumulate`` is ``beta``;
+  ``columns``: the lanes of B's and C's rows that exist (NR but at the few-row route's last column).
 
 How the kernel is written (LLVM, driven from Numba; Numba runs LLVM with the SLP vectoriser off, so only
 the loop vectoriser would make vector code):

@@ -12,8 +12,8 @@ from numba import carray, njit, prange
 from kernels import jit_cache  # noqa: F401  (must come before any @njit below)
 from kernels.blocking import active_routes
 from kernels.jit_matmul import (
-    _kblocks,
     edge_out,
+    k_blocks,
     matmul_nn,
     pack_a,
     pack_b,
@@ -79,7 +79,7 @@ def _row_tile_in_place(a, b, out, i0):
     k = b.shape[0]
     KC = blocking_of(out).kc
     b_panel, a_panel, edge = stack(out, B_PANEL), stack(out, A_PANEL), stack(out, EDGE)
-    nkb, kc_block = _kblocks(k, out)
+    nkb, kc_block = k_blocks(k, out)
     mr = min(MR, m - i0)
     no_rule, coefficients = runtime_int(Rule.NONE), no_coefficients(out)
     for kb in range(nkb):

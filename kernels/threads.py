@@ -7,6 +7,7 @@ wait, or the reverse), and makes the count a recorded setting rather than whatev
 from __future__ import annotations
 
 import os
+import sys
 
 from threadpoolctl import threadpool_info, threadpool_limits
 
@@ -20,15 +21,15 @@ def available_cores() -> int:
 
 
 def set_threads(n: int | None = None) -> int:
-    """Use ``n`` threads (default: every available core) for BLAS and Numba; returns the count set."""
+    """Use ``n`` threads (default: every available core) for BLAS and Numba; returns the count set.
+
+    Numba's are set if Numba has been imported (``kernels.get_backend("numba")`` imports it: call that
+    first). Importing it here would cost a run on another backend 66 MB of memory for nothing."""
     n = available_cores() if n is None else n
     if n < 1:
         raise ValueError(f"thread count must be at least 1, got {n}")
-    try:
-        import numba
-    except ImportError:
-        pass
-    else:
+    numba = sys.modules.get("numba")
+    if numba is not None:
         n = min(n, numba.config.NUMBA_NUM_THREADS)  # Numba cannot grow past its start-up pool
         numba.set_num_threads(n)
     threadpool_limits(limits=n)

@@ -1,10 +1,10 @@
 """Measure the numba backend's route thresholds on this CPU and keep them: ``python -m kernels.tune``.
 
 Each threshold of ``kernels.blocking.TUNABLE_FIELDS`` chooses between two routes at a size: the few-row
-kernel or the packed tile, one thread or all, a split of the small batch's layer or none, NumPy's take or
-the parallel gather. For each, this times both routes, alternating, over a ladder of the network's
-sizes (784 inputs, a hidden layer of 128, 10 classes), each product first checked against the float64
-bound (``bench.bounds``), and sets the threshold at the first size from which the second route wins.
+kernel or the packed tile, one thread or all, a split of the small batch's layer or none, the batch
+gather of pixels on one core or all. For each, this times both routes, alternating, over a ladder of
+the network's sizes (784 inputs, a hidden layer of 128, 10 classes), each product first checked against the
+float64 bound (``bench.bounds``), and sets the threshold at the first size from which the second route wins.
 Last, the products of a whole training step are timed under the tuned thresholds and the analytic
 ones at batches 1 to 256; the tuned ones are kept as wisdom (``kernels.wisdom``), which the backend
 reads from then on, only if they are nowhere more than 3% slower. The block
@@ -30,15 +30,16 @@ from kernels import jit, jit_matmul, wisdom
 from kernels.blocking import ANALYTIC, TUNABLE_FIELDS, Blocking, routes
 from kernels.jit import RULE_IDS
 from kernels.jit_rules import pack_coefficients
+from kernels.pixels import PIXEL_DTYPE, PIXEL_MAX, scale_pixels
 from kernels.threads import set_threads
 
 INPUTS, HIDDEN, CLASSES = 784, 128, 10
 NEVER = np.iinfo(np.int64).max // 2  # a threshold no size reaches
 ROWS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)  # batch sizes of the ladders
 GATHER_ROWS = (4, 8, 16, 32, 64, 128, 256)
-GATHER_SOURCE_ROWS = 16_384  # a data set larger than the caches, as a training set is
+GATHER_SOURCE_ROWS = 65_536  # uint8 pixels: a data set larger than the caches (51 MB), as a training set is
 WINS_BY = 1.02  # the second route must be this much faster to count as a win (not a tie)
-STEP_BATCHES = (1, 8, 16, 64, 128, 256)  # the tuned thresholds checked on a whole step's products
+STEP_BATCHES = (1, 8, 12, 16, 32, 64, 128, 256)  # the tuned thresholds checked on a whole step's products
 SLOWER_AT_MOST = 1.03  # tuned thresholds slower than this at any of them are not kept
 
 
@@ -173,18 +174,19 @@ class Tuner:
         return self.blocking.split_min_flop if found is None else 2 * found * INPUTS * HIDDEN
 
     def gather(self) -> int:
-        """Bytes from which the parallel gather beats NumPy's take (``jit.take_rows``' two routes)."""
-        source = self.random(GATHER_SOURCE_ROWS, INPUTS)
-        self.progress(f"gather_parallel_min_bytes: NumPy's take or the parallel gather, rows of {INPUTS}")
+        """Bytes of batch from which the parallel gather beats the one-core gather (``jit.take_rows``' two
+        routes), on uint8 pixels scaled to the dtype: what the trainer gathers from a data set."""
+        source = self.rng.integers(0, PIXEL_MAX + 1, (GATHER_SOURCE_ROWS, INPUTS), PIXEL_DTYPE)
+        self.progress(f"gather_parallel_min_bytes: the pixels' gather on one core or all, rows of {INPUTS}")
 
         def ratio(batch: int) -> float:
             rows = self.rng.integers(0, GATHER_SOURCE_ROWS, batch)
             out = np.empty((batch, INPUTS), self.dtype)
-            jit.gather_rows_parallel(source, rows, out)
-            assert np.array_equal(out, source[rows])
-            take = lambda: source.take(rows, 0, out, "clip")  # noqa: E731
-            gather = lambda: jit.gather_rows_parallel(source, rows, out)  # noqa: E731
-            return alternating_median(take, gather, self.seconds_each)
+            jit.gather_pixels_parallel(source, rows, out)
+            assert np.array_equal(out, scale_pixels(source[rows], self.dtype))
+            one_core = lambda: jit.gather_pixels(source, rows, out)  # noqa: E731
+            every_core = lambda: jit.gather_pixels_parallel(source, rows, out)  # noqa: E731
+            return alternating_median(one_core, every_core, self.seconds_each)
 
         found = first_win(GATHER_ROWS, ratio)
         if found is None:
@@ -199,7 +201,9 @@ class Tuner:
         jit_matmul.matmul_nn(x, w, np.empty((2, HIDDEN), self.dtype), routes_now)
         jit_matmul.matmul_nt(dz, w, np.empty((2, INPUTS), self.dtype), routes_now)
         jit_matmul.matmul_tn_update(x, dz, w, RULE_IDS["sgd"], w, w, packed, routes_now)
-        jit.gather_rows_parallel(x, np.zeros(1, np.int64), np.empty((1, INPUTS), self.dtype))
+        pixels, row = np.zeros((1, INPUTS), PIXEL_DTYPE), np.zeros(1, np.int64)
+        jit.gather_pixels(pixels, row, np.empty((1, INPUTS), self.dtype))
+        jit.gather_pixels_parallel(pixels, row, np.empty((1, INPUTS), self.dtype))
 
     def run(self) -> dict[str, int]:
         """Every tunable threshold, measured (the analytic one where no size of its ladder decides)."""
@@ -225,11 +229,13 @@ def _step_products(x, h, z, dz, dh, w1, w2, rule, packed, routes_given) -> None:
     jit_matmul.matmul_tn_update(x, dh, w1, rule, w1, w1, packed, routes_given)
 
 
-def step_ratios(dtype: np.dtype, tuned: np.ndarray, seconds_each: float) -> dict[int, float]:
+def step_ratios(
+    dtype: np.dtype, tuned: np.ndarray, seconds_each: float, baseline: np.ndarray | None = None
+) -> dict[int, float]:
     """Time of a training step's products of [784, 128, 10] under the ``tuned`` routes over their time
-    under the analytic ones, at each of ``STEP_BATCHES``, alternating."""
+    under the ``baseline`` ones (the analytic ones if None), at each of ``STEP_BATCHES``, alternating."""
     rng = np.random.default_rng(1)
-    analytic = routes(ANALYTIC[dtype.itemsize])
+    analytic = routes(ANALYTIC[dtype.itemsize]) if baseline is None else baseline
     rule, packed = RULE_IDS["sgd"], pack_coefficients({"lr": 1e-6}, dtype)
     w1 = rng.standard_normal((INPUTS, HIDDEN)).astype(dtype)
     w2 = rng.standard_normal((HIDDEN, CLASSES)).astype(dtype)

@@ -1,15 +1,15 @@
 """Load a data set, and hold out part of its training set for validation.
 
 `load_dataset` finds a data set's four IDX files (network.sources), downloads them if they are nowhere
-(network.download), reads them (network.idx) and returns the images as one (n, rows * cols) array of floats
-in [0, 1] and the labels as int64; `split_validation` holds out the validation set.
+(network.download), reads them (network.idx) and returns the images as one (n, rows * cols) array of uint8
+pixels and the labels as int64; `split_validation` holds out the validation set, by index.
 """
 
 from pathlib import Path
 
 import numpy as np
 
-from network.dataset import N_CLASSES, DataError, Dataset, to_features
+from network.dataset import N_CLASSES, DataError, Dataset, Subset
 from network.download import download_dataset
 from network.idx import read_idx
 from network.kaggle import kaggle_layout, load_kaggle
@@ -19,39 +19,27 @@ from network.sources import FILE_NAMES, dataset_spec, file_in, find_dataset, how
 def load_dataset(
     name: str = "mnist",
     data_dir: str | Path | None = None,
-    dtype: str | np.dtype | type = "float32",
     download: bool = True,
 ) -> Dataset:
     """Find (or, if allowed, download) dataset `name` and load it.
 
-    Images come back as one C-contiguous (n, rows * cols) array of `dtype` (float32 or float64) scaled to
-    [0, 1], labels as int64. Raises DataError for anything wrong with the data and ValueError for an
-    unsupported dtype. A `data_dir` holding one of Kaggle's CSV layouts is read as that layout
-    (network.kaggle); the digit recognizer's has an empty test set.
+    Images come back as one C-contiguous (n, rows * cols) array of uint8 pixels, as the files hold them
+    (scaled to the network's dtype a batch at a time: ``kernels.pixels``), labels as int64. Raises
+    DataError for anything wrong with the data. A `data_dir` holding one of Kaggle's CSV layouts is read
+    as that layout (network.kaggle); the digit recognizer's has an empty test set.
     """
     dataset_spec(name)
-    dtype = _float_dtype(dtype)
     if data_dir is not None and (layout := kaggle_layout(data_dir)) is not None:
-        return load_kaggle(name, data_dir, layout, dtype)
+        return load_kaggle(name, data_dir, layout)
     folder = find_dataset(name, data_dir)
     if folder is None:
         if not download:
             raise DataError(f"{name}: dataset not found; " + how_to_provide(name))
         folder = download_dataset(name)
-    return _read_dataset(name, folder, dtype)
+    return _read_dataset(name, folder)
 
 
-def _float_dtype(dtype: str | np.dtype | type) -> np.dtype:
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
-    if resolved not in (np.float32, np.float64):
-        raise ValueError(f"unsupported dtype {dtype!r}; use float32 or float64")
-    return resolved
-
-
-def _read_dataset(name: str, folder: Path, dtype: np.dtype) -> Dataset:
+def _read_dataset(name: str, folder: Path) -> Dataset:
     paths = {role: file_in(folder, stem) for role, stem in FILE_NAMES.items()}
     train_images, train_labels = _read_split(paths["train_images"], paths["train_labels"])
     test_images, test_labels = _read_split(paths["test_images"], paths["test_labels"])
@@ -62,9 +50,10 @@ def _read_dataset(name: str, folder: Path, dtype: np.dtype) -> Dataset:
         )
     return Dataset(
         name=name,
-        train_images=to_features(train_images, dtype),
+        # (n, rows, cols) read whole into one array: the reshape is a view
+        train_images=train_images.reshape(len(train_images), -1),
         train_labels=train_labels.astype(np.int64),
-        test_images=to_features(test_images, dtype),
+        test_images=test_images.reshape(len(test_images), -1),
         test_labels=test_labels.astype(np.int64),
         source=folder,
     )
@@ -94,8 +83,9 @@ def _read_split(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.nd
 
 def split_validation(
     images: np.ndarray, labels: np.ndarray, size: int | float, seed: int
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Hold out a random part of a training set: ``((train_images, train_labels), (val_images, val_labels))``.
+) -> tuple[Subset, Subset]:
+    """Hold out a random part of a training set: ``(train, validation)``, each a :class:`Subset` of
+    ``images`` by index (no image is copied; each part's labels are its own).
 
     ``size`` is a count of images (an int) or a fraction of them (a float in (0, 1), at least one image);
     0 holds out nothing. The rows held out are drawn from ``default_rng((seed, 2))``, a stream of its own
@@ -109,6 +99,9 @@ def split_validation(
         raise DataError(
             f"cannot hold out {n_val:,} of {n:,} training images for validation: none would be left to train"
         )
+    if n_val == 0:  # the whole set, read in place: a trainer gathers its batches without an index
+        return Subset(images, labels), Subset(images, labels[:0], np.empty(0, np.intp))
     held_out = np.zeros(n, dtype=bool)
     held_out[np.random.default_rng((seed, 2)).choice(n, n_val, replace=False)] = True
-    return (images[~held_out], labels[~held_out]), (images[held_out], labels[held_out])
+    train_rows, val_rows = np.flatnonzero(~held_out), np.flatnonzero(held_out)
+    return Subset(images, labels[train_rows], train_rows), Subset(images, labels[val_rows], val_rows)

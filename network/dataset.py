@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -20,7 +21,11 @@ class DataError(Exception):
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A loaded dataset: images as (n, rows * cols) arrays scaled to [0, 1], labels as int64 in 0..9."""
+    """A loaded dataset: images as (n, rows * cols) uint8 pixels in 0..255, labels as int64 in 0..9.
+
+    The pixels stay uint8: every batch gather scales its rows to the network's dtype
+    (``kernels.pixels``), and ``network.MLP`` scales uint8 inputs the same way, so nothing holds the
+    data set as floats (four or eight times the bytes)."""
 
     name: str
     train_images: np.ndarray = field(repr=False)
@@ -42,7 +47,13 @@ class Dataset:
         return self.train_images.shape[1]
 
 
-def to_features(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """(n, rows, cols) uint8 -> C-contiguous (n, rows * cols) in [0, 1], computed in `dtype` throughout."""
-    # Division rather than multiplication by 1/255: it is correctly rounded, so 255 maps to exactly 1.0.
-    return np.divide(images.reshape(len(images), -1), dtype.type(255), dtype=dtype)
+class Subset(NamedTuple):
+    """Some rows of a set of images, held by index: ``images[rows]`` with ``labels`` (one per row of
+    ``rows``, in its order); ``rows=None`` is every row of ``images``. The images are the whole set's
+    array, not a copy: a validation split costs an index, 8 bytes a row, where copying would cost the
+    row's pixels (784 bytes, 3,136 as float32). The labels are the subset's own: 8 bytes a row too, and
+    a trainer reads them in order."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    rows: np.ndarray | None = None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import available_backends
+from kernels import available_backends, get_backend
 from kernels.threads import set_threads
 from network.checkpoint import load_checkpoint
 from network.data import DataError, load_dataset
@@ -87,9 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     checkpoint = load_checkpoint(args.checkpoint)
+    get_backend(args.backend)  # first: set_threads sets Numba's threads only once the backend imported it
     set_threads(args.threads)
     dataset = args.dataset or checkpoint.settings.get("dataset", "mnist")
-    data = load_dataset(dataset, args.data_dir, dtype=checkpoint.dtype)
+    data = load_dataset(dataset, args.data_dir)
     if data.n_test == 0:
         raise DataError(
             f"{data.source}: no labelled test set to evaluate on (Kaggle's test.csv has no labels; "

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from network.dataset import N_CLASSES, DataError, Dataset, to_features
+from network.dataset import N_CLASSES, DataError, Dataset
 from network.files import atomic_write
 
 N_PIXELS = 28 * 28
@@ -169,7 +169,7 @@ def _explain(values: list[str], columns: tuple[str, ...]) -> str:
     raise AssertionError("the line pattern is made of the cell patterns, so one of the cells fails")
 
 
-def load_kaggle(name: str, folder: str | Path, layout: KaggleLayout, dtype: np.dtype) -> Dataset:
+def load_kaggle(name: str, folder: str | Path, layout: KaggleLayout) -> Dataset:
     """Dataset ``name`` from the files of ``layout`` in ``folder``: its test set is the test file if that is
     labelled, else empty (the digit recognizer's test.csv has no labels). Refused unless ``name`` is the data
     set the layout holds: that data set's tuned settings and class names are the ones that fit."""
@@ -180,13 +180,12 @@ def load_kaggle(name: str, folder: str | Path, layout: KaggleLayout, dtype: np.d
         )
     train_path, (train_images, train_labels) = _read_layout_file(folder, layout, test=False)
     if layout.test_labelled:
-        _, (test_pixels, test_labels) = _read_layout_file(folder, layout, test=True)
-        test_images = to_features(test_pixels, dtype)
+        _, (test_images, test_labels) = _read_layout_file(folder, layout, test=True)
     else:
-        test_images, test_labels = np.empty((0, N_PIXELS), dtype), np.empty(0, np.int64)
+        test_images, test_labels = np.empty((0, N_PIXELS), np.uint8), np.empty(0, np.int64)
     return Dataset(
         name=name,
-        train_images=to_features(train_images, dtype),
+        train_images=train_images,
         train_labels=train_labels,
         test_images=test_images,
         test_labels=test_labels,
@@ -194,11 +193,11 @@ def load_kaggle(name: str, folder: str | Path, layout: KaggleLayout, dtype: np.d
     )
 
 
-def load_kaggle_test(folder: str | Path, layout: KaggleLayout, dtype: np.dtype) -> tuple[np.ndarray, Path]:
-    """The images of ``layout``'s test file in ``folder`` as (n, 784) features in [0, 1] (its labels, if it
-    has any, left out: they are what a submission predicts), and the file's path."""
+def load_kaggle_test(folder: str | Path, layout: KaggleLayout) -> tuple[np.ndarray, Path]:
+    """The images of ``layout``'s test file in ``folder`` as (n, 784) uint8 pixels (its labels, if it has
+    any, left out: they are what a submission predicts), and the file's path."""
     path, (images, _) = _read_layout_file(folder, layout, test=True)
-    return to_features(images, dtype), path
+    return images, path
 
 
 def _read_layout_file(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kernels import get_backend
+from kernels.pixels import PIXEL_DTYPE, scale_pixels
 from network import aligned
 from network.optim import Optimizer
 
@@ -46,7 +47,9 @@ class MLP:
     ``layer_sizes`` lists the widths from input to output, e.g. ``[784, 128, 10]``. Weights are
     He-initialised from ``numpy.random.default_rng(seed)`` in float64 and then cast, so the same seed
     gives the same initial weights on every backend. ``params`` is a list of ``(W, b)`` per layer,
-    ``W`` shaped ``(fan_in, fan_out)``; optimizers update these arrays in place. ``fused=False``
+    ``W`` shaped ``(fan_in, fan_out)``; optimizers update these arrays in place. Inputs of uint8 are
+    pixels, as the data sets hold them, and are scaled to [0, 1] (``kernels.pixels``); inputs of any
+    other numeric dtype are converted as they are. ``fused=False``
     makes :meth:`train_step` compose the operations even where the backend offers a fused step (the
     benchmarks measure what fusing buys this way).
     """
@@ -183,8 +186,22 @@ class MLP:
         return ws
 
     def check_inputs(self, X: np.ndarray, values: bool = True) -> np.ndarray:
-        """``X`` as an array of the network's dtype, or a ``ValueError`` that names what is wrong;
-        ``values=False`` leaves out the pass over the values (are they finite)."""
+        """``X`` as an array of the network's dtype (uint8 pixels scaled to [0, 1]), or a ``ValueError``
+        that names what is wrong; ``values=False`` leaves out the pass over the values (are they
+        finite)."""
+        X = self.check_input_shape(X)
+        if X.dtype == PIXEL_DTYPE:
+            return scale_pixels(X, self.dtype)  # finite by construction: no pass over the values
+        if X.dtype != self.dtype:
+            X = X.astype(self.dtype)
+        if values and not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinite values")
+        return X
+
+    def check_input_shape(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as an array, unconverted, if it is a numeric ``(batch, features)`` of this network's
+        features; else a ``ValueError`` that names what is wrong. For a whole data set that stays in
+        its own dtype (uint8 pixels, scaled a batch at a time)."""
         X = np.asarray(X)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (batch, features), got shape {X.shape}")
@@ -196,10 +213,6 @@ class MLP:
             )
         if X.dtype.kind not in "biuf":  # kinds, not np.issubdtype: a microsecond of every checked step
             raise ValueError(f"X must be numeric, got dtype {X.dtype}")
-        if X.dtype != self.dtype:
-            X = X.astype(self.dtype)
-        if values and not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinite values")
         return X
 
     def check_labels(self, y: np.ndarray, batch: int, values: bool = True) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 
+from kernels.pixels import PIXEL_MAX
 from network.files import atomic_write
 
 # Zalando's names of the Fashion-MNIST classes, by label; every other dataset's classes are its digits.
@@ -55,8 +56,8 @@ def save_figure(figure: Figure, path: Path) -> None:
 def prediction_grid(
     images: np.ndarray, true: np.ndarray, predicted: np.ndarray, names: tuple[str, ...], title: str
 ) -> Figure:
-    """``images`` (n, side * side) in [0, 1] in a grid, each under its predicted class; a mistake in red,
-    framed, with the true class beside the predicted one."""
+    """``images`` (n, side * side) of pixels in 0..255 (as the data sets hold them) in a grid, each under
+    its predicted class; a mistake in red, framed, with the true class beside the predicted one."""
     n = len(images)
     side = math.isqrt(images.shape[1])
     columns = math.ceil(math.sqrt(n))
@@ -64,7 +65,7 @@ def prediction_grid(
     figure = Figure(figsize=(columns * INCH_PER_IMAGE, rows * INCH_PER_IMAGE + 0.6), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False).ravel()
     for ax, image, t, p in zip(axes, images, true, predicted):
-        ax.imshow(image.reshape(side, side), cmap="gray", vmin=0, vmax=1)
+        ax.imshow(image.reshape(side, side), cmap="gray", vmin=0, vmax=PIXEL_MAX)
         ax.set_xticks([])
         ax.set_yticks([])
         if t == p:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels import available_backends
+from kernels import available_backends, get_backend
 from kernels.threads import set_threads
 from network.checkpoint import Checkpoint, CheckpointError, load_checkpoint, restore_weights
 from network.dataset import DataError
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    get_backend(args.backend)  # first: set_threads sets Numba's threads only once the backend imported it
     set_threads(args.threads)
     checkpoint = load_checkpoint(args.checkpoint)
     layout = kaggle_layout(args.data_dir)
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.checkpoint}: the network learned {trained_on}; {args.data_dir} holds Kaggle's "
             f"{layout.title} files, which are {layout.dataset}"
         )
-    images, source = load_kaggle_test(args.data_dir, layout, np.dtype(checkpoint.dtype))
+    images, source = load_kaggle_test(args.data_dir, layout)
     net = restored_network(checkpoint, args.checkpoint, args.backend, images.shape[1], str(source))
     labels = predicted_classes(net, images)
     write_submission(args.out, labels)

@@ -39,8 +39,8 @@ from network.trainer import (
 )
 from network.tuned import TUNED
 
-# The defaults of the options in TUNED depend on the data set: they are its tuned settings (network/tuned.py,
-# chosen on validation accuracy by reports/accuracy.py). These hold for every data set.
+# The defaults of the options in TUNED depend on the data set and the optimizer: they are the tuned settings
+# (network/tuned.py, chosen on validation accuracy by reports/accuracy.py). These hold for every data set.
 DEFAULTS = {
     "epochs": 10,
     "warmup": 0.0,
@@ -50,21 +50,42 @@ DEFAULTS = {
 }
 
 
-def default_lr(dataset: str, batch_size: int) -> float:
-    """The tuned peak learning rate of ``dataset``, in proportion to a batch smaller than the tuned one (the
-    linear scaling rule: a step of a smaller batch is a noisier one, and at the rate tuned for a larger
-    batch it can keep the run from learning at all)."""
+def tuned_settings(dataset: str, optimizer: str | None = None) -> dict:
+    """The tuned settings of ``optimizer`` on ``dataset`` (hidden, batch_size, lr, weight_decay and the
+    optimizer itself); ``None`` picks the data set's best optimizer. Each optimizer has its own: a rate
+    tuned for momentum makes Adam's steps hundreds of times too long."""
     tuned = TUNED[dataset]
+    optimizer = optimizer or tuned["optimizer"]
+    if optimizer not in tuned["optimizers"]:
+        raise ValueError(f"no tuned settings for {optimizer} on {dataset}: give --lr")
+    return {"optimizer": optimizer, **tuned["optimizers"][optimizer]}
+
+
+def default_lr(tuned: dict, batch_size: int) -> float:
+    """The ``tuned`` peak learning rate, in proportion to a batch smaller than the tuned one (the linear
+    scaling rule: a step of a smaller batch is a noisier one, and at the rate tuned for a larger batch it
+    can keep the run from learning at all)."""
     return tuned["lr"] * min(1.0, batch_size / tuned["batch_size"])
 
 
 def tuned_default(option: str) -> str:
-    """The --help text of an option whose default depends on the data set."""
-    values = ", ".join(
-        f"{value:g} for {name}" if isinstance(value := settings[option], float) else f"{value} for {name}"
-        for name, settings in TUNED.items()
-    )
-    return f"(default: {values})"
+    """The --help text of an option whose default depends on the data set (and on the optimizer)."""
+
+    def shown(value: object) -> str:
+        return f"{value:g}" if isinstance(value, float) else f"{value}"
+
+    if option == "optimizer":
+        values = ", ".join(f"{tuned['optimizer']} for {name}" for name, tuned in TUNED.items())
+        return f"(default: {values})"
+    per_data_set = [
+        f"{name}: "
+        + ", ".join(
+            f"{shown(settings[option])} with {optimizer}"
+            for optimizer, settings in tuned["optimizers"].items()
+        )
+        for name, tuned in TUNED.items()
+    ]
+    return f"(default, per data set and optimizer: {'; '.join(per_data_set)})"
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -318,7 +339,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.metrics is not None and args.metrics.suffix not in (".csv", ".json"):
         parser.error(f"--metrics: {args.metrics} must end in .csv or .json")
-    tuned = TUNED[args.dataset]
+    try:
+        tuned = tuned_settings(args.dataset, args.optimizer)
+    except ValueError as untuned:
+        if args.lr is None:
+            parser.error(str(untuned))
+        tuned = {**tuned_settings(args.dataset), "optimizer": args.optimizer}
     args.hidden = args.hidden or hidden_sizes(tuned["hidden"])
     for option in ("batch_size", "optimizer", "weight_decay"):
         if getattr(args, option) is None:
@@ -327,7 +353,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     # default scaled to a smaller batch.
     args.lr_source = "given"
     if args.lr is None:
-        args.lr = default_lr(args.dataset, args.batch_size)
+        args.lr = default_lr(tuned, args.batch_size)
         scaled = f"default {tuned['lr']:g} x batch {args.batch_size}/{tuned['batch_size']}"
         args.lr_source = "default" if args.lr == tuned["lr"] else scaled
     return args
@@ -357,7 +383,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the data, then train on it with the outputs locked."""
     backend = get_backend(args.backend)  # fails early, in one line, if numba is missing
     threads = set_threads(args.threads)
-    data = load_dataset(args.dataset, args.data_dir, dtype=args.dtype)
+    data = load_dataset(args.dataset, args.data_dir)
     # Locked only now: a lock file creates its output's missing folders, which a run whose data fails to
     # load must not leave behind.
     with outputs_locked(args.save, args.metrics):
@@ -474,7 +500,7 @@ def train_loop(args: argparse.Namespace, trainer: Trainer, description: dict) ->
         try:
             while not trainer.finished:
                 with tqdm(
-                    total=len(trainer.X_train),
+                    total=trainer.n_train,
                     initial=trainer.step_in_epoch * args.batch_size,
                     desc=f"epoch {trainer.epoch + 1}",
                     unit=" samples",

@@ -31,6 +31,7 @@ import pandas as pd
 import network
 from kernels import full_size_backends
 from network.files import atomic_write
+from network.optim import OPTIMIZERS
 from network.sources import DATA_ENV
 from network.train import DEFAULTS
 from network.tuned import TUNED
@@ -62,11 +63,16 @@ BARS = [
 ]  # fmt: skip
 
 # The settings the tuning chooses among (the options of network.tuned, by their argparse names), all with
-# cosine decay. A modest grid around the usual choices: width, batch, peak lr, optimizer, weight decay.
+# cosine decay. A modest grid around the usual choices of each optimizer: width, batch, peak lr, weight decay.
+# Plain SGD's rates are about ten times momentum's (momentum 0.9 takes steps ten times as long).
 SETTINGS = ("hidden", "batch_size", "optimizer", "lr", "weight_decay")
 CANDIDATES = [
     dict(zip(SETTINGS, values))
     for values in [
+        ("512", 64, "sgd", 0.2, 0.0),
+        ("512", 64, "sgd", 0.5, 0.0),
+        ("512", 128, "sgd", 0.5, 0.0),
+        ("512", 128, "sgd", 1.0, 0.0),
         ("256", 64, "momentum", 0.1, 0.0),
         ("256", 64, "momentum", 0.05, 0.0),
         ("512", 64, "momentum", 0.1, 0.0),
@@ -75,8 +81,11 @@ CANDIDATES = [
         ("512", 128, "momentum", 0.1, 0.0),
         ("512", 128, "momentum", 0.05, 0.0),
         ("512", 128, "momentum", 0.1, 0.0005),
-        ("512", 128, "adam", 0.001, 0.0),
         ("1024", 128, "momentum", 0.1, 0.0),
+        ("512", 64, "adam", 0.0005, 0.0),
+        ("512", 128, "adam", 0.0002, 0.0),
+        ("512", 128, "adam", 0.0005, 0.0),
+        ("512", 128, "adam", 0.001, 0.0),
     ]
 ]
 SEEDS = (0, 1, 2)
@@ -87,8 +96,10 @@ THREADS = "--threads=1"
 VAL_SIZE = DEFAULTS["val_size"]  # the tuning runs hold out the CLI's default validation set
 
 
-TUNED_DOC = """The default settings of each data set, chosen by ``python -m reports.accuracy --tuning``, which
-writes this file: the candidate with the best mean validation accuracy. reports/accuracy.md shows the runs."""
+TUNED_DOC = """The default settings of each data set and optimizer, chosen by
+``python -m reports.accuracy --tuning``, which writes this file: per optimizer, its candidate with the best
+mean validation accuracy; the data set's default optimizer is the one whose choice is best.
+reports/accuracy.md shows the runs."""
 
 
 def options(settings: dict) -> list[str]:
@@ -100,6 +111,10 @@ def options(settings: dict) -> list[str]:
     ]
 
 
+class StoppedNotLearning(RuntimeError):
+    """A training run that the CLI stopped because it was not learning (a candidate's lr too high)."""
+
+
 def train(data_dir: str, *args: str) -> tuple[dict, str]:
     """Run the training CLI; return its --metrics record and the command as a user would type it."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -108,7 +123,8 @@ def train(data_dir: str, *args: str) -> tuple[dict, str]:
         done = subprocess.run(cli, capture_output=True, text=True)
         command = " ".join(["python", "-m", "network.train", *args])
         if done.returncode != 0:
-            raise RuntimeError(f"{command} failed: {done.stderr.strip()}")
+            failure = StoppedNotLearning if "not learning" in done.stderr else RuntimeError
+            raise failure(f"{command} failed: {done.stderr.strip()}")
         print(command, "->", done.stdout.strip().splitlines()[-1], flush=True)
         return json.loads(metrics.read_text()), command
 
@@ -121,30 +137,61 @@ TUNING_RUN = ["dataset", *SETTINGS, "seed", "val_images", "val_accuracy", "test_
 
 
 def measure_candidates(data_dir: str) -> pd.DataFrame:
+    """Every candidate with every seed. A run stopped as not learning is kept, with no accuracy (NaN): its
+    candidate is not chosen."""
     rows, commit = [], source_commit()
     for bar, settings, seed in itertools.product(BARS, CANDIDATES, SEEDS):
-        record, _ = train(data_dir, *_run(TUNING_BACKEND, bar), THREADS, f"--seed={seed}", *options(settings))
+        run = [*_run(TUNING_BACKEND, bar), THREADS, f"--seed={seed}", *options(settings)]
+        try:
+            record, _ = train(data_dir, *run)
+        except StoppedNotLearning as stopped:
+            print(stopped, flush=True)
+            rows.append([bar.dataset, *settings.values(), seed, None, None, None, commit])
+            continue
         val = record["run"]["data"]["validation"], record["epochs"][-1]["val_accuracy"]
         rows.append([bar.dataset, *settings.values(), seed, *val, record["test"]["accuracy"], commit])
     return pd.DataFrame(rows, columns=TUNING_RUN)
 
 
+def _mean_of_all(values: pd.Series) -> float:
+    """The mean, NaN if any run stopped (pandas' mean would skip it and flatter the candidate)."""
+    return values.mean(skipna=False)
+
+
 def summarise(tuning: pd.DataFrame) -> pd.DataFrame:
-    """Per data set and candidate: validation and test accuracy, mean, min and max over the seeds, and
-    whether it is the candidate chosen (the best mean validation accuracy)."""
-    spread = {f"{s}_{agg}": (f"{s}_accuracy", agg) for s in ("val", "test") for agg in ("mean", "min", "max")}
+    """Per data set and candidate: validation and test accuracy, mean, min and max over the seeds; whether it
+    is its optimizer's choice (the best mean validation accuracy among that optimizer's candidates), and
+    whether it is the data set's default (the best of those choices)."""
+    spread = {
+        f"{s}_{name}": (f"{s}_accuracy", agg)
+        for s in ("val", "test")
+        for name, agg in (("mean", _mean_of_all), ("min", "min"), ("max", "max"))
+    }
     first = {column: (column, "first") for column in ("commit", "val_images")}
-    groups = tuning.groupby(["dataset", *SETTINGS], sort=False)
-    summary = groups.agg(seeds=("seed", "size"), **first, **spread).reset_index()
-    best = summary.groupby("dataset", sort=False)["val_mean"].transform("max")
+    stopped = tuning.val_accuracy.isna().rename("stopped")
+    groups = tuning.assign(stopped=stopped).groupby(["dataset", *SETTINGS], sort=False)
+    summary = groups.agg(seeds=("seed", "size"), stopped=("stopped", "sum"), **first, **spread).reset_index()
+    best = summary.groupby(["dataset", "optimizer"], sort=False)["val_mean"].transform("max")
     summary["chosen"] = summary["val_mean"] == best
+    best = summary.groupby("dataset", sort=False)["val_mean"].transform("max")
+    summary["default"] = summary["val_mean"] == best
     return summary
 
 
 def chosen_settings(summary: pd.DataFrame) -> dict[str, dict]:
-    """The chosen settings per data set (the first of any tie), as network.tuned holds them."""
-    chosen = summary[summary.chosen].drop_duplicates("dataset")
-    return {r["dataset"]: {key: _plain(r[key]) for key in SETTINGS} for _, r in chosen.iterrows()}
+    """Per data set, as network.tuned holds them: its default optimizer, and each optimizer's chosen
+    settings (the first of any tie)."""
+    tuned = {}
+    for dataset, group in summary.groupby("dataset", sort=False):
+        chosen = group[group.chosen].drop_duplicates("optimizer")
+        tuned[dataset] = {
+            "optimizer": group[group.default].optimizer.iloc[0],
+            "optimizers": {
+                r["optimizer"]: {key: _plain(r[key]) for key in SETTINGS if key != "optimizer"}
+                for _, r in chosen.iterrows()
+            },
+        }
+    return tuned
 
 
 def _plain(value: object) -> object:
@@ -157,17 +204,19 @@ def write_tuned(tuned: dict[str, dict]) -> None:
         f.write(f'"""{TUNED_DOC}"""\n\nTUNED = {json.dumps(tuned, indent=4)}\n')
 
 
-BAR_RUN = ["dataset", "backend", "epochs", "train_images", "test_images", "test_accuracy", "train_accuracy"]
-BAR_RUN += ["bar", "met", "mean_epoch_seconds", "command"]
+BAR_RUN = ["dataset", "optimizer", "backend", "epochs", "train_images", "test_images", "test_accuracy"]
+BAR_RUN += ["train_accuracy", "bar", "met", "mean_epoch_seconds", "command"]
 
 
 def measure_bars(data_dir: str) -> pd.DataFrame:
+    """Each optimizer's defaults (only ``--optimizer`` given) on each data set and full-size backend."""
     rows = []
-    for bar, backend in itertools.product(BARS, full_size_backends()):  # loops would take hours
-        record, command = train(data_dir, *_run(backend, bar), "--val-size=0", THREADS)
+    for bar, optimizer, backend in itertools.product(BARS, OPTIMIZERS, full_size_backends()):
+        run = [*_run(backend, bar), f"--optimizer={optimizer}", "--val-size=0", THREADS]
+        record, command = train(data_dir, *run)
         epochs, data, test = record["epochs"], record["run"]["data"], record["test"]["accuracy"]
         rows.append(
-            [bar.dataset, backend, epochs[-1]["epoch"], data["train"], data["test"], test]
+            [bar.dataset, optimizer, backend, epochs[-1]["epoch"], data["train"], data["test"], test]
             + [epochs[-1]["train_accuracy"], bar.accuracy, test >= bar.accuracy]
             + [sum(m["seconds"] for m in epochs) / len(epochs), command + " --data-dir DIR"]
         )
@@ -198,14 +247,19 @@ def machine() -> str:
 
 
 def mean_and_range(r: tuple, side: str) -> str:
+    if r.stopped:
+        return f"stopped, not learning, in {r.stopped} of {r.seeds} seeds"
     mean, low, high = (getattr(r, f"{side}_{agg}") for agg in ("mean", "min", "max"))
     return f"{mean:.2%} ({low:.2%}-{high:.2%})"
 
 
+def _settings_cell(r: tuple) -> str:
+    command = "**" * r.chosen + f"`{' '.join(options(r._asdict()))}`" + "**" * r.chosen
+    return command + " (the default)" * r.default
+
+
 TUNING_COLUMNS: Columns = {
-    "settings (chosen in bold)": lambda r: (
-        "**" * r.chosen + f"`{' '.join(options(r._asdict()))}`" + "**" * r.chosen
-    ),
+    "settings (each optimizer's choice in bold)": _settings_cell,
     "validation accuracy": lambda r: mean_and_range(r, "val"),
     "test accuracy (not used)": lambda r: mean_and_range(r, "test"),
 }
@@ -215,27 +269,42 @@ def read_tuning() -> pd.DataFrame:
     return pd.read_csv(TUNING_CSV, dtype={"hidden": str})
 
 
+def choice_line(optimizer: str, candidates: pd.DataFrame) -> str:
+    """How far the optimizer's choice is ahead of its runner-up."""
+    chosen = candidates[candidates.chosen].iloc[0]
+    others = candidates.val_mean.drop(chosen.name).dropna()
+    ahead = (
+        f"{chosen.val_mean - others.max():.2%} ahead of its runner-up"
+        if len(others)
+        else "its only candidate"
+    )
+    return f"- {optimizer}: `{' '.join(options(chosen))}`, {ahead}"
+
+
 def tuning_section(summary: pd.DataFrame, defaults: dict[str, dict]) -> str:
     parts = [
         "## Choosing the defaults\n",
         f"Measured at commit {', '.join(summary.commit.unique())}. Each candidate trained on the "
         f"training images less a held-out validation set ({VAL_SIZE:.0%}, drawn by the seed; "
         f"{TUNING_BACKEND} backend, cosine decay, the bar's epochs), seeds {', '.join(map(str, SEEDS))}. "
-        "**The choice used the validation accuracy only**: per data set, the best mean final validation "
-        "accuracy. The test accuracy of each run, measured once after its last epoch, is shown for "
-        "reference; it played no part. Mean (min-max) over the seeds; every run is in "
-        "[tuning.csv](tuning.csv).\n",
+        "**The choice used the validation accuracy only**: per data set and optimizer, the best mean final "
+        "validation accuracy; the data set's default optimizer is the one whose choice is best. The test "
+        "accuracy of each run, measured once after its last epoch, is shown for reference; it played no "
+        "part. Mean (min-max) over the seeds; every run is in [tuning.csv](tuning.csv).\n",
     ]
     for dataset, group in summary.groupby("dataset", sort=False):
-        chosen = group[group.chosen].iloc[0]
-        p, n = chosen.val_mean, chosen.val_images
-        runner_up = group.val_mean.drop(chosen.name).max()
+        chosen = group[group.default].iloc[0]
+        p, n = chosen.val_mean, int(chosen.val_images)
         agrees = "these are" if defaults.get(dataset) == chosen_settings(group)[dataset] else "**not** yet"
+        choices = [
+            choice_line(name, c) for name, c in group.groupby("optimizer", sort=False) if c.chosen.any()
+        ]
         parts += [
             f"### {dataset}\n",
             frame_table(group, TUNING_COLUMNS) + "\n",
-            f"Chosen (in bold): `{' '.join(options(chosen))}`; {agrees} the defaults in network/tuned.py. "
-            f"The runner-up's mean validation accuracy is {p - runner_up:.2%} lower. "
+            f"Chosen per optimizer (in bold; {agrees} the defaults in network/tuned.py), the default "
+            f"optimizer {chosen.optimizer}:\n",
+            "\n".join(choices) + "\n",
             f"On {n:,} validation images one run's accuracy has a binomial standard error of about "
             f"{(p * (1 - p) / n) ** 0.5:.2%}, a mean of {len(SEEDS)} seeds (each its own validation draw) "
             f"about {(p * (1 - p) / n / len(SEEDS)) ** 0.5:.2%}: closer candidates are not told apart.\n",
@@ -245,6 +314,7 @@ def tuning_section(summary: pd.DataFrame, defaults: dict[str, dict]) -> str:
 
 BAR_COLUMNS: Columns = {
     "data set": lambda r: r.dataset,
+    "optimizer": lambda r: r.optimizer,
     "backend": lambda r: r.backend,
     "epochs": lambda r: r.epochs,
     "trained on": lambda r: f"{r.train_images:,}",
@@ -261,9 +331,10 @@ def render(bars: pd.DataFrame, summary: pd.DataFrame | None, defaults: dict[str,
     headline = frame_table(bars, BAR_COLUMNS)
     intro = (
         f"Measured by `python -m reports.accuracy` on {when} ({machine()}, commit {source_commit()}): the "
-        "default settings (chosen on validation accuracy, below), trained on every training image "
-        "(`--val-size 0`); the test accuracy is measured once, after the last epoch. Each run used one "
-        "thread on a machine shared with other jobs: the epoch times are not benchmarks."
+        "defaults of each optimizer (the command gives only `--optimizer`; each optimizer's settings were "
+        "chosen on validation accuracy, below), trained on every training image (`--val-size 0`); the test "
+        "accuracy is measured once, after the last epoch. Each run used one thread on a machine shared "
+        "with other jobs: the epoch times are not benchmarks."
     )
     n_mnist = bars.train_images[bars.dataset == "mnist"].iloc[0]
     mnist_note = (

@@ -18,6 +18,7 @@ DRIFT = 0.05  # the peak probe moving more than this between the run's start and
 INDEPENDENT = 0.9  # all cores at least this fraction of n x one core: the cores do not share the FMA units
 NOISY_SPREAD = 0.10  # an IQR above this fraction of the median: the rounds of that benchmark were noisy
 EPOCH_STUDIES = ["epoch", "batch", "width", "threads", "technique"]
+SPLIT = 1.5  # wide FMAs at most this much faster than half-width ones: the CPU splits them in two
 HEADLINE_FIELDS = [
     "quantity", "ratio", "low", "high", "pairs", "bound", "sense", "verdict",
     "a_median", "b_median", "blocks", "sync_us", "compares_threads",

@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from network.files import atomic_write, check_output
-from reports import analysis, fmt
+from reports import analysis, fmt, machines
 from reports.figures import FIGURES
 from reports.fmt import bound, frame_table, interval, number, percent, seconds, threads, times
 from reports.results import ReportError, Results, load_results
@@ -32,7 +32,6 @@ HEADLINE_CSV = "headline.csv"
 BENCHMARKS_CSV = "benchmarks.csv"
 NOT_MEASURED = "_Not measured in this run._"
 BUSY = 0.25  # cores' worth of CPU other processes used while a probe ran: above it, say so beside the rate
-SPLIT = 1.5  # wide FMAs at most this much faster than half-width ones: the CPU splits them in two
 ASM_CHECK = {"True": "checked", "False": "**not as intended**"}
 
 
@@ -56,12 +55,16 @@ def build_report(json_path: str | Path, out_dir: str | Path | None = None, other
     headline["bound"] = [bound(b, s) for b, s in zip(headline["bound"], headline["sense"])]  # "≤ 0.7"
     files[HEADLINE_CSV] = _csv(headline[["quantity", "ratio", "low", "high", "bound", "verdict"]])
     files[BENCHMARKS_CSV] = _csv(results.table)
-    files[REPORT_NAME] = render(runs, [name for name in files if name in FIGURES])
+    machines_dir = out_dir / machines.FOLDER
+    summaries = machines.with_run(machines.stored(machines_dir), results)
+    files[REPORT_NAME] = render(runs, [name for name in files if name in FIGURES], summaries)
     for name in files:  # all refusals (a folder in a file's place, say) before the first write
         check_output(out_dir / name)
     for name, content in files.items():
         with atomic_write(out_dir / name, "wb" if isinstance(content, bytes) else "w") as f:
             f.write(content)
+    if not results.quick:  # a quick run's numbers are no machine's results
+        machines.store(results, machines_dir)
     return out_dir / REPORT_NAME
 
 
@@ -69,10 +72,11 @@ def _csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, float_format="%.6g")
 
 
-def render(runs: list[Results], figures: list[str]) -> str:
+def render(runs: list[Results], figures: list[str], summaries: Sequence[dict] = ()) -> str:
     results = runs[0]
     sections = [section(results, figures) for section in SECTIONS]
     sections += [
+        _machines(summaries),
         _runs(runs),
         f"## Raw numbers\n\n`{results.path.name}` holds every round and each benchmark's `extra_info`; "
         f"`{BENCHMARKS_CSV}` one row per benchmark with derived columns; `{HEADLINE_CSV}` the headline.",
@@ -264,7 +268,7 @@ def findings(results: Results) -> list[str]:
         )
     narrow, wide, gain = analysis.width_gain(results)
     if not pd.isna(gain):
-        split = "full width" if gain > SPLIT else "split into halves"
+        split = "full width" if gain > analysis.SPLIT else "split into halves"
         out.append(f"{wide:g}-bit FMAs run at {times(gain)} the rate of {narrow:g}-bit ones ({split}).")
     drift = analysis.peak_drift(results)
     if abs(drift) > analysis.DRIFT:
@@ -455,6 +459,18 @@ SECTIONS = [  # each a function of (results, figures), in the report's order
     _budgets,
     _tabled("Training curves", _curves, CURVE_COLUMNS, CURVE_INTRO, "training_curves.png"),
 ]
+
+
+MACHINES_TEXT = (
+    "Each full run keeps its machine's summary in `machines/<machine id>/summary.json` "
+    "(`reports.machines`), replacing only that machine's entry: one column per machine stored, its "
+    "ratios with their 95% intervals, and on how many machines each bound is met."
+)
+
+
+def _machines(summaries: Sequence[dict]) -> str:
+    body = machines.markdown(list(summaries))
+    return _section("Machines side by side", f"{MACHINES_TEXT}\n\n{body}") if body else ""
 
 
 def _runs(runs: list[Results]) -> str:

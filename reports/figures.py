@@ -39,15 +39,25 @@ def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2):
     return fig, axes[0]
 
 
+MINOR_LABELS_MAX_DECADES = 3  # a wider log axis labels 2 and 5 of each decade over each other
+
+
 def _log(ax, which: str = "y") -> None:
     """A log axis labelled with plain numbers (0.5, 2, 100), not powers of ten, at 1, 2 and 5 of each
-    decade, so that an axis spanning less than a decade still reads."""
+    decade, so that an axis spanning less than a decade still reads; one spanning more than
+    ``MINOR_LABELS_MAX_DECADES`` is labelled at its decades only (decided when drawn, on the final
+    limits)."""
     getattr(ax, f"set_{which}scale")("log")
     axis = getattr(ax, f"{which}axis")
     plain = FuncFormatter(lambda v, _: f"{v:g}")
+
+    def minor(value: float, _) -> str:
+        low, high = axis.get_view_interval()
+        return f"{value:g}" if np.log10(high / low) <= MINOR_LABELS_MAX_DECADES else ""
+
     axis.set_major_formatter(plain)
     axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
-    axis.set_minor_formatter(plain)
+    axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _network(rows) -> str:

@@ -10,6 +10,7 @@ as a newcomer has no real data yet. It takes a few minutes and needs the package
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -91,7 +92,11 @@ def section(steps: dict[str, Step], commit: str) -> str:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # a parser although there are no options, so that --help explains instead of measuring for minutes
+    parser = argparse.ArgumentParser(prog="python -m reports.first_run", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.parse_args(argv)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()

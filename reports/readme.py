@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from network.files import atomic_write
-from reports import analysis
+from reports import analysis, machines
 from reports.build import HEADLINE_CSV, machine_name, run_length
 from reports.fmt import interval, table
 from reports.results import ReportError, load_results
@@ -67,6 +67,19 @@ def performance_section(reports: Path = REPORTS) -> str:
         "method, the absolute times and the machine's measured limits.\n\n"
         + table(["quantity", "ratio [95% interval]", "bound", "verdict"], rows)
         + agreement
+        + _machines(reports / machines.FOLDER)
+    )
+
+
+def _machines(folder: Path) -> str:
+    """Every stored machine side by side (``reports.machines``), where more than this run's is stored."""
+    summaries = machines.stored(folder)
+    if len(summaries) < 2:
+        return ""
+    return (
+        f"\n\n### On every machine measured\n\n{len(summaries)} machines, one column each "
+        "(`reports/machines/`); the last column counts the machines on which each bound is met.\n\n"
+        + machines.markdown(summaries)
     )
 
 

@@ -18,7 +18,7 @@ from reports import kaggle_speed
 def random_images(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (n, N_PIXELS), dtype=np.uint8)
-    images[0, 0] = 255  # so the scaling is seen to reach exactly 1
+    images[0, 0] = 255  # the top of the range, which the parser must take
     return images, rng.integers(0, 10, n)
 
 
@@ -53,12 +53,12 @@ def test_a_fashion_mnist_folder_is_read_with_its_labelled_test_set(tmp_path):
     (train_images, train_labels), (test_images, test_labels) = random_images(4), random_images(3, seed=1)
     write_kaggle_csv(tmp_path / FASHION_MNIST.train_csv, train_images, train_labels, FASHION_MNIST)
     write_kaggle_csv(tmp_path / FASHION_MNIST.test_csv, test_images, test_labels, FASHION_MNIST)
-    data = load_dataset("fashion-mnist", tmp_path, dtype="float64", download=False)
-    np.testing.assert_array_equal(data.train_images, train_images / 255)
+    data = load_dataset("fashion-mnist", tmp_path, download=False)
+    np.testing.assert_array_equal(data.train_images, train_images)
     np.testing.assert_array_equal(data.train_labels, train_labels)
-    np.testing.assert_array_equal(data.test_images, test_images / 255)
+    np.testing.assert_array_equal(data.test_images, test_images)
     np.testing.assert_array_equal(data.test_labels, test_labels)
-    assert data.source == tmp_path / FASHION_MNIST.train_csv and data.test_images.dtype == np.float64
+    assert data.source == tmp_path / FASHION_MNIST.train_csv and data.test_images.dtype == np.uint8
 
 
 def test_a_fashion_mnist_folder_without_its_test_file_is_refused(tmp_path):
@@ -87,10 +87,10 @@ def test_a_digit_recognizer_header_in_a_fashion_mnist_file_names_the_column(tmp_
 def test_a_folder_with_train_csv_is_read_as_kaggle_with_no_test_set(tmp_path):
     images, labels = random_images(4)
     write_kaggle_csv(tmp_path / "train.csv", images, labels)
-    data = load_dataset("mnist", tmp_path, dtype="float64", download=False)
-    np.testing.assert_array_equal(data.train_images, images / 255)
+    data = load_dataset("mnist", tmp_path, download=False)
+    np.testing.assert_array_equal(data.train_images, images)
     np.testing.assert_array_equal(data.train_labels, labels)
-    assert data.train_images[0, 0] == 1.0 and data.n_test == 0 and data.n_features == N_PIXELS
+    assert data.train_images[0, 0] == 255 and data.n_test == 0 and data.n_features == N_PIXELS
     assert data.source == tmp_path / "train.csv"
 
 

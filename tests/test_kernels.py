@@ -310,3 +310,22 @@ def test_take_rows_gathers_the_rows_asked_for(backend_name, dtype, rng, layout, 
     out = np.full((count, 700), np.nan, dtype)
     assert kernels.get_backend(backend_name).take_rows(source, rows, out) is out
     np.testing.assert_array_equal(out, source[rows])
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("count", [1, 7, 300])  # 300 rows: every pixel value, by the parallel gather
+@pytest.mark.parametrize("backend_name", gathering_backends())
+def test_take_rows_scales_pixels_bit_for_bit_as_the_loaders_did(backend_name, dtype, rng, layout, count):
+    """``take_rows`` from uint8 pixels: the bits of the rows of the set scaled whole, as the loaders scaled
+    it before the data sets were held as pixels (``np.divide`` by 255 in the dtype), every value 0-255."""
+    pixels = rng.permutation(np.arange(300 * 700) % 256).astype(np.uint8).reshape(300, 700)
+    if layout == "F":
+        pixels = np.asfortranarray(pixels)
+    elif layout == "strided":
+        pixels = np.repeat(pixels, 2, axis=1)[:, ::2]
+    rows = rng.permutation(300)[:count]
+    out = np.full((count, 700), np.nan, dtype)
+    assert kernels.get_backend(backend_name).take_rows(pixels, rows, out) is out
+    whole = np.divide(pixels, dtype.type(255), dtype=dtype)
+    as_bits = np.uint32 if dtype == np.float32 else np.uint64
+    np.testing.assert_array_equal(out.view(as_bits), whole[rows].view(as_bits))

@@ -87,7 +87,7 @@ def test_evaluate_draws_the_networks_predictions(capsys, monkeypatch, tiny_mnist
     assert f"{grid}: test images 1-7 with their predicted classes" in out and f"{confusion}: " in out
     assert grid.read_bytes().startswith(PNG_MAGIC) and confusion.read_bytes().startswith(PNG_MAGIC)
 
-    data = load_dataset("mnist", tiny_mnist, dtype="float32", download=False)
+    data = load_dataset("mnist", tiny_mnist, download=False)
     saved = load_checkpoint(checkpoint)
     net = restored_network(saved, checkpoint, "numpy", data.n_features, "mnist")
     predictions = predicted_classes(net, data.test_images)

@@ -348,15 +348,16 @@ def test_evaluate_reports_accuracy_and_confusion(capsys, tiny_mnist, tmp_path):
 def test_validation_split_is_a_seeded_partition(size, n_val):
     rows = np.arange(600)
     X, y = rows[:, None] * np.ones((1, 3)), rows % 10
-    (X_train, y_train), (X_val, y_val) = split_validation(X, y, size, seed=5)
-    assert len(y_val) == n_val and len(y_train) == 600 - n_val
-    train_rows, val_rows = X_train[:, 0].astype(int), X_val[:, 0].astype(int)
+    train, val = split_validation(X, y, size, seed=5)
+    assert len(val.labels) == n_val and len(train.labels) == 600 - n_val
+    train_rows, val_rows = rows if train.rows is None else train.rows, val.rows
     assert np.array_equal(np.sort(np.concatenate([train_rows, val_rows])), rows)  # disjoint, nothing lost
-    assert np.all(np.diff(train_rows) > 0) and np.array_equal(y_train, train_rows % 10)  # rows kept whole
-    again = split_validation(X, y, size, seed=5)[1][0][:, 0]
-    other = split_validation(X, y, size, seed=6)[1][0][:, 0]
-    assert np.array_equal(again, X_val[:, 0])
-    assert n_val < 2 or not np.array_equal(other, X_val[:, 0])
+    assert np.all(np.diff(train_rows) > 0) and np.array_equal(train.labels, train_rows % 10)  # in order
+    assert np.array_equal(val.labels, val_rows % 10)
+    again = split_validation(X, y, size, seed=5)[1].rows
+    other = split_validation(X, y, size, seed=6)[1].rows
+    assert np.array_equal(again, val_rows)
+    assert n_val < 2 or not np.array_equal(other, val_rows)
     assert n_val == 0 or not np.array_equal(val_rows, np.arange(n_val))  # drawn, not the first rows
 
 
@@ -388,7 +389,8 @@ def test_epochs_show_validation_and_the_test_set_is_measured_once(capsys, tiny_m
 def test_defaults_come_from_the_tuned_settings_and_a_small_batch_scales_the_lr(
     capsys, tiny_mnist, monkeypatch
 ):
-    tuned = {"hidden": "16", "batch_size": 128, "optimizer": "momentum", "lr": 0.2, "weight_decay": 0.0}
+    momentum = {"hidden": "16", "batch_size": 128, "lr": 0.2, "weight_decay": 0.0}
+    tuned = {"optimizer": "momentum", "optimizers": {"momentum": momentum}}
     monkeypatch.setitem(TUNED, "mnist", tuned)
     common = ["--data-dir", str(tiny_mnist), "--epochs", "1", "--threads", "1"]
     first_line = run_cli(capsys, *common)[1].splitlines()[0]
@@ -399,6 +401,25 @@ def test_defaults_come_from_the_tuned_settings_and_a_small_batch_scales_the_lr(
     assert "momentum lr 0.2 (default; cosine), batch 256" in first_line
     first_line = run_cli(capsys, *common, "--batch-size", "8", "--lr", "0.3")[1].splitlines()[0]
     assert "momentum lr 0.3 (given; cosine), batch 8" in first_line
+
+
+def test_each_optimizer_takes_its_own_tuned_settings(capsys, tiny_mnist, monkeypatch):
+    """--optimizer alone brings that optimizer's tuned lr (and width and batch), not the default's; an
+    optimizer with no tuned settings asks for --lr in one line."""
+    momentum = {"hidden": "16", "batch_size": 128, "lr": 0.2, "weight_decay": 0.0}
+    adam = {"hidden": "8", "batch_size": 32, "lr": 0.001, "weight_decay": 0.0}
+    tuned = {"optimizer": "momentum", "optimizers": {"momentum": momentum, "adam": adam}}
+    monkeypatch.setitem(TUNED, "mnist", tuned)
+    common = ["--data-dir", str(tiny_mnist), "--epochs", "1", "--threads", "1"]
+    first_line = run_cli(capsys, *common, "--optimizer", "adam")[1].splitlines()[0]
+    assert "network 784-8-10, adam lr 0.001 (default; cosine), batch 32" in first_line
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(capsys, *common, "--optimizer", "sgd")
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err.strip().endswith("no tuned settings for sgd on mnist: give --lr (see --help)")
+    first_line = run_cli(capsys, *common, "--optimizer", "sgd", "--lr", "0.5")[1].splitlines()[0]
+    assert "network 784-16-10, sgd lr 0.5 (given; cosine), batch 128" in first_line
 
 
 def test_guess_loss_is_the_entropy_of_the_labels():
@@ -490,8 +511,8 @@ def test_a_bad_training_set_is_named_in_one_line(spoil, message):
 
 def test_the_check_copies_only_to_convert():
     X, y = small_set()
-    assert np.shares_memory(trainer_on("numpy", (X, y)).X_train, X)  # already float32: used as it is
-    assert trainer_on("numpy", (X.astype(np.float64), y)).X_train.dtype == np.float32  # converted once
+    assert np.shares_memory(trainer_on("numpy", (X, y)).train.images, X)  # already float32: used as it is
+    assert trainer_on("numpy", (X.astype(np.float64), y)).train.images.dtype == np.float32  # converted once
 
 
 def test_a_label_file_out_of_range_is_one_line_from_the_command_line(capsys, tmp_path):
@@ -564,8 +585,9 @@ dispatchers = [
     if isinstance(f, CPUDispatcher)
 ]
 rng = np.random.default_rng(0)
-# batches of 64 x 784 float32: large enough for every kernel the numba backend has, the batch gather's too
-X, y = rng.random((150, 784), dtype=np.float32), rng.integers(0, 10, 150)
+# batches of 64 x 784 float32, gathered from uint8 pixels as a data set's are: large enough for every kernel
+# the numba backend has, the batch gather's on every core too; the last batch, 5 rows, gathers on one core
+X, y = rng.integers(0, 256, (133, 784), dtype=np.uint8), rng.integers(0, 10, 133)
 net = MLP([784, 8, 10], backend="numba", dtype="float32", seed=0)
 optimizer = make_optimizer("momentum", net.params)
 trainer = Trainer(net, optimizer, (X, y), (X[:9], y[:9]), epochs=1, batch_size=64, lr=0.01, seed=0)

@@ -1,0 +1,148 @@
+"""The study's results kept per machine, as asv keeps them: each full run stores its machine's summary in
+``reports/machines/<machine id>/summary.json``, replacing only that machine's entry, and the report and the
+README show every stored machine side by side, one column each, each verdict counted over the machines.
+
+Why a summary of our own beside pytest-benchmark's storage (``--benchmark-autosave`` keeps whole runs,
+keyed by its ``machine_info``): a whole run is megabytes of rounds, and the comparison wants the derived
+quantities (the headline ratios with their intervals, the measured peak and bandwidth) that only
+``reports.analysis`` computes. The summary is built from the same JSON, and its machine id from
+pytest-benchmark's own ``machine_info`` (py-cpuinfo's vendor, family, model, stepping and core count, and
+the widest vector ISA among its flags): stable across reboots, where a clock rate or bogomips is not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+from network.files import atomic_write
+from reports import analysis
+from reports.fmt import bound, interval, minutes, number, table
+from reports.results import Results
+
+FOLDER = "machines"  # beside the report: reports/machines/<machine id>/summary.json
+MACHINES_DIR = Path(__file__).resolve().parent / FOLDER
+SUMMARY = "summary.json"
+HEADLINE_KEYS = ("quantity", "ratio", "low", "high", "bound", "sense", "verdict")
+# the ISA levels the kernels know (kernels.cpu.Isa), widest first, by the flag that marks each
+ISA_FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2"))
+
+
+def isa(results: Results) -> str:
+    """The widest vector ISA of the run's CPU, from py-cpuinfo's flags; AVX-512 says whether its 512-bit
+    FMAs ran at full width or in 256-bit halves (the FMA probe's width gain)."""
+    flags = set(results.machine.get("cpu", {}).get("flags", []))
+    name = next((name for flag, name in ISA_FLAGS if flag in flags), "unknown")
+    if name == "AVX-512":
+        _, _, gain = analysis.width_gain(results)
+        if not math.isnan(gain):
+            name += " (full width)" if gain > analysis.SPLIT else " (in halves)"
+    return name
+
+
+def machine_id(results: Results) -> str:
+    """A stable, readable id: vendor, family, model, stepping, cores and ISA, e.g.
+    ``authenticamd-f25-m17-s1-2cores-avx512``."""
+    cpu = results.machine.get("cpu", {})
+    parts = [
+        cpu.get("vendor_id_raw", "unknown"),
+        f"f{cpu.get('family', '?')}",
+        f"m{cpu.get('model', '?')}",
+        f"s{cpu.get('stepping', '?')}",
+        f"{cpu.get('count', '?')}cores",
+        isa(results).split(" ")[0],
+    ]
+    return re.sub(r"[^a-z0-9]+", "-", "-".join(str(part) for part in parts).lower()).strip("-")
+
+
+def summary(results: Results) -> dict:
+    """What a machine's column shows: the headline ratios with their intervals and verdicts, the measured
+    peak and bandwidth, the CPU and ISA, the software, commit, date and run length."""
+    cpu = results.machine.get("cpu", {})
+    headline = analysis.headline(results)
+    bandwidth = analysis.bandwidth(results)
+    return {
+        "machine": machine_id(results),
+        "cpu": f"{cpu.get('brand_raw', 'unknown')} (family {cpu.get('family')}, model {cpu.get('model')}, "
+        f"stepping {cpu.get('stepping')})",
+        "isa": isa(results),
+        "cores": results.run.get("available_cores"),
+        "described": results.run.get("described") or {},
+        "software": {k: results.run.get(k) for k in ("python", "numpy", "numba", "torch")},
+        "commit": str(results.commit.get("id", "?"))[:10]
+        + (" (dirty)" if results.commit.get("dirty") else ""),
+        "date": results.datetime,
+        "run_seconds": _plain(results.duration),
+        "peak_gflops": analysis.peak_rate(results),
+        "bandwidth_gb_s": {str(level): float(rates.max()) for level, rates in bandwidth.iterrows()},
+        "headline": [{key: _plain(row[key]) for key in HEADLINE_KEYS} for _, row in headline.iterrows()],
+    }
+
+
+def _plain(value: object) -> object:
+    """A value JSON keeps: NaN (no bound) as None."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def store(results: Results, root: Path = MACHINES_DIR) -> Path:
+    """Write the run's summary over its own machine's entry (only that one); returns its path."""
+    path = root / machine_id(results) / SUMMARY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w") as f:
+        json.dump(summary(results), f, indent=2)
+    return path
+
+
+def stored(root: Path = MACHINES_DIR) -> list[dict]:
+    """Every stored machine's summary, in the order of their ids."""
+    return [json.loads(path.read_text()) for path in sorted(root.glob(f"*/{SUMMARY}"))]
+
+
+def with_run(summaries: list[dict], results: Results) -> list[dict]:
+    """``summaries`` with the run's own machine's entry replaced by (or joined by) the run's summary."""
+    own = summary(results)
+    return sorted(
+        [s for s in summaries if s["machine"] != own["machine"]] + [own], key=lambda s: s["machine"]
+    )
+
+
+def markdown(summaries: list[dict]) -> str:
+    """Every machine's column: what it is, its measured limits, then each headline ratio with its interval
+    and verdict, and on how many machines each bound is met."""
+    if not summaries:
+        return ""
+    headers = ["", *(s["machine"] for s in summaries), "met on"]
+    about = [
+        ("CPU", *(s["cpu"] for s in summaries), ""),
+        ("ISA", *(s["isa"] for s in summaries), ""),
+        ("cores", *(str(s["cores"]) for s in summaries), ""),
+        *[
+            (f"{name} ran", *(s["described"].get(name, "") for s in summaries), "")
+            for name in sorted({name for s in summaries for name in s["described"]})
+        ],
+        ("FMA peak, all cores", *(f"{number(s['peak_gflops'])} GFLOP/s" for s in summaries), ""),
+        ("run", *(f"{s['date'][:10]}, {s['commit']}, {_length(s['run_seconds'])}" for s in summaries), ""),
+    ]
+    quantities = list(dict.fromkeys(row["quantity"] for s in summaries for row in s["headline"]))
+    ratios = []
+    for quantity in quantities:
+        rows = [next((r for r in s["headline"] if r["quantity"] == quantity), None) for s in summaries]
+        bounded = [r for r in rows if r is not None and r["bound"] is not None]
+        met = sum(r["verdict"] == "met" for r in bounded)
+        limit = bound(bounded[0]["bound"], bounded[0]["sense"]) if bounded else ""
+        cells = [_cell(r) for r in rows]
+        ratios.append((f"{quantity} {limit}".strip(), *cells, f"{met} of {len(rows)}" if bounded else ""))
+    return table(headers, [*about, *ratios], numbers=False)
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return "not measured"
+    verdict = f" {row['verdict']}" if row["bound"] is not None else ""
+    return interval(row["ratio"], row["low"], row["high"]) + verdict
+
+
+def _length(run_seconds: float | None) -> str:
+    return "length unknown" if run_seconds is None else minutes(run_seconds)
