@@ -27,7 +27,7 @@ from bench.harness import DTYPE, BenchData, choose_data
 from bench.settings import SETTINGS_KEY, BenchSettings, resolve_settings
 from bench.test_headline import spread_blocks
 from bench.test_machine import order_probes
-from kernels import available_backends, get_backend
+from kernels import get_backend, installed_backends
 from kernels.threads import available_cores, blas_info
 from network.files import atomic_write
 
@@ -154,7 +154,7 @@ def run_info(config: pytest.Config) -> dict:
         # whether its thresholds were tuned here), in the dtype the study trains in
         "described": {
             name: get_backend(name).describe(np.dtype(DTYPE))
-            for name in available_backends()
+            for name in installed_backends()
             if hasattr(get_backend(name), "describe")
         },
         "quick": settings.quick,

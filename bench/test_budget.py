@@ -31,7 +31,7 @@ from bench.harness import (
     use_threads,
 )
 from bench.test_headline import SMALL_BATCH_BOUNDS
-from kernels import available_backends, full_size_backends, get_backend
+from kernels import full_size_backends, get_backend, installed_backends
 from network import MLP, aligned
 from network.optim import OPTIMIZERS, make_optimizer
 from reports.analysis import CALL, STEP_PARTS
@@ -116,7 +116,7 @@ def fused_rule(optimizer: str, W: np.ndarray) -> tuple[int, np.ndarray]:
     return RULE_IDS[update.rule], pack_coefficients(update.coefficients, W.dtype)
 
 
-@pytest.mark.skipif(COMPILED not in available_backends(), reason=f"{COMPILED} is not installed")
+@pytest.mark.skipif(COMPILED not in installed_backends(), reason=f"{COMPILED} is not installed")
 @pytest.mark.parametrize("part", TIMED_PARTS)
 @pytest.mark.parametrize(("batch", "threads"), STEP_KERNEL_RUNS)
 def test_step_kernel(benchmark, settings, batch, threads, part):
@@ -231,7 +231,7 @@ def test_adam_subnormal_moment(benchmark, settings, backend, moment):
     later step computes on it. The compiled backend's fused rules store such a state as zero
     (``kernels.jit_rules``). The BLAS backend: the optimizer's step on the given (zero) gradient; the
     compiled one: the fused weight gradient + update."""
-    if backend not in available_backends():
+    if backend not in installed_backends():
         pytest.skip(f"{backend} is not installed")
     X = np.ones((1, INPUTS), np.float32)
     dZ = np.zeros((1, DEFAULT_HIDDEN), np.float32)  # g = X.T @ dZ = 0: m stays what it is

@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 
 from bench.harness import CURVE_LR, DEFAULT_HIDDEN, make_trainer, use_threads
-from kernels import available_backends, get_backend
+from kernels import get_backend, installed_backends
 
 CURVE_BATCH = 32  # small enough that loops' few hundred samples still make a dozen steps per epoch
 
 
 @pytest.mark.benchmark(group="curve")
-@pytest.mark.parametrize("backend", available_backends())
+@pytest.mark.parametrize("backend", installed_backends())
 def test_training_curve(benchmark, settings, bench_data, backend):
     if get_backend(backend).full_size:
         samples, test_samples = settings.curve_samples, settings.curve_test_samples

@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 
 from bench.harness import TORCH_MISSING, bench_epoch, pytorch_epoch, round_samples, time_side
-from kernels import available_backends
+from kernels import installed_backends
 
 
 @pytest.mark.benchmark(group="epoch")
-@pytest.mark.parametrize("backend", available_backends())
+@pytest.mark.parametrize("backend", installed_backends())
 def test_epoch(benchmark, settings, bench_data, backend):
     bench_epoch(
         benchmark,

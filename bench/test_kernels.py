@@ -26,7 +26,7 @@ from bench.harness import (
     record_rate,
     use_threads,
 )
-from kernels import available_backends, get_backend
+from kernels import get_backend, installed_backends
 from network import aligned
 from reports.roles import BLAS
 
@@ -92,7 +92,7 @@ def compulsory_bytes(*arrays: np.ndarray) -> int:
     return sum(a.nbytes for a in arrays)
 
 
-@pytest.mark.parametrize("backend", available_backends())
+@pytest.mark.parametrize("backend", installed_backends())
 @pytest.mark.parametrize("kernel", KERNELS, ids=lambda k: k.name)
 def test_kernel(benchmark, settings, kernel, backend):
     benchmark.group = f"kernel {kernel.name} {kernel.shape}"

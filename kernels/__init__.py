@@ -57,11 +57,29 @@ def register_backend(name: str, module_path: str) -> None:
     _BACKEND_MODULES[name] = module_path
 
 
-def full_size_backends() -> list[str]:
-    """The backends whose module sets ``full_size = True``: those the sweeps and the accuracy runs use.
+def missing_backends() -> dict[str, str]:
+    """Each registered backend whose library does not import (an optional one, jax, whose extra is not
+    installed), with :func:`get_backend`'s one line saying why. Imports every backend."""
+    missing = {}
+    for name in available_backends():
+        try:
+            get_backend(name)
+        except ImportError as err:
+            missing[name] = str(err)
+    return missing
 
-    Unlike :func:`available_backends` it imports every backend, so a missing library raises here."""
-    return [name for name in available_backends() if get_backend(name).full_size]
+
+def installed_backends() -> list[str]:
+    """The names of :func:`available_backends` whose libraries import: those the tests, the benchmarks and
+    the reports run (each says which are missing, from :func:`missing_backends`)."""
+    missing = missing_backends()
+    return [name for name in available_backends() if name not in missing]
+
+
+def full_size_backends() -> list[str]:
+    """The installed backends whose module sets ``full_size = True``: those the sweeps and the accuracy
+    runs use."""
+    return [name for name in installed_backends() if get_backend(name).full_size]
 
 
 def get_backend(name: str) -> Backend:
@@ -86,4 +104,12 @@ def get_backend(name: str) -> Backend:
         ) from err
 
 
-__all__ = ["Backend", "available_backends", "full_size_backends", "get_backend", "register_backend"]
+__all__ = [
+    "Backend",
+    "available_backends",
+    "full_size_backends",
+    "get_backend",
+    "installed_backends",
+    "missing_backends",
+    "register_backend",
+]

@@ -62,7 +62,7 @@ def _backend_or_skip(name: str):
     try:
         return kernels.get_backend(name)
     except ImportError as err:  # a registered backend whose library is missing: say so, never silently
-        pytest.skip(f"backend {name!r} not available: {err}")
+        pytest.skip(str(err))
 
 
 @pytest.fixture(scope="session", params=kernels.available_backends())
