@@ -161,6 +161,14 @@ class RowGather(Protocol):
         checks that each row is in ``0 .. n-1``."""
 
 
+class OwnThreadPool(Protocol):
+    """Optional: a backend whose library sizes its own thread pool when it starts (jax: XLA's), which
+    ``kernels.threads.set_threads`` cannot reach. It runs on that pool whatever ``--threads`` says, and the
+    benchmarks leave it out of the thread speed-up."""
+
+    own_thread_pool: bool
+
+
 class Described(Protocol):
     """Optional: a backend whose code differs from CPU to CPU says how it runs on this one, in one line that
     the CLI's first line and the benchmarks' records carry (the numba backend: its blocking)."""

@@ -49,6 +49,7 @@ jax.config.update("jax_enable_x64", True)
 
 name = "jax"
 full_size = True
+own_thread_pool = True
 
 
 def describe(dtype: np.dtype) -> str:
@@ -123,8 +124,6 @@ def _softmax_xent(logits: jax.Array, labels: jax.Array) -> tuple[jax.Array, jax.
 @jax.jit
 def _column_sums(g: jax.Array) -> jax.Array:
     return g.sum(axis=0)
-
-
 
 
 def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

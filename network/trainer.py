@@ -94,17 +94,19 @@ def warm_up(trainer: Trainer) -> float:
     which may take another route of the backend's gather), run a training step and a prediction on a
     throwaway copy of its network; return the seconds taken.
 
-    For the numba backend this is where its kernels compile (or load from Numba's cache), so that no
-    timed epoch pays for it; the trainer's network, optimizer and place in its epochs are left untouched.
+    For the numba backend this is where its kernels compile (or load from Numba's cache), for jax where XLA
+    compiles the step for each batch shape, so that no timed epoch pays for it; the trainer's network,
+    optimizer and place in its epochs are left untouched.
     """
     start = time.perf_counter()
     net, optimizer = trainer.net, trainer.optimizer
+    scratch = MLP(net.layer_sizes, backend=net.backend.name, dtype=net.dtype)
+    scratch_optimizer = make_optimizer(optimizer.name, scratch.params, optimizer.weight_decay)
+    # a step at each batch size an epoch takes: a backend that compiles per shape (jax) compiles here
     for size in (trainer.n_train % trainer.batch_size, min(trainer.batch_size, trainer.n_train)):
         if size:
             X, y = trainer.gather(np.arange(size))  # int64, as the permutation is
-    scratch = MLP(net.layer_sizes, backend=net.backend.name, dtype=net.dtype)
-    scratch_optimizer = make_optimizer(optimizer.name, scratch.params, optimizer.weight_decay)
-    scratch.train_step(X[:2], y[:2], scratch_optimizer, 0.0)
+            scratch.train_step(X, y, scratch_optimizer, 0.0)
     scratch.predict(X[:2])
     return time.perf_counter() - start
 
