@@ -12,6 +12,7 @@ so the committed report is only ever replaced by a full run. ``--report-dir DIR`
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -27,7 +28,7 @@ from bench.harness import DTYPE, BenchData, choose_data
 from bench.settings import SETTINGS_KEY, BenchSettings, resolve_settings
 from bench.test_headline import spread_blocks
 from bench.test_machine import order_probes
-from kernels import get_backend, installed_backends
+from kernels import get_backend, installed_backends, missing_backends
 from kernels.threads import available_cores, blas_info
 from network.files import atomic_write
 
@@ -126,6 +127,14 @@ def bench_data(pytestconfig: pytest.Config) -> BenchData:
 BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
+def _version(library: str) -> str | None:
+    """The installed version of ``library``, None when it is not installed."""
+    try:
+        return importlib.metadata.version(library)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def run_info(config: pytest.Config) -> dict:
     """What pytest-benchmark's machine_info lacks: library versions, BLAS, threads, data, run settings."""
     settings = config.stash[SETTINGS_KEY]
@@ -133,19 +142,16 @@ def run_info(config: pytest.Config) -> dict:
         threading_layer = numba.threading_layer()
     except ValueError:  # no parallel Numba function has run in this process
         threading_layer = None
-    try:
-        import torch
-    except ImportError:
-        torch_version = None
-    else:
-        torch_version = torch.__version__
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
         "numba": numba.__version__,
         "numba_threading_layer": threading_layer,
         "numba_max_threads": numba.config.NUMBA_NUM_THREADS,
-        "torch": torch_version,
+        "torch": _version("torch"),
+        "jax": _version("jax"),
+        # each registered backend that did not run, and why (an optional extra not installed)
+        "missing_backends": missing_backends(),
         "blas": blas_info(),
         # set on some machines because older OpenBLAS builds failed there; they slow a current one
         "env": {name: os.environ.get(name) for name in BLAS_OVERRIDES},

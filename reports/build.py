@@ -346,13 +346,14 @@ def _machine(results: Results, figures: list[str]) -> str:
     ]
     env = ", ".join(f"{k}={v}" for k, v in (run.get("env") or {}).items() if v)
     # libraries, not backends: the versions bench/conftest.py's run_info records
-    libraries = ("python", "numpy", "numba", "torch")
+    libraries = ("python", "numpy", "numba", "torch", "jax")
     software = ", ".join(f"{k} {run[k]}" for k in libraries if run.get(k))
     dirty = " with uncommitted changes" if commit.get("dirty") else ""
     described = [(f"{name} ran", text) for name, text in (run.get("described") or {}).items()]
     rows += [
         ("CPU", machine_name(results)),
         *described,
+        *[(f"{name} did not run", reason) for name, reason in (run.get("missing_backends") or {}).items()],
         ("BLAS under NumPy", "; ".join(blas) or "unknown"),
         ("OpenBLAS overrides", env or "none set"),
         ("software", software),
