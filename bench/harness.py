@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -13,13 +13,13 @@ from bench.machine import sync_probe
 from bench.settings import BenchSettings
 from kernels import get_backend
 from kernels.pixels import PIXEL_DTYPE, PIXEL_MAX, scale_pixels
-from kernels.threads import set_threads
+from kernels.threads import available_cores, set_threads
 from network import MLP
 from network.data import DataError, load_dataset
 from network.optim import make_optimizer
 from network.sources import find_dataset
 from network.trainer import Diverged, Trainer
-from reports.roles import PEER
+from reports.roles import ARRAY_COMPILER, PEER, PEER_COMPILED, PEERS
 
 EPOCH_SAMPLES = 60_000  # an epoch as the literature counts it (MNIST's training set)
 INPUTS, CLASSES = 784, 10
@@ -255,10 +255,14 @@ def pytorch_epoch(
     hidden: int = DEFAULT_HIDDEN,
     threads: int | None = None,
     optimizer: str = OPTIMIZER,
+    compiled: bool = False,
 ) -> Side:
     """``trainer_epoch``'s epoch in PyTorch on the CPU: the same network, optimizer (PyTorch's SGD, with
     ``network.optim``'s momentum, or Adam, whose defaults are ours), learning rate, batch size and
-    thread count. Raises ``ImportError`` without PyTorch (callers skip on it)."""
+    thread count. ``compiled``: the model and the optimizer's step compiled by ``torch.compile``
+    (inductor), one static shape per batch size; they compile here, at the epoch's two batch shapes, and
+    ``info["compile_seconds"]`` says how long that took. Raises ``ImportError`` without PyTorch (callers
+    skip on it)."""
     import torch
 
     samples = min(samples, len(data.X_train))
@@ -277,6 +281,10 @@ def pytorch_epoch(
         "adam": lambda p: torch.optim.Adam(p, lr=TIMING_LR),
     }
     torch_optimizer = optimizer_of[optimizer](model.parameters())
+    forward, optimizer_step = model, torch_optimizer.step
+    if compiled:
+        forward = torch.compile(model, dynamic=False)
+        optimizer_step = torch.compile(torch_optimizer.step, dynamic=False)
     # PyTorch is given the scaled floats, as it was before the data sets were held as pixels: its epoch is
     # the peer's usual one (a tensor of floats, indexed a batch at a time), comparable with earlier runs.
     X = torch.from_numpy(scale_pixels(data.X_train[:samples], np.dtype(DTYPE)))
@@ -286,9 +294,9 @@ def pytorch_epoch(
 
     def train_step(X_batch, y_batch) -> float:
         torch_optimizer.zero_grad()
-        loss = loss_fn(model(X_batch), y_batch)
+        loss = loss_fn(forward(X_batch), y_batch)
         loss.backward()
-        torch_optimizer.step()
+        optimizer_step()
         return loss.item()
 
     def epoch() -> None:
@@ -307,23 +315,70 @@ def pytorch_epoch(
         torch.set_num_threads(set_threads(n))
         train_step(X[:batch], y[:batch])  # wakes the thread pool the round uses
 
-    info = epoch_info(PEER, data, samples=samples, batch=batch, hidden=hidden, threads=n)
+    start = time.perf_counter()
+    for size in {samples % batch, min(batch, samples)} - {0}:  # the epoch's batch shapes, compiled here
+        train_step(X[:size], y[:size])
+    first_steps = time.perf_counter() - start
+    name = PEER_COMPILED if compiled else PEER
+    info = epoch_info(name, data, samples=samples, batch=batch, hidden=hidden, threads=n, optimizer=optimizer)
     info.update(torch_version=torch.__version__, torch_threads=torch.get_num_threads())
-    return Side(f"{PEER} epoch", epoch, info, prepare=prepare)
+    if compiled:
+        info["compile_seconds"] = first_steps
+    return Side(f"{name} epoch", epoch, info, prepare=prepare)
+
+
+def one_call_epoch(data: BenchData, *, samples: int, batch: int, optimizer: str = OPTIMIZER) -> Side:
+    """``trainer_epoch``'s epoch of ``ARRAY_COMPILER`` with no Python between its steps: a permutation, then
+    every step in one compiled call (``kernels.xla.epoch_in_one_call``, ``lax.scan`` over the batches), the
+    parameters and optimizer state kept in XLA's buffers from round to round. Whole batches only:
+    ``samples`` should be a multiple of ``batch``. The same network, optimizer, learning rate and seed."""
+    from kernels import xla
+
+    samples = min(samples, len(data.X_train))
+    steps = samples // batch
+    net = MLP(layer_sizes(DEFAULT_HIDDEN), backend=ARRAY_COMPILER, dtype=DTYPE, seed=SEED)
+    update = make_optimizer(optimizer, net.params).fused_update(TIMING_LR)
+    images = scale_pixels(data.X_train[:samples], np.dtype(DTYPE))  # scaled once, as a JAX user would
+    labels = data.y_train[:samples]
+    order = np.random.default_rng(SEED)
+    params, state = [p for pair in net.params for p in pair], update.state
+    epochs_done = 0
+
+    def epoch() -> None:
+        nonlocal params, state, epochs_done
+        batches = order.permutation(samples)[: steps * batch].reshape(steps, batch)
+        losses, params, state = xla.epoch_in_one_call(
+            replace(update, state=state), params, images, labels, batches
+        )
+        if not np.isfinite(losses).all():
+            step = int(np.argmin(np.isfinite(losses)))
+            raise Diverged(epochs_done + 1, step + 1, float(losses[step]), TIMING_LR)
+        epochs_done += 1
+
+    info = epoch_info(
+        ARRAY_COMPILER,
+        data,
+        samples=steps * batch,
+        batch=batch,
+        hidden=DEFAULT_HIDDEN,
+        threads=available_cores(),
+        optimizer=optimizer,
+    )
+    return Side(f"{ARRAY_COMPILER} epoch in one call", epoch, info)
 
 
 def round_samples(settings: BenchSettings, backend: str) -> int:
     """Rows per timed epoch round: the whole ``settings.epoch_samples`` for PyTorch and for a ``full_size``
     backend, ``settings.loops_samples`` for the others (the report scales their time to an epoch)."""
-    if backend == PEER or get_backend(backend).full_size:
+    if backend in PEERS or get_backend(backend).full_size:
         return settings.epoch_samples
     return settings.loops_samples
 
 
 def epoch_side(data: BenchData, backend: str, **options) -> Side:
-    """``trainer_epoch`` for a registered backend, ``pytorch_epoch`` for ``PEER``."""
-    if backend == PEER:
-        return pytorch_epoch(data, **options)
+    """``trainer_epoch`` for a registered backend, ``pytorch_epoch`` for the ``PEERS``."""
+    if backend in PEERS:
+        return pytorch_epoch(data, compiled=backend == PEER_COMPILED, **options)
     return trainer_epoch(data, backend, **options)
 
 
@@ -349,20 +404,17 @@ def bench_epoch(
     fused: bool = True,
     optimizer: str = OPTIMIZER,
 ) -> None:
-    """Time one training epoch of ``samples`` rows in ``backend`` (``trainer_epoch`` by ``time_side``).
+    """Time one training epoch of ``samples`` rows in ``backend`` (``epoch_side`` by ``time_side``; ``fused``
+    for a registered backend).
 
     The report divides the median by ``samples`` and, where ``samples`` is not a whole epoch, scales it to
     ``EPOCH_SAMPLES`` and says so.
     """
-    side = trainer_epoch(
-        data,
-        backend,
-        samples=samples,
-        batch=batch,
-        hidden=hidden,
-        threads=threads,
-        fused=fused,
-        optimizer=optimizer,
+    options = dict(samples=samples, batch=batch, hidden=hidden, threads=threads, optimizer=optimizer)
+    side = (
+        epoch_side(data, backend, **options)
+        if backend in PEERS
+        else trainer_epoch(data, backend, fused=fused, **options)
     )
     time_side(benchmark, side, study=study, rounds=rounds)
 

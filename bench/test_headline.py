@@ -42,14 +42,15 @@ from bench.harness import (
 )
 from bench.machine import check_probe, fma_peak_probe, widest_vector_bits
 from bench.settings import SETTINGS_KEY
-from kernels import full_size_backends, get_backend, installed_backends
+from kernels import full_size_backends, get_backend, installed_backends, missing_backends
 from network.optim import OPTIMIZERS
-from reports.roles import BLAS, COMPILED
+from reports.roles import ARRAY_COMPILER, BLAS, COMPILED, PEERS
 
 COMPILED_OVER_BLAS_BOUND = 0.7  # the compiled backend's epoch at batch 128 in at most 0.7 of the BLAS one's
 SMALL_BATCH_BOUNDS = {1: 6.0, 8: 3.0, 16: 2.5}  # batch -> the BLAS epoch at least this many compiled epochs
 FLOOR_BOUNDS = {COMPILED: 1.5}  # backend -> its epoch at most this many floors; the others have none
 THREAD_BOUNDS = {COMPILED: 1.6}  # backend -> all threads at least this much faster than one; others: none
+ARRAY_COMPILER_BATCHES = (1, 8, DEFAULT_BATCH)  # dispatch-bound, small, product-bound
 
 pytestmark = pytest.mark.benchmark(group="headline")
 
@@ -86,9 +87,9 @@ def spread_blocks(items: list[pytest.Item]) -> None:
 
 
 def require(backend: str) -> None:
-    """Skip, saying why, when ``backend`` cannot run here: PyTorch missing (a backend whose library is
-    missing is not parametrized: ``kernels.installed_backends``)."""
-    if backend == PEER:
+    """Skip, saying why, when ``backend`` cannot run here: PyTorch missing for a peer (a backend whose
+    library is missing is not parametrized: ``kernels.installed_backends``)."""
+    if backend in PEERS:
         pytest.importorskip("torch", reason=TORCH_MISSING)
 
 
@@ -159,6 +160,24 @@ def test_blas_over_compiled_small_batch(benchmark, settings, bench_data, batch, 
         optimizer=optimizer,
         bound=SMALL_BATCH_BOUNDS[batch],
         sense=AT_LEAST,
+    )
+
+
+@pytest.mark.parametrize("batch", ARRAY_COMPILER_BATCHES)
+def test_compiled_loops_over_compiled_arrays(benchmark, settings, bench_data, batch):
+    """Hand-written compiled loops against a compiler of the vectorised form, where dispatch dominates
+    (batch 1), where the step is small (8) and where the products dominate (128). No bound: a measurement."""
+    if ARRAY_COMPILER not in installed_backends():
+        pytest.skip(f"{ARRAY_COMPILER} is not installed: {missing_backends()[ARRAY_COMPILER]}")
+    epoch_pair(
+        benchmark,
+        settings,
+        bench_data,
+        COMPILED,
+        ARRAY_COMPILER,
+        batch=batch,
+        samples=small_batch_samples(settings, batch),
+        optimizer=OPTIMIZER,
     )
 
 

@@ -1,6 +1,6 @@
 """How the epoch's cost grows: against batch size, hidden width and thread count, for every backend whose
-module sets ``full_size`` (numpy and numba; loops' cost per sample is flat and known from the epoch
-benchmark, and its sweeps would take hours).
+module sets ``full_size`` (numpy, numba, jax; loops' cost per sample is flat and known from the epoch
+benchmark, and its sweeps would take hours), and against batch size for PyTorch eager and compiled too.
 
 Every point trains the first ``settings.sweep_samples`` rows per round (a batch-1 epoch of 60,000 steps
 would take minutes per round); the report gives time per sample and the epoch scaled from it. Each point
@@ -12,16 +12,20 @@ from __future__ import annotations
 import pytest
 
 from bench.harness import bench_epoch
+from bench.test_headline import require
 from kernels import full_size_backends
+from reports.roles import PEERS
 
 BACKENDS = full_size_backends()
 BATCH_SIZES = [1, 2, 4, 8, 12, 16, 24, 32, 64, 128, 256, 512]  # no crossover hides between them
 HIDDEN_WIDTHS = [64, 128, 256, 512]
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", [*BACKENDS, *PEERS])
 @pytest.mark.parametrize("batch", BATCH_SIZES)
 def test_batch_size(benchmark, settings, bench_data, batch, backend):
+    """Every backend and both of PyTorch's forms (eager and torch.compile) at every batch size."""
+    require(backend)
     benchmark.group = f"sweep batch={batch}"
     bench_epoch(
         benchmark,

@@ -229,10 +229,7 @@ def _rule(
     return w - _rounded(step * c["lr"], zero), (_flushed(m), _flushed(v))
 
 
-# The parameters and states donated: jit copies each NumPy argument into a buffer of its own (it does not
-# alias one), and those copies, which nothing else holds, take the results instead of new buffers.
-@functools.partial(jax.jit, static_argnames=("rule", "decay"), donate_argnames=("params", "states"))
-def _fused_step(rule, decay, X, params, states, labels, coefficients, zero):
+def _step(rule, decay, X, params, states, labels, coefficients, zero):
     """Loss, new parameters and new state, ``params`` and ``states`` flattened as the optimizer's state
     is (``W_1, b_1, W_2, ...``): the operations above, composed as ``network.MLP`` composes them, then
     the rule (``_rule``; ``zero``: see ``_rounded``)."""
@@ -260,6 +257,53 @@ def _fused_step(rule, decay, X, params, states, labels, coefficients, zero):
         new_params.append(new_w)
         new_states.append(new_state)
     return loss, new_params, new_states
+
+
+# The parameters and states donated: jit copies each NumPy argument into a buffer of its own (it does not
+# alias one), and those copies, which nothing else holds, take the results instead of new buffers.
+_fused_step = jax.jit(_step, static_argnames=("rule", "decay"), donate_argnames=("params", "states"))
+
+
+@functools.partial(jax.jit, static_argnames=("rule", "decay"), donate_argnames=("params", "states"))
+def _epoch_in_one_call(rule, decay, images, labels, batches, params, states, coefficients, zero):
+    """``_step`` over every row of ``batches`` (steps x batch indices into ``images`` and ``labels``), as one
+    compiled loop (``lax.scan``): the losses, and the parameters and states after the last step."""
+
+    def one_step(carry, rows):
+        loss, params, states = _step(rule, decay, images[rows], *carry, labels[rows], coefficients, zero)
+        return (params, states), loss
+
+    (params, states), losses = jax.lax.scan(one_step, (params, states), batches)
+    return losses, params, states
+
+
+def epoch_in_one_call(
+    update: FusedUpdate,
+    params: list[jax.Array],
+    images: jax.Array,
+    labels: jax.Array,
+    batches: np.ndarray,
+) -> tuple[np.ndarray, list[jax.Array], list[tuple[jax.Array, ...]]]:
+    """The fused steps of a whole epoch in one call: not part of the contract, but what a JAX user writes
+    to leave no Python between the steps (the study's technique "whole epoch in one call"). ``params``
+    flattened (``W_1, b_1, ...``), ``images`` already scaled to the parameters' dtype, ``batches`` the
+    row indices of each step (steps x batch: whole batches only). Returns the steps' losses and the new
+    parameters and optimizer states, which stay in XLA's buffers (donated: ``params`` and ``update.state``
+    are spent) for the next call. One learning rate, ``update``'s, for every step."""
+    dtype = np.dtype(params[0].dtype)
+    decay = update.coefficients.get("weight_decay", 0.0) != 0
+    losses, params, states = _epoch_in_one_call(
+        update.rule,
+        decay,
+        images,
+        labels,
+        batches,
+        params,
+        update.state,
+        _coefficients(update, dtype),
+        np.zeros((), dtype),
+    )
+    return np.asarray(losses), params, states
 
 
 def _coefficients(update: FusedUpdate, dtype: np.dtype) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from kernels import available_backends
 from reports.results import Results
-from reports.roles import BLAS, COMPILED, PEER
+from reports.roles import BLAS, COMPILED, PEERS
 
 CONFIDENCE = 0.95  # of the headline ratios' intervals
 DRIFT = 0.05  # the peak probe moving more than this between the run's start and end: the machine changed
@@ -30,9 +30,9 @@ RUN_COLUMNS = {  # headline column -> its name, suffixed with the run's index, i
 
 
 def rank(backend: str) -> int:
-    """A backend's place in the tables: the registry's order, then the peer, then anything else (a backend
+    """A backend's place in the tables: the registry's order, then the peers, then anything else (a backend
     of a saved run that is not registered now)."""
-    order = [*available_backends(), PEER]
+    order = [*available_backends(), *PEERS]
     return order.index(backend) if backend in order else len(order)
 
 
@@ -310,8 +310,10 @@ def technique_table(results: Results) -> pd.DataFrame:
     rows = []
     keys = ["technique", "optimizer", "batch"]
     for (technique, optimizer, batch), pair in results.study("technique").groupby(keys, sort=False):
-        by_fused = pair.set_index(pair["fused"].astype(str) == "True")["epoch_seconds"]
-        without, with_ = by_fused.get(False, math.nan), by_fused.get(True, math.nan)
+        # technique_on: whether the technique was used; a run before it was recorded has only "fused"
+        on = pair["technique_on"].where(pair["technique_on"].notna(), pair["fused"])
+        by_on = pair.set_index(on.astype(str) == "True")["epoch_seconds"]
+        without, with_ = by_on.get(False, math.nan), by_on.get(True, math.nan)
         expected = pair[["expected_gain", "expected_why"]].iloc[0]
         rows.append([technique, optimizer, int(batch), without, with_, *expected])
     table = pd.DataFrame(rows, columns=[*keys, "without", "with", "expected", "why"])
@@ -513,3 +515,23 @@ def crossover(results: Results) -> tuple[pd.Series, list[tuple[int, int]], list[
     ]
     switches = [(a, b) for a, b in zip(winners.index[:-1], winners.index[1:]) if winners[a] != winners[b]]
     return winners, switches, unclear
+
+
+def dispatch_table(results: Results) -> pd.DataFrame:
+    """The cost of an empty compiled call, one row per compiler (``bench/test_dispatch.py``)."""
+    d = results.study("dispatch")
+    if d.empty:
+        return d
+    d = d[["compiler", "median", "iqr"]].copy()
+    d["spread"] = d["iqr"] / d["median"]
+    return d
+
+
+def compile_table(results: Results) -> pd.DataFrame:
+    """torch.compile's compile seconds at each batch size of the batch sweep (both of an epoch's batch
+    shapes), beside that point's epoch."""
+    points = results.study("batch")
+    if points.empty or "compile_seconds" not in points:
+        return pd.DataFrame()
+    compiled = points.dropna(subset=["compile_seconds"]).sort_values("batch")
+    return compiled[["backend", "batch", "compile_seconds", "epoch_seconds"]]

@@ -25,7 +25,7 @@ from reports import analysis, fmt, machines
 from reports.figures import FIGURES
 from reports.fmt import bound, frame_table, interval, number, percent, seconds, threads, times
 from reports.results import ReportError, Results, load_results
-from reports.roles import BLAS, COMPILED, PEER
+from reports.roles import ARRAY_COMPILER, BLAS, COMPILED, PEER_COMPILED, PEERS
 
 REPORT_NAME = "performance.md"
 HEADLINE_CSV = "headline.csv"
@@ -241,7 +241,7 @@ def findings(results: Results) -> list[str]:
     """One claim per finding, each read off a table of this report."""
     out = []
     epochs = analysis.epoch_table(results)
-    ours = epochs[epochs["backend"] != PEER] if not epochs.empty else epochs
+    ours = epochs[~epochs["backend"].isin(PEERS)] if not epochs.empty else epochs
     if len(ours):
         best = ours.loc[ours["epoch_seconds"].idxmin()]
         out.append(
@@ -289,6 +289,7 @@ def findings(results: Results) -> list[str]:
             f"No verdict at batch {', '.join(f'{batch:g}' for batch in unclear)}: the fastest backend's "
             "slowest round was no faster than another's fastest."
         )
+    out += _compiler_findings(results, h)
     costs = analysis.subnormal_cost(results).dropna()
     if len(costs):
         each = "; ".join(
@@ -310,6 +311,26 @@ def findings(results: Results) -> list[str]:
             f"(worst {noisy.idxmax()}, {percent(noisy.max())})."
         )
     return out
+
+
+def _compiler_findings(results: Results, headline: pd.DataFrame) -> list[str]:
+    """Where the compiler of the vectorised form beats the hand-written compiled loops, where dispatch loses
+    it, and why: the headline pairs of the two beside the cost of one call of each."""
+    pairs = headline[headline["quantity"].str.startswith(f"{COMPILED} epoch / {ARRAY_COMPILER} epoch")]
+    if pairs.empty:
+        return []
+    dispatch = analysis.dispatch_table(results).set_index("compiler")["median"]
+    ratios = "; ".join(f"{r.quantity}: {interval(r.ratio, r.low, r.high)}" for r in pairs.itertuples())
+    claim = f"Compiled loops against the compiled vectorised form (below 1: {COMPILED} faster): {ratios}."
+    if {COMPILED, ARRAY_COMPILER} <= set(dispatch.index):
+        jax_call, numba_call = dispatch[ARRAY_COMPILER], dispatch[COMPILED]
+        claim += (
+            f" An empty call costs {seconds(jax_call)} in {ARRAY_COMPILER} against {seconds(numba_call)} in "
+            f"{COMPILED} ({times(jax_call / numba_call)}). A step is one call in both; {ARRAY_COMPILER}'s "
+            "also copies every parameter and optimizer state into XLA's buffers and back, since the "
+            "contract's arrays are NumPy's (`kernels/xla.py`)."
+        )
+    return [claim]
 
 
 def _why_not_met(r, b: pd.Series | None) -> str:
@@ -445,6 +466,42 @@ def _curves(results: Results) -> pd.DataFrame:
     return curves
 
 
+DISPATCH_COLUMNS = {
+    "compiled by": lambda r: r.compiler,
+    "per call": lambda r: seconds(r.median),
+    "IQR/median": lambda r: percent(r.spread),
+}
+DISPATCH_INTRO = (
+    "A compiled function that takes a one-element float32 array and returns its element as a Python float, "
+    "called from Python (`bench/test_dispatch.py`): what a call costs before it computes anything. A "
+    "batch-1 training step is one such call with a few hundred kilobytes of arguments."
+)
+COMPILE_COLUMNS = {
+    "batch": lambda r: int(r.batch),
+    "torch.compile": lambda r: seconds(r.compile_seconds),
+    "then an epoch": lambda r: seconds(r.epoch_seconds),
+}
+COMPILE_INTRO = (
+    f"`{PEER_COMPILED}`: the model and the optimizer's step compiled by `torch.compile` (inductor), one "
+    "static shape per batch size. Its compile, at the epoch's two batch shapes, is timed apart from the "
+    "epochs (which are in the batch sweep): the time before the first epoch starts."
+)
+
+
+def _compilers(results: Results, figures: list[str]) -> str:
+    dispatch, compiles = analysis.dispatch_table(results), analysis.compile_table(results)
+    parts = []
+    if len(dispatch):
+        parts += [f"### The cost of a call\n\n{DISPATCH_INTRO}\n\n{frame_table(dispatch, DISPATCH_COLUMNS)}"]
+    if len(compiles):
+        parts += [f"### What compiling costs\n\n{COMPILE_INTRO}\n\n{frame_table(compiles, COMPILE_COLUMNS)}"]
+    return (
+        _section("Compiled loops against compilers of the vectorised form", "\n\n".join(parts))
+        if parts
+        else ""
+    )
+
+
 TECHNIQUE_INTRO = "Epochs (scaled) without and with it; the gain expected was written down before measuring."
 CURVE_INTRO = "A short run per backend, to show that every backend trains (not timed)."
 SECTIONS = [  # each a function of (results, figures), in the report's order
@@ -455,8 +512,9 @@ SECTIONS = [  # each a function of (results, figures), in the report's order
     _method,
     _tabled("One training epoch", analysis.epoch_table, EPOCH_COLUMNS, figure="epoch_time.png", always=True),
     _kernels,
-    _tabled("What the fused step bought", analysis.technique_table, TECHNIQUE_COLUMNS, TECHNIQUE_INTRO),
+    _tabled("What the techniques bought", analysis.technique_table, TECHNIQUE_COLUMNS, TECHNIQUE_INTRO),
     _sweeps,
+    _compilers,
     _budgets,
     _tabled("Training curves", _curves, CURVE_COLUMNS, CURVE_INTRO, "training_curves.png"),
 ]

@@ -14,11 +14,12 @@ from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from reports import analysis  # noqa: E402
 from reports.results import Results  # noqa: E402
-from reports.roles import PEER  # noqa: E402
+from reports.roles import PEER, PEER_COMPILED  # noqa: E402
 
 # a backend's colour by its place in the registry (``analysis.rank``), so that a new backend gets its own
 COLORS = ["tab:gray", "tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink"]
-PEER_COLOR = "tab:red"  # the outside reference's, whatever the registry holds
+# the outside references', whatever the registry holds
+PEER_COLORS = {PEER: "tab:red", PEER_COMPILED: "tab:olive"}
 # (marker, line style) of a backend's training curves, by its place in the registry: backends that compute
 # the same numbers have curves that coincide, and a marker and dash of its own keep each one visible
 CURVE_STYLES = [("s", "-"), ("o", "-"), ("x", "--"), ("D", ":"), ("^", "-.")]
@@ -31,7 +32,7 @@ BAR_LABEL = {"xytext": (0, 6), "textcoords": "offset points", "ha": "center", "f
 
 
 def _color(backend: str) -> str:
-    return PEER_COLOR if backend == PEER else COLORS[analysis.rank(backend) % len(COLORS)]
+    return PEER_COLORS.get(backend) or COLORS[analysis.rank(backend) % len(COLORS)]
 
 
 def _figure(ncols: int = 1, width: float = 7.0, height: float = 4.2):

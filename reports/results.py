@@ -21,10 +21,12 @@ STAT_COLUMNS = ["median", "iqr", "min", "max", "rounds", "iterations"]
 NUMERIC_INFO = [
     "batch", "hidden", "threads", "samples", "epoch_samples", "flops_per_sample", "flops", "bytes",
     "vector_bits", "working_set", "chains", "scale", "bound", "expected_gain", "busy_elsewhere", "block",
+    "compile_seconds",
 ]  # fmt: skip
 TEXT_INFO = [
     "study", "backend", "kernel", "shape", "variant", "dtype", "dataset", "layer_sizes", "optimizer",
     "fused", "technique", "expected_why", "quantity", "a", "b", "sense", "when", "level", "isa", "asm_ok",
+    "compiler", "technique_on",
 ]  # fmt: skip
 
 

@@ -14,5 +14,11 @@ from __future__ import annotations
 COMPILED = "numba"
 # the backend whose products are the BLAS library's: the yardstick the compiled backend is held to
 BLAS = "numpy"
-# not a backend of the registry: the one reference from outside the project, timed beside the backends
+# the backend whose vectorised form a compiler fuses and compiles (XLA): what a practitioner would pick
+# instead of hand-written compiled loops, set against them at a few batch sizes and in the cost of a call
+ARRAY_COMPILER = "jax"
+# not backends of the registry: the references from outside the project, timed beside the backends;
+# PyTorch eager, and the same PyTorch code compiled by torch.compile (inductor), its compile timed apart
 PEER = "pytorch"
+PEER_COMPILED = "pytorch_compiled"
+PEERS = (PEER, PEER_COMPILED)
