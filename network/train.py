@@ -422,8 +422,10 @@ def train_on(args: argparse.Namespace, backend: Backend, threads: int, data: Dat
     no_test = "" if sizes["test"] else "; no labelled test set"  # the digit recognizer's test.csv has none
     # a backend that runs differently on different CPUs says how it runs on this one (the numba blocking)
     how = f" with {backend.describe(net.dtype)}" if hasattr(backend, "describe") else ""
+    # a backend on a thread pool of its own (jax) runs on it whatever --threads set: no count to print
+    count = "" if getattr(backend, "own_thread_pool", False) else f", {threads} thread{'s' * (threads != 1)}"
     print(
-        f"scratchnet: backend {backend.name}, {args.dtype}{how}, {threads} thread{'s' * (threads != 1)}, "
+        f"scratchnet: backend {backend.name}, {args.dtype}{how}{count}, "
         f"{data.name} ({counts} images from {data.source}{no_test}), "
         f"network {'-'.join(map(str, net.layer_sizes))}, {args.optimizer} lr {args.lr:g} "
         f"({args.lr_source}; cosine), batch {args.batch_size}, seed {args.seed}",
