@@ -283,6 +283,9 @@ def pytorch_epoch(
     torch_optimizer = optimizer_of[optimizer](model.parameters())
     forward, optimizer_step = model, torch_optimizer.step
     if compiled:
+        # forget the graphs of earlier sides: past Dynamo's recompile limit (8 per function) a new shape
+        # would silently run eager, and each point of the sweep is two more shapes
+        torch._dynamo.reset()
         forward = torch.compile(model, dynamic=False)
         optimizer_step = torch.compile(torch_optimizer.step, dynamic=False)
     # PyTorch is given the scaled floats, as it was before the data sets were held as pixels: its epoch is
