@@ -337,8 +337,9 @@ def render(bars: pd.DataFrame, summary: pd.DataFrame | None, defaults: dict[str,
         f"Measured by `python -m reports.accuracy` on {when} ({machine()}, commit {source_commit()}): the "
         "defaults of each optimizer (the command gives only `--optimizer`; each optimizer's settings were "
         "chosen on validation accuracy, below), trained on every training image (`--val-size 0`); the test "
-        "accuracy is measured once, after the last epoch. Each run used one thread on a machine shared "
-        "with other jobs: the epoch times are not benchmarks."
+        "accuracy is measured once, after the last epoch. Each run was given one thread (`--threads=1`, "
+        "which a backend with a thread pool of its own, jax, does not follow) on a machine shared with "
+        "other jobs: the epoch times are not benchmarks."
     )
     n_mnist = bars.train_images[bars.dataset == "mnist"].iloc[0]
     mnist_note = (

@@ -330,6 +330,21 @@ def _compiler_findings(results: Results, headline: pd.DataFrame) -> list[str]:
             "also copies every parameter and optimizer state into XLA's buffers and back, since the "
             "contract's arrays are NumPy's (`kernels/xla.py`)."
         )
+    one_call = analysis.technique_table(results)
+    one_call = one_call[one_call["technique"].str.startswith(f"{ARRAY_COMPILER}:")]
+    loops = analysis.sweep(results, "batch", "batch")
+    if len(one_call) and COMPILED in loops:
+        numba_epoch = loops[COMPILED]
+        against = "; ".join(
+            f"batch {r.batch}: {seconds(r._5)}, {times(r._5 / numba_epoch.get(r.batch))} {COMPILED}'s "
+            f"{seconds(numba_epoch.get(r.batch))} (a call per step: {seconds(r.without)})"
+            for r in one_call.itertuples()
+        )
+        claim += (
+            f" With no Python between its steps (its whole epoch in one call), {ARRAY_COMPILER}'s epoch is "
+            f"{against}: the calls and copies are what it loses at small batches; the rest of the gap is "
+            "XLA's compiled step itself."
+        )
     return [claim]
 
 
@@ -484,7 +499,9 @@ COMPILE_COLUMNS = {
 COMPILE_INTRO = (
     f"`{PEER_COMPILED}`: the model and the optimizer's step compiled by `torch.compile` (inductor), one "
     "static shape per batch size. Its compile, at the epoch's two batch shapes, is timed apart from the "
-    "epochs (which are in the batch sweep): the time before the first epoch starts."
+    "epochs (which are in the batch sweep): the time before the first epoch starts. Inductor keeps what it "
+    "compiled on disk (its FX graph cache): these are the times of a machine that has compiled these graphs "
+    "before; a first compile takes longer."
 )
 
 
