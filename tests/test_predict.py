@@ -19,7 +19,7 @@ from network.predict import main as predict_main
 from network.predict import predicted_classes, restored_network
 from network.train import main as train_main
 
-FAST = ["--hidden", "32", "--batch-size", "32", "--lr", "0.1", "--threads", "1"]
+FAST = ["--hidden", "32", "--batch-size", "32", "--lr", "0.1", "--optimizer", "momentum", "--threads", "1"]
 
 
 def trained(folder: Path, dataset: str, tmp_path_factory) -> Path:

@@ -37,7 +37,7 @@ EPOCH_LINE = re.compile(
 FINAL_TEST = re.compile(
     r"^test \(measured once, after epoch (\d+)\): loss \S+  accuracy (\S+)% on ([\d,]+) images$", re.M
 )
-FAST = ["--hidden", "32", "--batch-size", "32", "--lr", "0.1", "--threads", "1"]
+FAST = ["--hidden", "32", "--batch-size", "32", "--lr", "0.1", "--optimizer", "momentum", "--threads", "1"]
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
