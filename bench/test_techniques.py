@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from bench.harness import bench_epoch, one_call_epoch, time_side, trainer_epoch
-from kernels import installed_backends, missing_backends
+from kernels import missing_backends
 from reports.roles import ARRAY_COMPILER, COMPILED
 
 # (optimizer, batch size) -> expected speed-up of the fused step over the composed one, and why
@@ -79,8 +79,8 @@ ONE_CALL_EXPECTED = {
 @pytest.mark.parametrize("batch", list(ONE_CALL_EXPECTED))
 def test_epoch_in_one_call(benchmark, settings, bench_data, batch, one_call):
     """The compiler of the vectorised form without Python between its steps: what dispatch costs it."""
-    if ARRAY_COMPILER not in installed_backends():
-        pytest.skip(missing_backends()[ARRAY_COMPILER])
+    if ARRAY_COMPILER in (missing := missing_backends()):
+        pytest.skip(missing[ARRAY_COMPILER])
     benchmark.group = f"technique epoch in one call, batch={batch}"
     expected, why = ONE_CALL_EXPECTED[batch]
     samples = settings.sweep_samples // batch * batch  # whole batches: the one call takes no partial one

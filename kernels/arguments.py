@@ -101,6 +101,14 @@ def labels_outside(op: str, labels: np.ndarray, classes: int) -> ValueError:
     return ValueError(f"{op}: labels must be in 0..{classes - 1}, got {outside[0]} ({len(outside)} outside)")
 
 
+def check_label_range(op: str, labels: np.ndarray, classes: int) -> None:
+    """``labels`` in ``0..classes-1``, checked with a pass on the host before anything is written: for a
+    backend whose own indexing would not catch one outside (NumPy counts a negative from the end, a jax
+    gather clamps)."""
+    if labels.min() < 0 or labels.max() >= classes:
+        raise labels_outside(op, labels, classes)
+
+
 def check_fused_step(
     activations: tuple[np.ndarray, ...],
     deltas: tuple[np.ndarray, ...],

@@ -38,9 +38,9 @@ from kernels.arguments import (
     check_bias,
     check_column_sums,
     check_fused_step,
+    check_label_range,
     check_labels,
     check_rows,
-    labels_outside,
     product_shape,
 )
 from kernels.interface import FusedUpdate
@@ -161,18 +161,12 @@ def softmax(logits: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return _result(_softmax(logits), out)
 
 
-def _check_label_range(op: str, labels: np.ndarray, classes: int) -> None:
-    """On the host, before anything runs: a jax gather clamps an index that is out of range."""
-    if labels.min() < 0 or labels.max() >= classes:
-        raise labels_outside(op, labels, classes)
-
-
 def softmax_xent(
     logits: np.ndarray, labels: np.ndarray, out: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
     check_rows("softmax_xent", logits, out)
     check_labels("softmax_xent", labels, len(logits))
-    _check_label_range("softmax_xent", labels, logits.shape[1])
+    check_label_range("softmax_xent", labels, logits.shape[1])
     grad, loss = _softmax_xent(logits, labels)
     return _result(grad, out), float(loss)
 
@@ -329,7 +323,7 @@ def fused_step(
     checked but not written: XLA keeps its intermediates in its own buffers, and copying them out would
     cost a pass over each for nothing (the contract lets a fused step skip storing them)."""
     check_fused_step(activations, deltas, params, bias_grads, labels)
-    _check_label_range("fused_step", labels, params[-1][0].shape[1])
+    check_label_range("fused_step", labels, params[-1][0].shape[1])
     flat_params = [p for pair in params for p in pair]
     dtype = flat_params[0].dtype
     decay = update.coefficients.get("weight_decay", 0.0) != 0  # as network.optim: no term when it is zero

@@ -37,6 +37,10 @@ REFERENCE = kernels.get_backend("numpy")  # the float64 reference is the numpy b
 
 EVERY_CORE = set_threads(None)  # the thread count a run without --threads uses
 
+# The options of a command-line test's training run, less its width and epochs: seconds on the tiny data
+# sets, at a rate chosen for momentum (named: the tuned default optimizer depends on the data set).
+QUICK_TRAINING = ["--batch-size", "32", "--lr", "0.1", "--optimizer", "momentum", "--threads", "1"]
+
 
 @pytest.fixture(autouse=True)
 def _every_core():

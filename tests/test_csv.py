@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from conftest import QUICK_TRAINING
 
 from network.data import DataError, load_dataset
 from network.kaggle import DIGIT_RECOGNIZER, FASHION_MNIST, N_PIXELS, read_kaggle_csv, write_kaggle_csv
@@ -164,20 +165,7 @@ def test_a_bad_csv_from_the_command_line_is_one_line_and_exit_1(capsys, tmp_path
 
 
 def test_a_kaggle_folder_trains_and_says_it_has_no_test_set(capsys, tiny_kaggle):
-    fast = [
-        "--hidden",
-        "16",
-        "--batch-size",
-        "32",
-        "--lr",
-        "0.1",
-        "--optimizer",
-        "momentum",
-        "--threads",
-        "1",
-        "--epochs",
-        "1",
-    ]
+    fast = ["--hidden", "16", *QUICK_TRAINING, "--epochs", "1"]
     assert train_main(["--data-dir", str(tiny_kaggle), *fast]) == 0
     out = capsys.readouterr().out
     source = tiny_kaggle / "train.csv"
@@ -199,20 +187,7 @@ def test_the_speed_sentence_is_measured_into_the_readme(monkeypatch, tiny_mnist,
 
 
 def test_a_fashion_mnist_folder_trains_and_measures_its_test_set_once(capsys, tiny_fashion_kaggle):
-    fast = [
-        "--hidden",
-        "16",
-        "--batch-size",
-        "32",
-        "--lr",
-        "0.1",
-        "--optimizer",
-        "momentum",
-        "--threads",
-        "1",
-        "--epochs",
-        "2",
-    ]
+    fast = ["--hidden", "16", *QUICK_TRAINING, "--epochs", "2"]
     assert train_main(["--data-dir", str(tiny_fashion_kaggle), "--dataset", "fashion-mnist", *fast]) == 0
     lines = capsys.readouterr().out.splitlines()
     source = tiny_fashion_kaggle / FASHION_MNIST.train_csv

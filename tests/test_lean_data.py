@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import QUICK_TRAINING
 
 from network import MLP
 from network.data import split_validation
@@ -171,18 +172,7 @@ def test_a_run_on_another_backend_than_numba_leaves_numba_unimported():
 def test_the_memory_command_writes_the_peak_of_a_run_into_the_readme(tiny_mnist, tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("before\n<!-- memory:start -->\nold\n<!-- memory:end -->\nafter\n")
-    fast = [
-        "--hidden",
-        "16",
-        "--batch-size",
-        "32",
-        "--lr",
-        "0.1",
-        "--optimizer",
-        "momentum",
-        "--threads",
-        "1",
-    ]
+    fast = ["--hidden", "16", *QUICK_TRAINING]
     done = measure(readme, "--data-dir", str(tiny_mnist), "--dataset", "mnist", *fast)
     assert done.returncode in (0, 1), done.stderr  # 1: above the bound, which the machine decides
     section = readme.read_text().split("<!-- memory:start -->\n")[1].split("\n<!-- memory:end -->")[0]

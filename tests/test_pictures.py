@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import QUICK_TRAINING
 from matplotlib.colors import to_rgba
 
 from network import evaluate, pictures
@@ -54,20 +55,7 @@ def test_the_confusion_image_writes_every_nonzero_count():
 @pytest.fixture(scope="module")
 def checkpoint(tiny_mnist, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("checkpoint") / "net.npz"
-    fast = [
-        "--hidden",
-        "16",
-        "--batch-size",
-        "32",
-        "--lr",
-        "0.1",
-        "--optimizer",
-        "momentum",
-        "--threads",
-        "1",
-        "--epochs",
-        "1",
-    ]
+    fast = ["--hidden", "16", *QUICK_TRAINING, "--epochs", "1"]
     assert train_main(["--data-dir", str(tiny_mnist), *fast, "--save", str(path)]) == 0
     return path
 

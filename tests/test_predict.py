@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import gz_file
+from conftest import QUICK_TRAINING, gz_file
 
 from network.checkpoint import load_checkpoint
 from network.evaluate import main as evaluate_main
@@ -19,7 +19,7 @@ from network.predict import main as predict_main
 from network.predict import predicted_classes, restored_network
 from network.train import main as train_main
 
-FAST = ["--hidden", "32", "--batch-size", "32", "--lr", "0.1", "--optimizer", "momentum", "--threads", "1"]
+FAST = ["--hidden", "32", *QUICK_TRAINING]
 
 
 def trained(folder: Path, dataset: str, tmp_path_factory) -> Path:

@@ -198,20 +198,8 @@ def test_an_ignored_sighup_stays_ignored():
 def test_sigterm_saves_mid_epoch_and_the_run_resumes(tiny_mnist, tmp_path):
     ckpt = tmp_path / "c.npz"
     common = [sys.executable, "-m", "network.train", "--data-dir", str(tiny_mnist), "--backend", "loops"]
-    common += [
-        "--limit",
-        "300",
-        "--epochs",
-        "3",
-        "--hidden",
-        "32",
-        "--batch-size",
-        "8",
-        "--lr",
-        "0.05",
-        "--optimizer",
-        "momentum",
-    ]
+    common += ["--limit", "300", "--epochs", "3", "--hidden", "32", "--batch-size", "8"]
+    common += ["--lr", "0.05", "--optimizer", "momentum"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     run = subprocess.Popen(
         [*common, "--save", str(ckpt)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import change_spec, gz_file, make_dataset, write_idx
+from conftest import QUICK_TRAINING, change_spec, gz_file, make_dataset, write_idx
 
 from kernels import available_backends
 from network import MLP
@@ -37,7 +37,7 @@ EPOCH_LINE = re.compile(
 FINAL_TEST = re.compile(
     r"^test \(measured once, after epoch (\d+)\): loss \S+  accuracy (\S+)% on ([\d,]+) images$", re.M
 )
-FAST = ["--hidden", "32", "--batch-size", "32", "--lr", "0.1", "--optimizer", "momentum", "--threads", "1"]
+FAST = ["--hidden", "32", *QUICK_TRAINING]
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
