@@ -108,7 +108,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """The headline ratios' blocks spread over the run (``bench/test_headline.py``); then the machine's
     "start" peak probes first and its "end" ones last, so that the run's own measurements lie between two
     measurements of the peak (``bench/test_machine.py``)."""
-    spread_blocks(items)
+    spread_blocks(items, config.stash[SETTINGS_KEY].headline_blocks)
     order_probes(items)
 
 

@@ -30,6 +30,7 @@ class BenchSettings:
     sweep_rounds: int
     headline_rounds: int  # alternating pairs per headline ratio and block: a steadier median per block
     headline_blocks: int  # a ratio's pairs in this many blocks, spread over the run: the interval's unit
+    headline_spare_blocks: int  # at most this many more, at the run's end, for blocks the machine slowed
     kernel_rounds: int
     loops_kernel_rounds: int  # an interpreted product at the network's shapes lasts a round by itself
     kernel_round_seconds: float  # calls are repeated within a round until it lasts about this long
@@ -49,7 +50,8 @@ FULL = BenchSettings(
     epoch_rounds=5,
     sweep_rounds=3,
     headline_rounds=3,
-    headline_blocks=6,
+    headline_blocks=5,
+    headline_spare_blocks=4,
     kernel_rounds=10,
     loops_kernel_rounds=3,
     kernel_round_seconds=0.05,
@@ -70,6 +72,7 @@ QUICK = BenchSettings(
     sweep_rounds=1,
     headline_rounds=1,
     headline_blocks=2,
+    headline_spare_blocks=1,
     kernel_rounds=1,
     loops_kernel_rounds=1,
     kernel_round_seconds=0.005,

@@ -5,6 +5,7 @@ here formats text; every quantity is computed from the recorded rows."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,14 @@ DRIFT = 0.05  # the peak probe moving more than this between the run's start and
 INDEPENDENT = 0.9  # all cores at least this fraction of n x one core: the cores do not share the FMA units
 NOISY_SPREAD = 0.10  # an IQR above this fraction of the median: the rounds of that benchmark were noisy
 EPOCH_STUDIES = ["epoch", "batch", "width", "threads", "technique"]
+# A side's fastest round of a block this much above its fastest of the run: the machine slowed the block. It
+# lies between the fastest rounds' own spread on a quiet machine (a few percent) and what a core shared with
+# another tenant costs (tens of percent).
+SLOWED = 0.10
 SPLIT = 1.5  # wide FMAs at most this much faster than half-width ones: the CPU splits them in two
 HEADLINE_FIELDS = [
     "quantity", "ratio", "low", "high", "pairs", "bound", "sense", "verdict",
-    "a_median", "b_median", "blocks", "sync_us", "compares_threads",
+    "a_median", "b_median", "blocks", "slowed", "sync_us", "compares_threads",
 ]  # fmt: skip
 RUN_COLUMNS = {  # headline column -> its name, suffixed with the run's index, in compare()
     "ratio": "ratio", "low": "low", "high": "high", "verdict": "verdict", "a_median": "a", "b_median": "b",
@@ -122,9 +127,21 @@ def floor_seconds(results: Results, flops: float, dtype: str | None = None) -> f
 # --- headline: ratios from alternating rounds ---------------------------------------------------------------
 
 
-def pair_ratios(a: list[float], b: list[float], scale: float = 1.0) -> np.ndarray:
-    n = min(len(a), len(b))
-    return scale * np.asarray(a[:n], float) / np.asarray(b[:n], float)
+def block_ratio(a: Sequence[float], b: Sequence[float], scale: float = 1.0) -> float:
+    """A block's ratio: ``scale`` times its sides' fastest rounds, ``min(a) / min(b)``.
+
+    A round is the code's own time plus whatever else the machine did meanwhile, which only adds; the
+    fastest round is the closest to the code's own cost (Python's ``timeit`` says so of its repeats).
+    Pairing the rounds in time still matters: both sides get the same moments in which to be fast."""
+    return scale * min(a) / min(b)
+
+
+def at_full_speed(a_fastest: Sequence[float], b_fastest: Sequence[float]) -> list[bool]:
+    """Which blocks the machine ran at full speed: both sides' fastest rounds of the block within
+    ``SLOWED`` of that side's fastest over all the blocks. ``b_fastest`` in a common unit (a floor's probe
+    calls differ in length between blocks: divide by the block's scale first)."""
+    a_best, b_best = min(a_fastest, default=math.nan), min(b_fastest, default=math.nan)
+    return [a <= (1 + SLOWED) * a_best and b <= (1 + SLOWED) * b_best for a, b in zip(a_fastest, b_fastest)]
 
 
 def t_quantile(p: float, df: int) -> float:
@@ -137,22 +154,20 @@ def t_quantile(p: float, df: int) -> float:
     return float(np.interp(p, cdf, x))
 
 
-def blocks_interval(per_block: list[np.ndarray]) -> tuple[float, float, float, int]:
+def blocks_interval(block_ratios: Sequence[float]) -> tuple[float, float, float]:
     """A ratio and its ``CONFIDENCE`` interval by the method of batch means, a ratio's blocks being the
-    batches; (ratio, low, high, pairs). The pairs of one block share the machine's state of that moment, so
-    they are not independent draws, and an interval that resampled the pairs would be narrower than the
-    differences between two runs. Blocks spread over the run are; the ratio is the mean of the
-    blocks' median pair ratios on a log scale (a ratio and its inverse get one interval), the interval
-    Student's t over the blocks. Fewer than two blocks give no interval."""
-    logs = np.log([np.median(r) for r in per_block if len(r)])
-    pairs = sum(len(r) for r in per_block)
+    batches; (ratio, low, high). The pairs of one block share the machine's state of that moment, so they
+    are not independent draws; blocks spread over the run are. The ratio is the mean of the blocks'
+    ratios on a log scale (a ratio and its inverse get one interval), the interval Student's t over the
+    blocks. Fewer than two blocks give no interval."""
+    logs = np.log(np.asarray(block_ratios, float))
     if len(logs) == 0:
-        return math.nan, math.nan, math.nan, 0
+        return math.nan, math.nan, math.nan
     centre = logs.mean()
     if len(logs) < 2:
-        return math.exp(centre), math.nan, math.nan, pairs
+        return math.exp(centre), math.nan, math.nan
     half = t_quantile((1 + CONFIDENCE) / 2, len(logs) - 1) * logs.std(ddof=1) / math.sqrt(len(logs))
-    return math.exp(centre), math.exp(centre - half), math.exp(centre + half), pairs
+    return math.exp(centre), math.exp(centre - half), math.exp(centre + half)
 
 
 def verdict(low: float, high: float, bound: float, sense: str | None) -> str:
@@ -180,30 +195,34 @@ def compares_threads(extra: dict) -> bool:
 
 
 def headline(results: Results) -> pd.DataFrame:
-    """One row per headline quantity: ratio, interval, bound, verdict, pairs. A bound on a thread count's
-    speed-up applies only where the probe found the cores independent."""
+    """One row per headline quantity: ratio, interval, bound, verdict, pairs. The ratio comes from the
+    blocks the machine ran at full speed (``at_full_speed``); ``slowed`` holds the other blocks' ratios, which
+    the report shows apart. A bound on a thread count's speed-up applies only where the probe found the
+    cores independent."""
     rows = []
     independent = core_scaling(results) >= INDEPENDENT
     study = results.study("headline")
     for quantity, blocks in study.sort_values("block", kind="stable").groupby("quantity", sort=False):
         names = list(blocks["name"])
         sides = [(results.rounds[name], results.extra[name].get("b_seconds") or []) for name in names]
-        per_block = [
-            pair_ratios(a, b, scale) for (a, b), scale in zip(sides, blocks["scale"])
-        ]  # each its own
+        measured = [(a, b, scale) for (a, b), scale in zip(sides, blocks["scale"]) if len(a) and len(b)]
+        full = at_full_speed([min(a) for a, _, _ in measured], [min(b) / s for _, b, s in measured])
+        ratios = [block_ratio(a, b, scale) for a, b, scale in measured]
+        kept = [r for r, fast in zip(ratios, full) if fast]
         bound, sense = blocks["bound"].iloc[0], blocks["sense"].iloc[0]
         threads_compared = compares_threads(results.extra[names[0]])
         if threads_compared and not independent:
             bound = math.nan  # the target's premise does not hold on this machine; the report says why
-        ratio, low, high, pairs = blocks_interval(per_block)
+        ratio, low, high = blocks_interval(kept)
         a_seconds, b_seconds = ([t for side in sides for t in side[k]] for k in (0, 1))
         sync = [t for name in names for t in results.extra[name].get("sync_us") or []]
         rows.append(
-            {"quantity": quantity, "ratio": ratio, "low": low, "high": high, "pairs": pairs, "bound": bound}
+            {"quantity": quantity, "ratio": ratio, "low": low, "high": high, "bound": bound}
+            | {"pairs": sum(min(len(a), len(b)) for a, b, _ in measured)}
             | {"sense": sense if not pd.isna(bound) else None, "verdict": verdict(low, high, bound, sense)}
             | {"a_median": _median(a_seconds), "b_median": _median(b_seconds)}
-            | {"blocks": [_median(r) for r in per_block], "sync_us": _median(sync)}
-            | {"compares_threads": threads_compared}
+            | {"blocks": kept, "slowed": [r for r, fast in zip(ratios, full) if not fast]}
+            | {"sync_us": _median(sync), "compares_threads": threads_compared}
         )
     return pd.DataFrame(rows, columns=HEADLINE_FIELDS)
 

@@ -131,19 +131,22 @@ HEADLINE_COLUMNS = {
     "ratio [95% interval]": lambda r: interval(r.ratio, r.low, r.high),
     "bound": lambda r: bound(r.bound, r.sense),
     "verdict": lambda r: r.verdict or "—",
-    "pairs": lambda r: r.pairs,
-    "per block": lambda r: " / ".join(number(x) for x in r.blocks) if len(r.blocks) > 1 else "",
+    "per block": lambda r: " / ".join(number(x) for x in r.blocks),
+    "slowed blocks": lambda r: " / ".join(number(x) for x in r.slowed) or "none",
     "cores meet in": lambda r: f"{number(r.sync_us)} µs",
 }
 HEADLINE_METHOD = (
-    "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both see the "
-    "same state of the machine. The pairs come in blocks spread over the run, and the pairs of one "
-    "block share the machine's state of that moment; so the blocks are the unit: the ratio is the "
-    "mean of the blocks' median pair ratios on a log scale, its 95% interval Student's t over the "
-    "blocks (the method of batch means). A verdict is *met* when the whole interval is on the bound's "
-    "side, *not met* when it is wholly on the other, *unclear* when it straddles the bound. *Cores "
-    "meet in*: the median time of an empty parallel region across all cores, measured beside every "
-    "pair (`bench.machine.sync_probe`): the state that slows synchronised work on this machine."
+    "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both get the "
+    "same moments of the machine, in blocks spread over the run. A round is the code's own time plus "
+    "whatever else the machine did meanwhile, which only adds, so a block's ratio is its sides' fastest "
+    "rounds. A block in which either side's fastest round was more than "
+    f"{analysis.SLOWED:.0%} longer than that side's fastest of the run ran in a slowed state of the "
+    "machine (another tenant on its cores): it is measured again in a spare block at the run's end and "
+    "shown apart (*slowed blocks*), not averaged in. The ratio is the mean of the other blocks' ratios on a "
+    "log scale, its 95% interval Student's t over those blocks (the method of batch means). A verdict is "
+    "*met* when the whole interval is on the bound's side, *not met* when it is wholly on the other, "
+    "*unclear* when it straddles the bound. *Cores meet in*: the median time of an empty parallel region "
+    "across all cores, measured beside every pair (`bench.machine.sync_probe`)."
 )
 COMPILED_STEP_TEXT = (
     f"Per optimizer and batch of a headline pair of {COMPILED} against {BLAS}; the parts are timed alone, on "
@@ -254,6 +257,14 @@ def findings(results: Results) -> list[str]:
         claim = f"{r.quantity}: {interval(r.ratio, r.low, r.high)}, bound {bound(r.bound, r.sense)}"
         why = "" if r.verdict == "met" else _why_not_met(r, budgets.get(r.quantity))
         out.append(f"{claim}: **{r.verdict}**{why}.")
+    slowed, kept = h["slowed"].map(len), h["blocks"].map(len)
+    if slowed.sum():
+        out.append(
+            f"The machine slowed {slowed.sum()} of the {slowed.sum() + kept.sum()} headline blocks, in "
+            f"{(slowed > 0).sum()} of {len(h)} ratios; they are shown apart (*slowed blocks*), and each "
+            f"ratio rests on its other blocks ({kept.min()} to {kept.max()} a ratio), spares measured at the "
+            "run's end included."
+        )
     scaling = analysis.core_scaling(results)
     if not pd.isna(scaling):
         state = "independent" if scaling >= analysis.INDEPENDENT else "**not independent**"
@@ -352,6 +363,8 @@ def _why_not_met(r, b: pd.Series | None) -> str:
     """What a headline verdict other than met rests on: how many of its blocks meet the bound, and where
     the compiled backend's step has a budget ``b`` (against the BLAS one), how fast the first layer's
     products would have to run (*Where the time goes*)."""
+    if not r.blocks:
+        return f"; none of its blocks ran at full speed ({len(r.slowed)} slowed)"
     met = analysis.blocks_meeting(r.blocks, r.bound, r.sense)
     spread = f"from {number(min(r.blocks))} to {number(max(r.blocks))}"
     text = f"; {met} of its {len(r.blocks)} blocks meet it ({spread})"

@@ -191,7 +191,8 @@ def headline(results: Results) -> Figure | None:
     ax.set_yticks(y, h["quantity"], fontsize=8)
     _log(ax, "x")
     ax.set_xlabel(
-        "ratio (log): mean of the blocks' medians, 95% interval over the blocks\nblack bar: the bound"
+        "ratio (log): mean of the blocks' ratios of fastest rounds, 95% interval over the blocks the "
+        "machine did not slow\nblack bar: the bound"
     )
     ax.set_title(
         "Headline ratios from alternating rounds\ngreen: met, red: not met, orange: unclear", fontsize=10

@@ -63,7 +63,8 @@ def performance_section(reports: Path = REPORTS) -> str:
         f"### Results\n\nHeadline ratios of the committed [performance report](reports/performance.md): "
         f"{network}{data.get('name', 'unknown data')}, measured on {machine_name(results)} (run finished "
         f"{results.datetime[:16]}{run_length(results)}). Each comes from rounds that alternate its two "
-        "sides, in blocks spread over the run, with its 95% interval over the blocks; the report has the "
+        "sides, in blocks spread over the run, with its 95% interval over the blocks that the machine did "
+        "not slow (the report shows those apart, measured again); the report has the "
         "method, the absolute times and the machine's measured limits.\n\n"
         + table(["quantity", "ratio [95% interval]", "bound", "verdict"], rows)
         + agreement

@@ -214,23 +214,51 @@ def test_the_machine_limits_come_from_the_probe(tmp_path):
     assert epochs.at["numba", "floor_ratio"] == pytest.approx(0.5 / (flops / 190e9))
 
 
-def test_paired_ratios_cancel_the_machine_state():
+def test_a_block_ratio_is_its_sides_fastest_rounds():
+    # the machine slowed some rounds of each side, never sped one up: the fastest rounds are the code's own
     drift = [1.0, 3.0, 1.5, 2.0, 1.2]
-    block = analysis.pair_ratios([0.5 * s for s in drift], drift)
-    assert analysis.blocks_interval([block, block]) == pytest.approx((0.5, 0.5, 0.5, 10))
+    assert analysis.block_ratio([0.5 * s for s in drift], drift[::-1]) == pytest.approx(0.5)
+    assert analysis.block_ratio([0.5 * s for s in drift], drift, scale=4.0) == pytest.approx(2.0)
 
 
-def test_the_interval_is_over_the_blocks_not_the_pairs():
-    # each block's pairs agree closely, the blocks do not: the machine moved between them. Many pairs per
-    # block must not narrow the interval below what the blocks' spread allows.
-    rng = np.random.default_rng(1)
-    blocks = [m * (1 + 0.001 * rng.standard_normal(50)) for m in (1.0, 1.2, 0.9, 1.1)]
-    ratio, low, high, pairs = analysis.blocks_interval(blocks)
+@pytest.mark.parametrize(
+    ("a_fastest", "b_fastest", "expected"),
+    [
+        ([1.0, 1.05, 1.2], [2.0, 2.0, 2.0], [True, True, False]),  # a slowed by 20% in the third block
+        ([1.0, 1.0, 1.0], [2.0, 2.3, 2.19], [True, False, True]),  # b by 15% in the second, 9.5% in the third
+        ([1.0], [2.0], [True]),
+    ],
+)
+def test_a_block_is_slowed_when_either_side_ran_slower_than_its_best(a_fastest, b_fastest, expected):
+    assert analysis.at_full_speed(a_fastest, b_fastest) == expected
+
+
+def test_slowed_blocks_are_shown_apart_not_averaged_in(tmp_path):
+    run = synthetic_run()
+    # the third block's a side: 1.5 at best, 50% above the best of the run
+    blocks = [([1.0, 1.4], [2.0, 2.0]), ([1.02, 1.0], [2.0, 2.1]), ([1.5, 1.6], [2.0, 2.0])]
+    for k, (a, b) in enumerate(blocks):
+        bench = _headline("numba epoch / numpy epoch, batch 64", a, b)
+        bench["extra_info"]["block"], bench["name"] = k, f"{bench['name']}-block{k}"
+        run["benchmarks"].append(bench)
+    (tmp_path / "benchmark.json").write_text(json.dumps(run))
+    row = (
+        analysis.headline(load_results(tmp_path / "benchmark.json"))
+        .set_index("quantity")
+        .loc["numba epoch / numpy epoch, batch 64"]
+    )
+    assert row["blocks"] == pytest.approx([0.5, 0.5]) and row["slowed"] == pytest.approx([0.75])
+    assert row["ratio"] == pytest.approx(0.5) and row["pairs"] == 6
+
+
+def test_the_interval_is_over_the_blocks():
+    # the blocks disagree (the machine moved between them): Student's t over the blocks, not over their pairs
+    ratio, low, high = analysis.blocks_interval([1.0, 1.2, 0.9, 1.1])
     logs = np.log([1.0, 1.2, 0.9, 1.1])
     half = 3.182446 * logs.std(ddof=1) / 2  # Student's t, 3 degrees of freedom, 97.5%
-    assert pairs == 200 and ratio == pytest.approx(np.exp(logs.mean()), rel=1e-3)
-    assert (low, high) == pytest.approx((np.exp(logs.mean() - half), np.exp(logs.mean() + half)), rel=2e-3)
-    assert analysis.blocks_interval([blocks[0]])[1:3] == pytest.approx((np.nan, np.nan), nan_ok=True)
+    assert ratio == pytest.approx(np.exp(logs.mean()), rel=1e-9)
+    assert (low, high) == pytest.approx((np.exp(logs.mean() - half), np.exp(logs.mean() + half)), rel=1e-6)
+    assert analysis.blocks_interval([1.0])[1:3] == pytest.approx((np.nan, np.nan), nan_ok=True)
 
 
 @pytest.mark.parametrize(("df", "table"), [(1, 12.7062), (2, 4.3027), (5, 2.5706), (30, 2.0423)])
@@ -241,7 +269,7 @@ def test_t_quantile_matches_the_tables(df, table):
 def test_each_block_of_a_ratio_keeps_its_scale(tmp_path):
     run = synthetic_run()
     first = _headline("numpy epoch / floor", [1.0] * 4, [0.5] * 4, scale=0.25)  # 0.5 in this block
-    second = _headline("numpy epoch / floor", [3.0] * 3, [1.0] * 3, scale=0.2)  # 0.6: its own probe's scale
+    second = _headline("numpy epoch / floor", [1.0] * 3, [0.2 / 0.52] * 3, scale=0.2)  # 0.52: its own scale
     first["extra_info"]["block"], second["extra_info"]["block"] = 0, 1
     second["name"] += "-block1"
     run["benchmarks"] += [second, first]
@@ -251,9 +279,9 @@ def test_each_block_of_a_ratio_keeps_its_scale(tmp_path):
         .set_index("quantity")
         .loc["numpy epoch / floor"]
     )
-    assert row["pairs"] == 7 and row["ratio"] == pytest.approx(np.sqrt(0.5 * 0.6))
+    assert row["pairs"] == 7 and row["ratio"] == pytest.approx(np.sqrt(0.5 * 0.52))
     assert row["a_median"] == pytest.approx(1.0) and row["b_median"] == pytest.approx(0.5)
-    assert row["blocks"] == pytest.approx([0.5, 0.6])
+    assert row["blocks"] == pytest.approx([0.5, 0.52]) and row["slowed"] == []
 
 
 @pytest.mark.parametrize(
