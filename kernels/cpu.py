@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import platform
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
@@ -47,6 +48,26 @@ class Isa(str, Enum):
 HALF_WIDTH_AVX512 = frozenset({"znver4"})
 
 
+@dataclass(frozen=True)
+class Target:
+    """An LLVM CPU and the features to compile for at one ISA level (``NUMBA_CPU_NAME`` and
+    ``NUMBA_CPU_FEATURES``), to run a narrower level's code on a wider CPU."""
+
+    cpu: str
+    features: frozenset[str]
+
+
+_SSE42 = frozenset({"sse4.2", "popcnt"})
+_AVX2 = _SSE42 | {"avx", "avx2", "fma", "f16c", "bmi", "bmi2", "lzcnt", "movbe"}
+_AVX512 = _AVX2 | {"avx512f", "avx512dq", "avx512cd", "avx512bw", "avx512vl"}
+ISA_TARGETS = {
+    Isa.SSE: Target("nehalem", _SSE42),
+    Isa.AVX2: Target("haswell", _AVX2),
+    Isa.AVX512_HALVES: Target("znver4", _AVX512),
+    Isa.AVX512: Target("skylake-avx512", _AVX512),
+}
+
+
 def is_x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
@@ -54,6 +75,11 @@ def is_x86() -> bool:
 def target_cpu_name() -> str:
     """LLVM's name of the CPU Numba compiles for (``NUMBA_CPU_NAME`` when set, else the host's)."""
     return numba.config.CPU_NAME or llb.get_host_cpu_name()
+
+
+def host_features() -> frozenset[str]:
+    """The features of the CPU this process runs on, whatever Numba compiles for."""
+    return frozenset(name for name, on in llb.get_host_cpu_features().items() if on)
 
 
 def target_features() -> frozenset[str]:

@@ -554,3 +554,32 @@ def compile_table(results: Results) -> pd.DataFrame:
         return pd.DataFrame()
     compiled = points.dropna(subset=["compile_seconds"]).sort_values("batch")
     return compiled[["backend", "batch", "compile_seconds", "epoch_seconds"]]
+
+
+# --- the vector width as a variable (python -m bench.widths) -----------------------------------------------
+
+WIDTH_BACKENDS = ("loops", "numpy", "numba")  # each speed-up is a backend over the one before it
+WIDTH_FIELDS = ("isa", "vector_bits", "numba_cpu", "openblas_core", "batch", "dataset")
+
+
+def vector_widths(levels: list[dict]) -> pd.DataFrame:
+    """One row per ISA level the width study measured: what ran there, each backend's fastest time a
+    sample, and each backend's speed-up over the one before it (``WIDTH_BACKENDS``), the mean over the
+    blocks at full speed with its interval, as the headline's."""
+    rows = []
+    for level in levels:
+        fastest = level["fastest_seconds_per_sample"]
+        row = {
+            key: level[key]
+            for key in ("isa", "vector_bits", "numba_cpu", "openblas_core", "batch", "dataset")
+        }
+        row |= {f"{name} seconds": min(fastest[name]) for name in WIDTH_BACKENDS}
+        for slow, fast in zip(WIDTH_BACKENDS, WIDTH_BACKENDS[1:]):
+            full = at_full_speed(fastest[slow], fastest[fast])
+            ratios = [s / f for s, f, kept in zip(fastest[slow], fastest[fast], full) if kept]
+            ratio, low, high = blocks_interval(ratios)
+            name = f"{fast} over {slow}"
+            row |= {name: ratio, f"{name} low": low, f"{name} high": high}
+            row[f"{name} slowed"] = len(full) - sum(full)
+        rows.append(row)
+    return pd.DataFrame(rows)

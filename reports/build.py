@@ -22,8 +22,8 @@ import pandas as pd
 
 from network.files import atomic_write, check_output
 from reports import analysis, fmt, machines
-from reports.figures import FIGURES
-from reports.fmt import bound, frame_table, interval, number, percent, seconds, threads, times
+from reports.figures import FIGURES, vector_width
+from reports.fmt import bound, frame_table, interval, number, percent, seconds, table, threads, times
 from reports.results import ReportError, Results, load_results
 from reports.roles import ARRAY_COMPILER, BLAS, COMPILED, PEER_COMPILED, PEERS
 
@@ -57,7 +57,14 @@ def build_report(json_path: str | Path, out_dir: str | Path | None = None, other
     files[BENCHMARKS_CSV] = _csv(results.table)
     machines_dir = out_dir / machines.FOLDER
     summaries = machines.with_run(machines.stored(machines_dir), results)
-    files[REPORT_NAME] = render(runs, [name for name in files if name in FIGURES], summaries)
+    levels = analysis.vector_widths(machines.widths(machines_dir, machines.machine_id(results)))
+    width_figure = vector_width(levels)
+    if width_figure is not None:
+        image = io.BytesIO()
+        width_figure.savefig(image, format="png", dpi=110)
+        plt.close(width_figure)
+        files[VECTOR_WIDTH_PNG] = image.getvalue()
+    files[REPORT_NAME] = render(runs, [name for name in files if name.endswith(".png")], summaries, levels)
     for name in files:  # all refusals (a folder in a file's place, say) before the first write
         check_output(out_dir / name)
     for name, content in files.items():
@@ -72,10 +79,16 @@ def _csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, float_format="%.6g")
 
 
-def render(runs: list[Results], figures: list[str], summaries: Sequence[dict] = ()) -> str:
+def render(
+    runs: list[Results],
+    figures: list[str],
+    summaries: Sequence[dict] = (),
+    levels: pd.DataFrame | None = None,
+) -> str:
     results = runs[0]
     sections = [section(results, figures) for section in SECTIONS]
     sections += [
+        _vector_width(levels if levels is not None else pd.DataFrame(), figures),
         _machines(summaries),
         _runs(runs),
         f"## Raw numbers\n\n`{results.path.name}` holds every round and each benchmark's `extra_info`; "
@@ -555,6 +568,40 @@ MACHINES_TEXT = (
     "(`reports.machines`), replacing only that machine's entry: one column per machine stored, its "
     "ratios with their 95% intervals, and on how many machines each bound is met."
 )
+
+
+VECTOR_WIDTH_PNG = "vector_width.png"
+
+
+def _vector_width(levels: pd.DataFrame, figures: list[str]) -> str:
+    """The width study of this run's machine (``python -m bench.widths``), where one is stored."""
+    if levels.empty:
+        return ""
+    pairs = list(zip(analysis.WIDTH_BACKENDS, analysis.WIDTH_BACKENDS[1:]))
+    rows = []
+    for r in levels.to_dict("records"):
+        cells = [f"{r['isa']} ({r['vector_bits']} bits)", r["numba_cpu"], r["openblas_core"]]
+        cells += [seconds(r[f"{name} seconds"]) for name in analysis.WIDTH_BACKENDS]
+        for slow, fast in pairs:
+            name = f"{fast} over {slow}"
+            slowed = f" ({r[f'{name} slowed']} slowed)" if r[f"{name} slowed"] else ""
+            cells.append(interval(r[name], r[f"{name} low"], r[f"{name} high"]) + slowed)
+        rows.append(cells)
+    headers = ["ISA level", "Numba compiled for", "OpenBLAS ran"]
+    headers += [f"{name}, a sample" for name in analysis.WIDTH_BACKENDS]
+    headers += [f"{fast} over {slow}" for slow, fast in pairs]
+    intro = (
+        "`python -m bench.widths` ran loops, numpy and numba at each vector width this CPU has, each width "
+        "in a process of its own: Numba compiled for that ISA level (`NUMBA_CPU_NAME`, "
+        "`NUMBA_CPU_FEATURES`) and OpenBLAS held to a kernel of the same width (`OPENBLAS_CORETYPE`); at "
+        "the widest, both chose for themselves, as a user runs them. Every backend's products were "
+        "validated against float64 first. Each speed-up comes from rounds that alternate the three "
+        "backends, in blocks, as the headline's do: the mean over the blocks the machine did not slow, "
+        "with its 95% interval."
+    )
+    return _section(
+        "Vector width as a variable", f"{intro}\n\n{table(headers, rows)}", figures, VECTOR_WIDTH_PNG
+    )
 
 
 def _machines(summaries: Sequence[dict]) -> str:

@@ -9,8 +9,9 @@ matplotlib.use("Agg")  # files only: no display, and the same output on every ma
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # noqa: E402
 
 from reports import analysis  # noqa: E402
 from reports.results import Results  # noqa: E402
@@ -219,6 +220,30 @@ def training_curves(results: Results) -> Figure | None:
         ax.set_ylabel(label)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=8)
+    return fig
+
+
+def vector_width(levels: pd.DataFrame) -> Figure | None:
+    """Each backend's speed-up over the one before it against the vector width it ran at, with intervals
+    (``reports.analysis.vector_widths``)."""
+    if levels.empty:
+        return None
+    fig, (ax,) = _figure(width=6.5, height=4.2)
+    for slow, fast in zip(analysis.WIDTH_BACKENDS, analysis.WIDTH_BACKENDS[1:]):
+        name = f"{fast} over {slow}"
+        y = levels[name]
+        error = [y - levels[f"{name} low"].fillna(y), levels[f"{name} high"].fillna(y) - y]
+        ax.errorbar(levels["vector_bits"], y, yerr=error, color=_color(fast), label=name, **POINT)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(
+        levels["vector_bits"], [f"{b}\n{isa}" for b, isa in zip(levels["vector_bits"], levels["isa"])]
+    )
+    ax.xaxis.set_minor_locator(NullLocator())
+    _log(ax, "y")
+    ax.set_xlabel("vector width (bits) and ISA level that Numba compiled for and OpenBLAS ran")
+    ax.set_ylabel("speed-up (log), 95% interval")
+    ax.set_title("How the speed-ups move with the vector width", fontsize=10)
+    ax.legend(fontsize=8)
     return fig
 
 

@@ -25,6 +25,7 @@ from reports.results import Results
 FOLDER = "machines"  # beside the report: reports/machines/<machine id>/summary.json
 MACHINES_DIR = Path(__file__).resolve().parent / FOLDER
 SUMMARY = "summary.json"
+WIDTHS = "widths.json"  # python -m bench.widths: the study at each vector width, beside the summary
 HEADLINE_KEYS = ("quantity", "ratio", "low", "high", "bound", "sense", "verdict")
 # the ISA levels the kernels know (kernels.cpu.Isa), widest first, by the flag that marks each
 ISA_FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2"))
@@ -44,17 +45,36 @@ def isa(results: Results) -> str:
 
 def machine_id(results: Results) -> str:
     """A stable, readable id: vendor, family, model, stepping, cores and ISA, e.g.
-    ``authenticamd-f25-m17-s1-2cores-avx512``."""
-    cpu = results.machine.get("cpu", {})
+    ``authenticamd-f25-m17-s1-2cores-avx-512``."""
+    return cpu_id(results.machine.get("cpu", {}))
+
+
+def cpu_id(cpu: dict) -> str:
+    """``machine_id`` from py-cpuinfo's ``get_cpu_info()`` (pytest-benchmark's ``machine_info["cpu"]``)."""
+    flags = set(cpu.get("flags", []))
+    widest = next((name for flag, name in ISA_FLAGS if flag in flags), "unknown")
     parts = [
         cpu.get("vendor_id_raw", "unknown"),
         f"f{cpu.get('family', '?')}",
         f"m{cpu.get('model', '?')}",
         f"s{cpu.get('stepping', '?')}",
         f"{cpu.get('count', '?')}cores",
-        isa(results).split(" ")[0],
+        widest,
     ]
     return re.sub(r"[^a-z0-9]+", "-", "-".join(str(part) for part in parts).lower()).strip("-")
+
+
+def host_machine_id() -> str:
+    """This machine's id, as a full benchmark run here would store it."""
+    import cpuinfo  # py-cpuinfo, which pytest-benchmark brings
+
+    return cpu_id(cpuinfo.get_cpu_info())
+
+
+def widths(root: Path, machine: str) -> list[dict]:
+    """The machine's stored width study (``bench.widths``), or nothing."""
+    path = root / machine / WIDTHS
+    return json.loads(path.read_text()) if path.is_file() else []
 
 
 def summary(results: Results) -> dict:

@@ -68,7 +68,28 @@ def performance_section(reports: Path = REPORTS) -> str:
         "method, the absolute times and the machine's measured limits.\n\n"
         + table(["quantity", "ratio [95% interval]", "bound", "verdict"], rows)
         + agreement
+        + _vector_width(reports, results)
         + _machines(reports / machines.FOLDER)
+    )
+
+
+def _vector_width(reports: Path, results) -> str:
+    """The width study of the report's machine (``python -m bench.widths``), where one is stored."""
+    levels = analysis.vector_widths(machines.widths(reports / machines.FOLDER, machines.machine_id(results)))
+    if levels.empty:
+        return ""
+    pairs = list(zip(analysis.WIDTH_BACKENDS, analysis.WIDTH_BACKENDS[1:]))
+    rows = [
+        [f"{r['isa']} ({r['vector_bits']} bits)"]
+        + [interval(r[f"{b} over {a}"], r[f"{b} over {a} low"], r[f"{b} over {a} high"]) for a, b in pairs]
+        for r in levels.to_dict("records")
+    ]
+    return (
+        f"\n\n### Against the vector width\n\nThe same machine, `python -m bench.widths`: Numba and OpenBLAS "
+        "held to each vector width in turn (the report's *Vector width as a variable* has the method and the "
+        f"times); {levels['dataset'].iloc[0]}, batch {levels['batch'].iloc[0]}.\n\n"
+        + table(["ISA level", *(f"{b} over {a}" for a, b in pairs)], rows)
+        + "\n\n![speed-ups against the vector width](reports/vector_width.png)"
     )
 
 
