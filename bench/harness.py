@@ -19,6 +19,7 @@ from network.data import DataError, load_dataset
 from network.optim import make_optimizer
 from network.sources import find_dataset
 from network.trainer import Diverged, Trainer
+from reports.claims import AT_LEAST, AT_MOST
 from reports.roles import ARRAY_COMPILER, PEER, PEER_COMPILED, PEERS
 
 EPOCH_SAMPLES = 60_000  # an epoch as the literature counts it (MNIST's training set)
@@ -34,7 +35,6 @@ TIMING_EPOCHS = 10_000  # the schedule's length: the cosine learning rate stays 
 SEED = 0
 TORCH_MISSING = "PyTorch is not installed (pip install -e '.[torch]')"  # why its benchmarks skip
 WARMUP_ROUNDS = 1  # untimed rounds before the timed ones: Numba's compilation, every buffer's first touch
-AT_MOST, AT_LEAST = "at most", "at least"  # how a headline ratio is held to its bound
 # settle(): after a call returns, a library's worker threads keep spinning for a while, ready for the next,
 # each taking a whole core from whatever runs next
 SETTLE_SLICE = 0.005  # seconds of sleep per look at the process's CPU use

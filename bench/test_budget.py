@@ -30,14 +30,14 @@ from bench.harness import (
     record_rate,
     use_threads,
 )
-from bench.test_headline import SMALL_BATCH_BOUNDS
 from kernels import full_size_backends, get_backend, installed_backends
 from network import MLP, aligned
 from network.optim import OPTIMIZERS, make_optimizer
+from reports import claims
 from reports.analysis import CALL, STEP_PARTS
 from reports.roles import BLAS, COMPILED
 
-STEP_BATCHES = (*SMALL_BATCH_BOUNDS, DEFAULT_BATCH)  # the batch sizes of the headline targets
+STEP_BATCHES = (*claims.SMALL_BATCH, DEFAULT_BATCH)  # the batch sizes of the headline targets
 # (batch, threads): every headline batch on every core (None), as the step runs; the epoch study's batch on
 # one thread too, for the thread speed-up target
 STEP_KERNEL_RUNS = [(batch, None) for batch in STEP_BATCHES] + [(DEFAULT_BATCH, 1)]

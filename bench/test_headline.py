@@ -29,8 +29,6 @@ from dataclasses import replace
 import pytest
 
 from bench.harness import (
-    AT_LEAST,
-    AT_MOST,
     DEFAULT_BATCH,
     DTYPE,
     OPTIMIZER,
@@ -45,13 +43,10 @@ from bench.machine import check_probe, fma_peak_probe, widest_vector_bits
 from bench.settings import SETTINGS_KEY
 from kernels import full_size_backends, get_backend, installed_backends, missing_backends
 from network.optim import OPTIMIZERS
+from reports import claims
 from reports.analysis import at_full_speed
 from reports.roles import ARRAY_COMPILER, BLAS, COMPILED, PEERS
 
-COMPILED_OVER_BLAS_BOUND = 0.7  # the compiled backend's epoch at batch 128 in at most 0.7 of the BLAS one's
-SMALL_BATCH_BOUNDS = {1: 6.0, 8: 3.0, 16: 2.5}  # batch -> the BLAS epoch at least this many compiled epochs
-FLOOR_BOUNDS = {COMPILED: 1.5}  # backend -> its epoch at most this many floors; the others have none
-THREAD_BOUNDS = {COMPILED: 1.6}  # backend -> all threads at least this much faster than one; others: none
 ARRAY_COMPILER_BATCHES = (1, 8, DEFAULT_BATCH)  # dispatch-bound, small, product-bound
 
 pytestmark = pytest.mark.benchmark(group="headline")
@@ -152,8 +147,8 @@ def test_compiled_over_blas(benchmark, settings, bench_data, optimizer):
         batch=DEFAULT_BATCH,
         samples=settings.epoch_samples,
         optimizer=optimizer,
-        bound=COMPILED_OVER_BLAS_BOUND,
-        sense=AT_MOST,
+        bound=claims.COMPILED_OVER_BLAS.bound,
+        sense=claims.COMPILED_OVER_BLAS.sense,
     )
 
 
@@ -178,7 +173,7 @@ def small_batch_samples(settings, batch: int) -> int:
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
-@pytest.mark.parametrize("batch", list(SMALL_BATCH_BOUNDS))
+@pytest.mark.parametrize("batch", list(claims.SMALL_BATCH))
 def test_blas_over_compiled_small_batch(benchmark, settings, bench_data, batch, optimizer):
     epoch_pair(
         benchmark,
@@ -189,8 +184,8 @@ def test_blas_over_compiled_small_batch(benchmark, settings, bench_data, batch, 
         batch=batch,
         samples=small_batch_samples(settings, batch),
         optimizer=optimizer,
-        bound=SMALL_BATCH_BOUNDS[batch],
-        sense=AT_LEAST,
+        bound=claims.SMALL_BATCH[batch].bound,
+        sense=claims.SMALL_BATCH[batch].sense,
     )
 
 
@@ -236,7 +231,7 @@ def test_epoch_over_floor(benchmark, settings, bench_data, backend):
     require(backend)
     epoch = epoch_side(bench_data, backend, samples=round_samples(settings, backend))
     floor = peak_probe(epoch.info["threads"])
-    bound = FLOOR_BOUNDS.get(backend)
+    claim = claims.FLOOR.get(backend)  # the other backends' floors are measured, not bounded
     bench_paired(
         benchmark,
         epoch,
@@ -244,8 +239,8 @@ def test_epoch_over_floor(benchmark, settings, bench_data, backend):
         rounds=settings.headline_rounds,
         quantity=f"{backend} epoch / floor",
         scale=floor.info["flops"] / epoch.info["flops"],
-        bound=bound,
-        sense=None if bound is None else AT_MOST,
+        bound=None if claim is None else claim.bound,
+        sense=None if claim is None else claim.sense,
     )
 
 
@@ -259,13 +254,13 @@ def test_thread_speedup(benchmark, settings, bench_data, backend):
     if cores < 2:
         pytest.skip(f"{cores} thread available: no speed-up to measure")
     one_thread = epoch_side(bench_data, backend, samples=settings.epoch_samples, threads=1)
-    bound = THREAD_BOUNDS.get(backend)
+    claim = claims.THREADS.get(backend)
     bench_paired(
         benchmark,
         replace(one_thread, label=f"{backend} epoch, 1 thread"),
         replace(all_threads, label=f"{backend} epoch, {cores} threads"),
         rounds=settings.headline_rounds,
         quantity=f"{backend} epoch, 1 thread / all threads",
-        bound=bound,
-        sense=None if bound is None else AT_LEAST,
+        bound=None if claim is None else claim.bound,
+        sense=None if claim is None else claim.sense,
     )

@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 from kernels import available_backends
+from reports.claims import AT_MOST
 from reports.results import Results
-from reports.roles import BLAS, COMPILED, PEERS
+from reports.roles import BLAS, COMPILED, LOOPS, PEERS
 
 CONFIDENCE = 0.95  # of the headline ratios' intervals
 DRIFT = 0.05  # the peak probe moving more than this between the run's start and end: the machine changed
@@ -175,7 +176,7 @@ def verdict(low: float, high: float, bound: float, sense: str | None) -> str:
     "unclear" when it straddles the bound; "" without a bound."""
     if bound is None or pd.isna(bound) or pd.isna(low):
         return ""
-    good_low, good_high = (-math.inf, bound) if sense == "at most" else (bound, math.inf)
+    good_low, good_high = (-math.inf, bound) if sense == AT_MOST else (bound, math.inf)
     if good_low <= low and high <= good_high:
         return "met"
     if high < good_low or low > good_high:
@@ -315,11 +316,13 @@ def variant_table(results: Results) -> pd.DataFrame:
 
 
 def sweep(results: Results, study: str, key: str) -> pd.DataFrame:
-    """Scaled epoch seconds of a sweep, one row per ``key`` value, one column per backend."""
+    """A sweep's epoch seconds from each point's fastest round (scaled), one row per ``key`` value, one
+    column per backend: the estimate the headline's blocks use, so that a speed-up read off the threads
+    sweep is the one the headline's thread ratio measures."""
     points = results.study(study)
     if points.empty:
         return pd.DataFrame()
-    table = points.pivot_table(index=key, columns="backend", values="epoch_seconds", aggfunc="first")
+    table = points.pivot_table(index=key, columns="backend", values="epoch_fastest", aggfunc="first")
     return table[sorted(table.columns, key=rank)]
 
 
@@ -515,7 +518,7 @@ def spread(results: Results) -> pd.Series:
 
 
 def crossover(results: Results) -> tuple[pd.Series, list[tuple[int, int]], list[int]]:
-    """The fastest backend at each batch size of the sweep (by median), the pairs of batches where it
+    """The fastest backend at each batch size of the sweep (by fastest round), the pairs of batches where it
     changes, and the batch sizes where its lead is unclear: its slowest round no faster than another
     backend's fastest."""
     points = results.study("batch")
@@ -558,7 +561,7 @@ def compile_table(results: Results) -> pd.DataFrame:
 
 # --- the vector width as a variable (python -m bench.widths) -----------------------------------------------
 
-WIDTH_BACKENDS = ("loops", "numpy", "numba")  # each speed-up is a backend over the one before it
+WIDTH_BACKENDS = (LOOPS, BLAS, COMPILED)  # each speed-up is a backend over the one before it
 WIDTH_FIELDS = ("isa", "vector_bits", "numba_cpu", "openblas_core", "batch", "dataset")
 
 

@@ -21,11 +21,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from network.files import atomic_write, check_output
-from reports import analysis, fmt, machines
+from reports import analysis, claims, fmt, machines
 from reports.figures import FIGURES, vector_width
 from reports.fmt import bound, frame_table, interval, number, percent, seconds, table, threads, times
 from reports.results import ReportError, Results, load_results
-from reports.roles import ARRAY_COMPILER, BLAS, COMPILED, PEER_COMPILED, PEERS
+from reports.roles import ARRAY_COMPILER, BLAS, COMPILED, LOOPS, PEER_COMPILED, PEERS
 
 REPORT_NAME = "performance.md"
 HEADLINE_CSV = "headline.csv"
@@ -115,8 +115,14 @@ def run_length(results: Results) -> str:
 
 
 def machine_name(results: Results) -> str:
+    """The CPU as a claim must name it: model, family and model numbers (a VM's "AMD EPYC" is a Zen 3 or a
+    Zen 4), widest ISA, cores."""
     cpu = results.machine.get("cpu", {})
-    return f"{cpu.get('brand_raw', 'an unknown CPU')}, {results.run.get('available_cores', '?')} cores"
+    ids = f" (family {cpu['family']}, model {cpu['model']})" if "family" in cpu and "model" in cpu else ""
+    return (
+        f"{cpu.get('brand_raw', 'an unknown CPU')}{ids}, {machines.isa(results)}, "
+        f"{results.run.get('available_cores', '?')} cores"
+    )
 
 
 def _section(title: str, body: str, figures: Sequence[str] = (), figure: str = "") -> str:
@@ -148,6 +154,7 @@ HEADLINE_COLUMNS = {
     "slowed blocks": lambda r: " / ".join(number(x) for x in r.slowed) or "none",
     "cores meet in": lambda r: f"{number(r.sync_us)} µs",
 }
+UNBOUNDED_COLUMNS = {k: v for k, v in HEADLINE_COLUMNS.items() if k not in ("bound", "verdict")}
 HEADLINE_METHOD = (
     "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both get the "
     "same moments of the machine, in blocks spread over the run. A round is the code's own time plus "
@@ -474,7 +481,8 @@ def _sweeps(results: Results, figures: list[str]) -> str:
         body = fmt.grid(s, [key], lambda value: (f"{value:g}",)) if len(s) else NOT_MEASURED
         image = f"\n\n![{study} sweep]({study}_sweep.png)" if f"{study}_sweep.png" in figures else ""
         parts.append(f"### Against {key}\n\n{body}{image}")
-    return _section("How the cost grows (epochs scaled from each point's samples)", "\n\n".join(parts))
+    title = "How the cost grows (each point's fastest round, scaled to an epoch)"
+    return _section(title, "\n\n".join(parts))
 
 
 def _budgets(results: Results, figures: list[str]) -> str:
@@ -547,9 +555,104 @@ def _compilers(results: Results, figures: list[str]) -> str:
 
 TECHNIQUE_INTRO = "Epochs (scaled) without and with it; the gain expected was written down before measuring."
 CURVE_INTRO = "A short run per backend, to show that every backend trains (not timed)."
+
+
+def epoch_costs(results: Results) -> pd.DataFrame:
+    """Per backend at the epoch study's batch: its epoch, how many times faster than loops, and how far
+    from the floor, with the paired interval where the headline measured it (else the epochs' medians)."""
+    e = analysis.epoch_table(results)
+    if e.empty:
+        return e
+    h = analysis.headline(results).set_index("quantity")
+    rows = []
+    for r in e.itertuples():
+        paired = h.loc[f"{r.backend} epoch / floor"] if f"{r.backend} epoch / floor" in h.index else None
+        floor = (
+            interval(paired.ratio, paired.low, paired.high) if paired is not None else times(r.floor_ratio)
+        )
+        over_loops = e.at[LOOPS, "epoch_seconds"] / r.epoch_seconds if LOOPS in e.index else math.nan
+        rows.append((r.backend, seconds(r.epoch_seconds), times(over_loops), floor))
+    return pd.DataFrame(rows, columns=["backend", "epoch", "x faster than loops", "x the floor"])
+
+
+def kernel_speedups(results: Results) -> pd.DataFrame:
+    """Each kernel's time in loops over its time in each other backend."""
+    k = analysis.kernel_table(results)
+    if k.empty or LOOPS not in k:
+        return pd.DataFrame()
+    return k.drop(columns=LOOPS).rtruediv(k[LOOPS], axis=0)
+
+
+def winners_sentence(results: Results) -> str:
+    """Which backend is fastest at each batch size of the sweep, in one sentence (or nothing)."""
+    winners, switches, unclear = analysis.crossover(results)
+    if not len(winners):
+        return ""
+    by_backend: dict[str, list[str]] = {}
+    for batch, backend in winners.items():
+        by_backend.setdefault(backend, []).append(f"{batch:g}")
+    text = "; ".join(f"**{b}** at batch {', '.join(sizes)}" for b, sizes in by_backend.items())
+    if unclear:
+        text += f" (no verdict at {', '.join(f'{b:g}' for b in unclear)}: the rounds overlap)"
+    return f"Fastest epoch at each batch size of the sweep (by fastest round): {text}."
+
+
+def _costs(results: Results, figures: list[str]) -> str:
+    """What a reader comes for, first: how much faster than loops each backend is, per epoch and per
+    kernel; which wins at each batch size; how far each is from the machine's limit."""
+    costs = epoch_costs(results)
+    if costs.empty:
+        return ""
+    e = analysis.epoch_table(results)
+    first = e.iloc[0]
+    intro = (
+        f"One epoch of {int(first['epoch_samples']):,} samples, {first['layer_sizes']}, {first['dtype']}, "
+        f"{first['dataset']}, {first['optimizer']}, batch {int(first['batch'])}, "
+        f"on {machine_name(results)}. *x the floor*: the epoch over its FLOPs at the machine's measured "
+        "all-core FMA peak, with its 95% interval where it was measured in alternating rounds "
+        "(*Claims we test* has the method)."
+    )
+    parts = [intro, table(list(costs.columns), costs.itertuples(index=False))]
+    speedups = kernel_speedups(results)
+    if len(speedups):
+        rows = [
+            (f"{kernel} `{shape}`", *(times(x) for x in row)) for (kernel, shape), row in speedups.iterrows()
+        ]
+        parts += [
+            "Each kernel at the step's shapes, times faster than loops (*Kernels* has the times):",
+            table(["kernel", *speedups.columns], rows),
+        ]
+    parts.append(winners_sentence(results))
+    return _section("What it costs", "\n\n".join(p for p in parts if p))
+
+
+def _claims(results: Results, figures: list[str]) -> str:
+    """The bounded headline ratios, their verdicts and where each bound comes from; then the other
+    paired ratios."""
+    h = analysis.headline(results)
+    if h.empty:
+        return _section("Claims we test", "")
+    bounded = h[h["bound"].notna()]
+    by_reason: dict[str, list[str]] = {}
+    for c in claims.ALL:
+        by_reason.setdefault(c.why, []).append(f"{bound(c.bound, c.sense)}, {c.applies_to}")
+    origins = fmt.bullets([f"{'; '.join(bounds)}: {why}." for why, bounds in by_reason.items()])
+    parts = [HEADLINE_METHOD, frame_table(bounded, HEADLINE_COLUMNS)]
+    parts += ["Where the bounds come from (`reports/claims.py`):", origins]
+    others = h[h["bound"].isna()]
+    if len(others):
+        parts += [
+            "### Other paired ratios\n\nMeasured as the claims are, with no bound.",
+            frame_table(others, UNBOUNDED_COLUMNS),
+        ]
+    body = "\n\n".join(parts)
+    return _section("Claims we test", body, figures, "headline.png")
+
+
 SECTIONS = [  # each a function of (results, figures), in the report's order
     _header,
-    _tabled("Headline ratios", analysis.headline, HEADLINE_COLUMNS, HEADLINE_METHOD, "headline.png", True),
+    _costs,
+    _claims,
     lambda results, figures: _section("Findings", fmt.bullets(findings(results))),
     _machine,
     _method,

@@ -14,6 +14,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator  # noqa: E402
 
 from reports import analysis  # noqa: E402
+from reports.claims import AT_MOST  # noqa: E402
+from reports.fmt import bound  # noqa: E402
 from reports.results import Results  # noqa: E402
 from reports.roles import PEER, PEER_COMPILED  # noqa: E402
 
@@ -176,27 +178,32 @@ def roofline(results: Results) -> Figure | None:
 
 
 def headline(results: Results) -> Figure | None:
-    """Each headline ratio with its interval, against its bound."""
+    """Each claim's ratio over its bound, turned so that right of 1 is the bound's good side: one scale for
+    bounds from 0.7 to 6, each with its interval."""
     h = analysis.headline(results)
+    h = h[h["bound"].notna()]
     if h.empty:
         return None
-    fig, (ax,) = _figure(width=8, height=0.45 * len(h) + 1.2)
+    fig, (ax,) = _figure(width=8, height=0.4 * len(h) + 1.4)
     y = np.arange(len(h))[::-1]
     for yi, r in zip(y, h.itertuples()):
-        color = VERDICT_COLORS.get(r.verdict, "black")
-        ax.errorbar(
-            r.ratio, yi, xerr=[[r.ratio - r.low], [r.high - r.ratio]], fmt="o", color=color, capsize=3
+        # an upper bound turned over: bound / ratio, its interval's ends swapped
+        margin, low, high = (
+            (r.bound / r.ratio, r.bound / r.high, r.bound / r.low)
+            if r.sense == AT_MOST
+            else (r.ratio / r.bound, r.low / r.bound, r.high / r.bound)
         )
-        if not np.isnan(r.bound):
-            ax.plot([r.bound, r.bound], [yi - 0.35, yi + 0.35], color="black", linewidth=2)
-    ax.set_yticks(y, h["quantity"], fontsize=8)
+        color = VERDICT_COLORS.get(r.verdict, "black")
+        ax.errorbar(margin, yi, xerr=[[margin - low], [high - margin]], fmt="o", color=color, capsize=3)
+    ax.axvline(1.0, color="black", linewidth=1.5)
+    ax.set_yticks(y, [f"{q} ({bound(b, s)})" for q, b, s in zip(h["quantity"], h["bound"], h["sense"])])
+    ax.tick_params(axis="y", labelsize=8)
     _log(ax, "x")
-    ax.set_xlabel(
-        "ratio (log): mean of the blocks' ratios of fastest rounds, 95% interval over the blocks the "
-        "machine did not slow\nblack bar: the bound"
-    )
+    ax.set_xlabel("ratio over its bound (log), 95% interval")
     ax.set_title(
-        "Headline ratios from alternating rounds\ngreen: met, red: not met, orange: unclear", fontsize=10
+        "Claims we test (upper bounds turned over)\nright of the line: met; green met, red not met, "
+        "orange unclear",
+        fontsize=10,
     )
     return fig
 
@@ -224,26 +231,29 @@ def training_curves(results: Results) -> Figure | None:
 
 
 def vector_width(levels: pd.DataFrame) -> Figure | None:
-    """Each backend's speed-up over the one before it against the vector width it ran at, with intervals
-    (``reports.analysis.vector_widths``)."""
+    """Each backend's speed-up over the one before it against the vector width it ran at, one panel each
+    (their scales differ a thousandfold), with intervals (``reports.analysis.vector_widths``)."""
     if levels.empty:
         return None
-    fig, (ax,) = _figure(width=6.5, height=4.2)
-    for slow, fast in zip(analysis.WIDTH_BACKENDS, analysis.WIDTH_BACKENDS[1:]):
+    pairs = list(zip(analysis.WIDTH_BACKENDS, analysis.WIDTH_BACKENDS[1:]))
+    fig, axes = _figure(ncols=len(pairs), width=4.2 * len(pairs), height=4.0)
+    labels = [f"{bits}\n{isa}" for bits, isa in zip(levels["vector_bits"], levels["isa"])]
+    for ax, (slow, fast) in zip(axes, pairs):
         name = f"{fast} over {slow}"
         y = levels[name]
         error = [y - levels[f"{name} low"].fillna(y), levels[f"{name} high"].fillna(y) - y]
-        ax.errorbar(levels["vector_bits"], y, yerr=error, color=_color(fast), label=name, **POINT)
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(
-        levels["vector_bits"], [f"{b}\n{isa}" for b, isa in zip(levels["vector_bits"], levels["isa"])]
+        ax.errorbar(levels["vector_bits"], y, yerr=error, color=_color(fast), **POINT)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(levels["vector_bits"], labels)
+        ax.xaxis.set_minor_locator(NullLocator())
+        _log(ax, "y")
+        ax.set_title(f"{name} (log), 95% interval", fontsize=10)
+        ax.set_xlabel("vector width (bits) and ISA level")
+    fig.suptitle(
+        f"Speed-ups against the vector width Numba compiled for and OpenBLAS ran, batch "
+        f"{levels['batch'].iloc[0]}",
+        fontsize=10,
     )
-    ax.xaxis.set_minor_locator(NullLocator())
-    _log(ax, "y")
-    ax.set_xlabel("vector width (bits) and ISA level that Numba compiled for and OpenBLAS ran")
-    ax.set_ylabel("speed-up (log), 95% interval")
-    ax.set_title("How the speed-ups move with the vector width", fontsize=10)
-    ax.legend(fontsize=8)
     return fig
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from network.files import atomic_write
 from reports import analysis, machines
-from reports.build import HEADLINE_CSV, machine_name, run_length
+from reports.build import HEADLINE_CSV, epoch_costs, machine_name, run_length, winners_sentence
 from reports.fmt import interval, table
 from reports.results import ReportError, load_results
 
@@ -44,10 +44,15 @@ def performance_section(reports: Path = REPORTS) -> str:
     data = results.run.get("data") or {}
     epoch = results.study("epoch")
     network = f"{epoch['layer_sizes'].iloc[0]}, {epoch['dtype'].iloc[0]}, " if len(epoch) else ""
-    rows = [
-        (r.quantity, interval(r.ratio, r.low, r.high), r.bound, r.verdict)
-        for r in headline.fillna({"bound": "", "verdict": ""}).itertuples()
+    claimed = headline[headline["bound"].notna()]
+    claims_rows = [
+        (r.quantity, interval(r.ratio, r.low, r.high), r.bound, r.verdict) for r in claimed.itertuples()
     ]
+    others = [
+        (r.quantity, interval(r.ratio, r.low, r.high))
+        for r in headline[headline["bound"].isna()].itertuples()
+    ]
+    costs = epoch_costs(results)
     repeat = reports / REPEAT_JSON
     agreement = ""
     if repeat.exists():
@@ -60,13 +65,18 @@ def performance_section(reports: Path = REPORTS) -> str:
             "side moved."
         )
     return (
-        f"### Results\n\nHeadline ratios of the committed [performance report](reports/performance.md): "
-        f"{network}{data.get('name', 'unknown data')}, measured on {machine_name(results)} (run finished "
-        f"{results.datetime[:16]}{run_length(results)}). Each comes from rounds that alternate its two "
-        "sides, in blocks spread over the run, with its 95% interval over the blocks that the machine did "
-        "not slow (the report shows those apart, measured again); the report has the "
-        "method, the absolute times and the machine's measured limits.\n\n"
-        + table(["quantity", "ratio [95% interval]", "bound", "verdict"], rows)
+        f"### Results\n\nFrom the committed [performance report](reports/performance.md): {network}"
+        f"{data.get('name', 'unknown data')}, measured on {machine_name(results)} (run finished "
+        f"{results.datetime[:16]}{run_length(results)}). An epoch of each backend, how many times faster "
+        "than loops, and how far from this machine's limit (its FLOPs at the measured all-core FMA peak):\n\n"
+        + table(list(costs.columns), costs.itertuples(index=False))
+        + f"\n\n{winners_sentence(results)}"
+        + "\n\n### Claims we test\n\nEach ratio comes from rounds that alternate its two sides, in blocks "
+        "spread over the run, with its 95% interval over the blocks that the machine did not slow (the "
+        "report shows those apart, measured again, and says where each bound comes from).\n\n"
+        + table(["quantity", "ratio [95% interval]", "bound", "verdict"], claims_rows)
+        + "\n\nMeasured the same way, with no bound:\n\n"
+        + table(["quantity", "ratio [95% interval]"], others)
         + agreement
         + _vector_width(reports, results)
         + _machines(reports / machines.FOLDER)

@@ -117,6 +117,7 @@ def _derive(table: pd.DataFrame) -> pd.DataFrame:
     t["epoch_scale"] = t["epoch_samples"] / t["samples"]  # 1 where a round was a whole epoch
     t["scaled"] = t["epoch_scale"].gt(1)
     t["epoch_seconds"] = t["median"] * t["epoch_scale"]
+    t["epoch_fastest"] = t["min"] * t["epoch_scale"]  # a point's fastest round, as the headline's blocks
     t["epoch_flops"] = t["flops_per_sample"] * t["epoch_samples"]
     counted = t["flops"].where(t["flops"].gt(0), t["flops_per_sample"] * t["samples"])
     t["gflops"] = counted / t["median"] / 1e9

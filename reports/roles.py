@@ -14,6 +14,8 @@ from __future__ import annotations
 COMPILED = "numba"
 # the backend whose products are the BLAS library's: the yardstick the compiled backend is held to
 BLAS = "numpy"
+# the interpreted backend: the baseline every speed-up the reader sees first is over
+LOOPS = "loops"
 # the backend whose vectorised form a compiler fuses and compiles (XLA): what a practitioner would pick
 # instead of hand-written compiled loops, set against them at a few batch sizes and in the cost of a call
 ARRAY_COMPILER = "jax"

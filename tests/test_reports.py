@@ -19,6 +19,7 @@ import reports.build as build
 from bench.harness import training_flops
 from network.files import TEMP_SUFFIX, OutputRefused
 from reports import analysis, figures
+from reports.fmt import times
 from reports.readme import performance_section, update_section
 from reports.results import load_results
 
@@ -405,10 +406,13 @@ def test_the_roofline_places_every_kernel_of_every_backend(tmp_path):
     assert any(line.get_ydata()[0] == pytest.approx(190) for line in fig.axes[0].lines)
 
 
-def test_the_headline_figure_shows_each_ratio(tmp_path):
+def test_the_claims_figure_shows_each_bounded_ratio_over_its_bound(tmp_path):
     fig = figures.headline(results(tmp_path))
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert "numba epoch / numpy epoch, batch 32" in labels and len(labels) == 3
+    assert "numba epoch / numpy epoch, batch 32 (≤ 0.7)" in labels and len(labels) == 3
+    # an upper bound turned over: 0.7 / 0.5; a lower one as it is: 3.0 / 3.0, 1.2 / 1.6 (top row first)
+    centres = [bars.lines[0].get_xdata()[0] for bars in fig.axes[0].containers]
+    assert centres == pytest.approx([0.7 / 0.5, 3.0 / 3.0, 1.2 / 1.6])
 
 
 def test_a_partial_run_builds_and_says_what_is_missing(tmp_path):
@@ -648,3 +652,19 @@ def test_a_lead_within_the_rounds_spread_is_no_verdict(tmp_path, numpy_over_numb
     assert winners[1] == "numba" and found == unclear
     report = build.build_report(path).read_text()
     assert ("No verdict at batch 1:" in report) == bool(unclear)
+
+
+def test_the_report_opens_with_what_each_backend_costs(tmp_path):
+    r = results(tmp_path)
+    costs = build.epoch_costs(r).set_index("backend")
+    loops_epoch = 3.0 * 60_000 / 512  # the loops round trained 512 samples: scaled to the epoch
+    assert costs.at["numba", "x faster than loops"] == times(loops_epoch / 0.5)
+    assert costs.at["loops", "x faster than loops"] == times(1.0)
+    speedups = build.kernel_speedups(r)
+    assert speedups.loc[("relu", "(32x64)"), "numba"] == pytest.approx(0.3 / 2e-4)
+    assert "loops" not in speedups
+    report = build.render([r], [])
+    assert report.index("## What it costs") < report.index("## Claims we test") < report.index("## Findings")
+    claims_part = report[report.index("## Claims we test") : report.index("## Findings")]
+    assert "| numpy epoch / numba epoch, batch 8 |" in claims_part  # bounded: a claim, with its bound
+    assert "≥ 3" not in report[: report.index("## Claims we test")]  # no bound before its own section
