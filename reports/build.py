@@ -30,6 +30,7 @@ from reports.roles import ARRAY_COMPILER, BLAS, COMPILED, LOOPS, PEER_COMPILED, 
 REPORT_NAME = "performance.md"
 HEADLINE_CSV = "headline.csv"
 BENCHMARKS_CSV = "benchmarks.csv"
+VECTOR_WIDTH_PNG = "vector_width.png"  # python -m bench.widths, where the run's machine has one
 NOT_MEASURED = "_Not measured in this run._"
 BUSY = 0.25  # cores' worth of CPU other processes used while a probe ran: above it, say so beside the rate
 ASM_CHECK = {"True": "checked", "False": "**not as intended**"}
@@ -43,27 +44,15 @@ def build_report(json_path: str | Path, out_dir: str | Path | None = None, other
     out_dir = Path(out_dir) if out_dir is not None else results.path.parent
     # Everything is rendered before anything is written, so a failure leaves the previous report's files
     # as the set they were (not a new figure beside an old report).
-    files: dict[str, bytes | str] = {}
-    for name, make in FIGURES.items():
-        fig = make(results)
-        if fig is not None:
-            image = io.BytesIO()
-            fig.savefig(image, format="png", dpi=110)
-            plt.close(fig)
-            files[name] = image.getvalue()
+    machines_dir = out_dir / machines.FOLDER
+    levels = analysis.vector_widths(machines.widths(machines_dir, machines.machine_id(results)))
+    drawn = {name: make(results) for name, make in FIGURES.items()} | {VECTOR_WIDTH_PNG: vector_width(levels)}
+    files: dict[str, bytes | str] = {name: _png(fig) for name, fig in drawn.items() if fig is not None}
     headline = analysis.headline(results)
     headline["bound"] = [bound(b, s) for b, s in zip(headline["bound"], headline["sense"])]  # "≤ 0.7"
     files[HEADLINE_CSV] = _csv(headline[["quantity", "ratio", "low", "high", "bound", "verdict"]])
     files[BENCHMARKS_CSV] = _csv(results.table)
-    machines_dir = out_dir / machines.FOLDER
     summaries = machines.with_run(machines.stored(machines_dir), results)
-    levels = analysis.vector_widths(machines.widths(machines_dir, machines.machine_id(results)))
-    width_figure = vector_width(levels)
-    if width_figure is not None:
-        image = io.BytesIO()
-        width_figure.savefig(image, format="png", dpi=110)
-        plt.close(width_figure)
-        files[VECTOR_WIDTH_PNG] = image.getvalue()
     files[REPORT_NAME] = render(runs, [name for name in files if name.endswith(".png")], summaries, levels)
     for name in files:  # all refusals (a folder in a file's place, say) before the first write
         check_output(out_dir / name)
@@ -73,6 +62,13 @@ def build_report(json_path: str | Path, out_dir: str | Path | None = None, other
     if not results.quick:  # a quick run's numbers are no machine's results
         machines.store(results, machines_dir)
     return out_dir / REPORT_NAME
+
+
+def _png(fig) -> bytes:
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=110)
+    plt.close(fig)
+    return image.getvalue()
 
 
 def _csv(frame: pd.DataFrame) -> str:
@@ -671,9 +667,6 @@ MACHINES_TEXT = (
     "(`reports.machines`), replacing only that machine's entry: one column per machine stored, its "
     "ratios with their 95% intervals, and on how many machines each bound is met."
 )
-
-
-VECTOR_WIDTH_PNG = "vector_width.png"
 
 
 def _vector_width(levels: pd.DataFrame, figures: list[str]) -> str:
