@@ -16,6 +16,7 @@ from reports.results import Results
 from reports.roles import BLAS, COMPILED, LOOPS, PEERS
 
 CONFIDENCE = 0.95  # of the headline ratios' intervals
+SEPARATED = 3.0  # standard errors of their difference: two runs' ratios this far apart disagree
 DRIFT = 0.05  # the peak probe moving more than this between the run's start and end: the machine changed
 INDEPENDENT = 0.9  # all cores at least this fraction of n x one core: the cores do not share the FMA units
 NOISY_SPREAD = 0.10  # an IQR above this fraction of the median: the rounds of that benchmark were noisy
@@ -240,27 +241,32 @@ def _standard_error(row: pd.Series) -> tuple[float, int]:
     return math.log(row.high / row.low) / (2 * t_quantile((1 + CONFIDENCE) / 2, blocks - 1)), blocks
 
 
-def shift(rows: list[pd.Series]) -> tuple[float, bool]:
-    """The largest difference between the runs' ratios (logs) over its standard error, and whether it is
-    within the runs' own spread: Student's t over both runs' blocks at ``1 - CONFIDENCE``. Two runs of a
-    steady machine stay within it 95% of the time, though one run's ratio falls outside the other's
-    interval more often (that interval is for its own mean, not for another run's)."""
-    worst, limit = 0.0, math.inf
+def shift(rows: list[pd.Series]) -> float:
+    """The largest difference between the runs' ratios (logs) over its standard error, from both runs'
+    blocks: two runs of a steady machine stay within ``SEPARATED`` of each other, though one run's ratio
+    falls outside the other's interval more often (that interval is for its own mean, not another run's)."""
+    worst = 0.0
     for i, a in enumerate(rows):
         for b in rows[i + 1 :]:
-            (se_a, n_a), (se_b, n_b) = _standard_error(a), _standard_error(b)
+            (se_a, _), (se_b, _) = _standard_error(a), _standard_error(b)
             if math.isnan(se_a) or math.isnan(se_b):
-                return math.nan, False
+                return math.nan
             apart, se = abs(math.log(a.ratio / b.ratio)), math.hypot(se_a, se_b)
-            z = apart / se if se > 0 else (math.inf if apart > 0 else 0.0)  # blocks without spread
-            worst, limit = max(worst, z), min(limit, t_quantile((1 + CONFIDENCE) / 2, n_a + n_b - 2))
-    return worst, worst <= limit
+            worst = max(worst, apart / se if se > 0 else (math.inf if apart > 0 else 0.0))
+    return worst
+
+
+def half_widths(results: Results) -> pd.Series:
+    """Each headline interval's half-width relative to its ratio (on the log scale the interval is
+    symmetric in): 0.05 for a ratio known to 5%."""
+    h = headline(results).set_index("quantity")
+    return np.sqrt(h["high"] / h["low"]) - 1
 
 
 def compare(runs: list[Results]) -> pd.DataFrame:
     """The headline quantities of several runs side by side, and whether they agree: every run's ratio
-    inside every other run's interval, and one verdict for all; and how far apart they are against the
-    runs' own spread (``shift``)."""
+    inside every other run's interval, and one verdict for all; whether a bound is met in one and not
+    met in another; and how far apart they are in standard errors (``shift``)."""
     frames = [headline(r).set_index("quantity") for r in runs]
     quantities = list(dict.fromkeys(q for f in frames for q in f.index))
     rows = []
@@ -269,7 +275,8 @@ def compare(runs: list[Results]) -> pd.DataFrame:
         inside = all(o.low <= p.ratio <= o.high for p in present for o in present)
         row = {"quantity": q, "agree": len(present) == len(runs) and inside}
         row["same_verdict"] = len({p.verdict for p in present}) == 1
-        row["shift_se"], row["within_spread"] = shift(present)
+        row["contradicts"] = {"met", "not met"} <= {p.verdict for p in present}
+        row["shift_se"] = shift(present)
         for i, f in enumerate(frames):
             for column, name in RUN_COLUMNS.items():
                 row[f"{name}_{i}"] = f.at[q, column] if q in f.index else math.nan

@@ -716,7 +716,9 @@ def _runs(runs: list[Results]) -> str:
             f"{getattr(r, f'verdict_{i}')}"
         )
     columns["agree"] = lambda r: "yes" if r.agree and r.same_verdict else "**no**"
-    columns["apart"] = lambda r: f"{number(r.shift_se)} s.e." + ("" if r.within_spread else " **beyond**")
+    columns["apart"] = lambda r: (
+        f"{number(r.shift_se)} s.e." + (" **beyond**" if r.shift_se > analysis.SEPARATED else "")
+    )
     unstable = c[~(c["agree"] & c["same_verdict"])]
 
     def each(r, column: str, write=seconds) -> str:  # a column's value in run 1 → run 2 ...
@@ -727,12 +729,17 @@ def _runs(runs: list[Results]) -> str:
         f"cores meet in {each(r, 'sync', lambda us: f'{number(us)} µs')}"
         for r in unstable.itertuples()
     ]
-    body = f"{len(c) - len(unstable)} of {len(c)} ratios agree: each run's ratio inside every other run's "
-    body += (
-        "interval, and one verdict. *Apart*: the largest difference between the runs' ratios over its "
-        "standard error (from both runs' blocks); **beyond** where Student's t at 5% says the runs differ by "
-        f"more than their own spread. Beyond it: {int((~unstable['within_spread']).sum())} of the "
-        f"{len(unstable)} that do not agree (an interval for one run's mean holds another run's ratio less "
+    widths = "; ".join(
+        f"run {i + 1} median {percent(w.median())}, widest {percent(w.max())}"
+        for i, w in enumerate(analysis.half_widths(run) for run in runs)
+    )
+    apart = int((c["shift_se"] > analysis.SEPARATED).sum())
+    body = (
+        f"Of {len(c)} ratios, {int(c['contradicts'].sum())} met in one run and not met in another, and "
+        f"{apart} {'lies' if apart == 1 else 'lie'} more than {analysis.SEPARATED:g} standard "
+        f"errors of their difference apart (*apart*: from both runs' blocks). The intervals' half-widths: "
+        f"{widths}. {len(c) - len(unstable)} agree in the strict sense: each run's ratio inside every other "
+        "run's interval, and one verdict (an interval for one run's mean holds another run's ratio less "
         "often than 95% of the time, even on a steady machine)."
     )
     if moved:

@@ -17,7 +17,7 @@ import pandas as pd
 from network.files import atomic_write
 from reports import analysis, machines
 from reports.build import HEADLINE_CSV, epoch_costs, machine_name, run_length, winners_sentence
-from reports.fmt import interval, table
+from reports.fmt import interval, percent, table
 from reports.results import ReportError, load_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -57,12 +57,15 @@ def performance_section(reports: Path = REPORTS) -> str:
     agreement = ""
     if repeat.exists():
         c = analysis.compare([results, load_results(repeat)])
+        widths = [analysis.half_widths(run) for run in (results, load_results(repeat))]
         agreement = (
-            f"\n\nA second full run on the same machine (`{REPEAT_JSON}`) reaches the same verdict on "
-            f"{int(c['same_verdict'].sum())} of {len(c)} ratios, and lies inside this run's interval on "
-            f"{int(c['agree'].sum())}, and the two differ by more than their own spread allows (Student's t "
-            f"at 5%) on {int((~c['within_spread']).sum())}. The report's *Runs side by side* shows which "
-            "side moved."
+            f"\n\nA second full run on the same machine (`{REPEAT_JSON}`): of {len(c)} ratios, "
+            f"{int(c['contradicts'].sum())} met in one run and not met in the other, "
+            f"{int((c['shift_se'] > analysis.SEPARATED).sum())} more than {analysis.SEPARATED:g} standard "
+            "errors of their difference apart; intervals' half-widths: median "
+            f"{' / '.join(percent(w.median()) for w in widths)}, widest "
+            f"{' / '.join(percent(w.max()) for w in widths)} (this run / the second). The report's *Runs "
+            "side by side* shows each ratio in both."
         )
     return (
         f"### Results\n\nFrom the committed [performance report](reports/performance.md): {network}"

@@ -320,13 +320,13 @@ def _run_row(log_ratio: float, se: float, blocks: int = 6) -> pd.Series:
     )
 
 
-@pytest.mark.parametrize(("difference", "within"), [(0.0, True), (0.03, True), (0.04, False)])
-def test_shift_between_runs_is_in_standard_errors_of_the_difference(difference, within):
-    # both runs' standard errors 0.01: the difference's is 0.01 sqrt 2, and t(0.975, 10) = 2.23 bounds it.
-    # 0.03 lies outside the other run's interval (half-width t(0.975, 5) 0.01 = 0.026) yet within the
-    # spread; a sum of the errors (0.02) would call 0.04 within too
-    shift, inside = analysis.shift([_run_row(0.0, 0.01), _run_row(difference, 0.01)])
-    assert shift == pytest.approx(difference / math.hypot(0.01, 0.01), rel=1e-6) and inside is within
+@pytest.mark.parametrize("difference", [0.0, 0.03, 0.05])
+def test_shift_between_runs_is_in_standard_errors_of_the_difference(difference):
+    # both runs' standard errors 0.01: the difference's is 0.01 sqrt 2, not their sum 0.02. 0.03 lies
+    # outside the other run's interval (half-width t(0.975, 5) 0.01 = 0.026) yet 2.1 s.e. apart; 0.05 is
+    # 3.5 s.e. apart (the sum would say 2.5, within SEPARATED)
+    shift = analysis.shift([_run_row(0.0, 0.01), _run_row(difference, 0.01)])
+    assert shift == pytest.approx(difference / math.hypot(0.01, 0.01), rel=1e-6)
 
 
 def test_runs_side_by_side(tmp_path):
@@ -339,11 +339,12 @@ def test_runs_side_by_side(tmp_path):
             bench["extra_info"]["sync_us"] = [2.6] * len(bench["stats"]["data"])  # the cores met slower
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "benchmark.json").write_text(json.dumps(other))
-    assert same["within_spread"].all() and (same["shift_se"] == 0).all()
+    assert (same["shift_se"] == 0).all() and not same["contradicts"].any()
     differ = analysis.compare([results(tmp_path / "a"), load_results(tmp_path / "c" / "benchmark.json")])
     row = differ.set_index("quantity").loc["numba epoch / numpy epoch, batch 32"]
     assert not row["agree"] and not row["same_verdict"] and row["verdict_1"] == "not met"
-    assert not row["within_spread"]  # 0.5 -> 0.8 with no spread in either run's blocks
+    assert row["shift_se"] > analysis.SEPARATED  # 0.5 -> 0.8 with no spread in either run's blocks
+    assert row["contradicts"]  # met in run 1, not met in run 2
     assert row["a_1"] == pytest.approx(0.8 * 1.5) and row["a_0"] == pytest.approx(0.5 * 1.5)  # side a moved
     assert row["b_0"] == row["b_1"] == pytest.approx(1.5)  # side b did not
     assert (row["sync_0"], row["sync_1"]) == pytest.approx((1.4, 2.6))  # the cores met slower in run 2
