@@ -28,10 +28,10 @@ SLOWED = 0.10
 SPLIT = 1.5  # wide FMAs at most this much faster than half-width ones: the CPU splits them in two
 HEADLINE_FIELDS = [
     "quantity", "ratio", "low", "high", "pairs", "bound", "sense", "verdict",
-    "a_median", "b_median", "blocks", "slowed", "sync_us", "compares_threads",
+    "a_fastest", "b_fastest", "blocks", "slowed", "sync_us", "compares_threads",
 ]  # fmt: skip
 RUN_COLUMNS = {  # headline column -> its name, suffixed with the run's index, in compare()
-    "ratio": "ratio", "low": "low", "high": "high", "verdict": "verdict", "a_median": "a", "b_median": "b",
+    "ratio": "ratio", "low": "low", "high": "high", "verdict": "verdict", "a_fastest": "a", "b_fastest": "b",
     "sync_us": "sync",
 }  # fmt: skip
 
@@ -186,7 +186,7 @@ def verdict(low: float, high: float, bound: float, sense: str | None) -> str:
 
 
 def blocks_meeting(blocks: list[float], bound: float, sense: str | None) -> int:
-    """How many of a ratio's block medians are on the good side of its bound (as ``verdict`` judges)."""
+    """How many of a ratio's blocks' ratios are on the good side of its bound (as ``verdict`` judges)."""
     return sum(verdict(x, x, bound, sense) == "met" for x in blocks)
 
 
@@ -222,7 +222,7 @@ def headline(results: Results) -> pd.DataFrame:
             {"quantity": quantity, "ratio": ratio, "low": low, "high": high, "bound": bound}
             | {"pairs": sum(min(len(a), len(b)) for a, b, _ in measured)}
             | {"sense": sense if not pd.isna(bound) else None, "verdict": verdict(low, high, bound, sense)}
-            | {"a_median": _median(a_seconds), "b_median": _median(b_seconds)}
+            | {"a_fastest": min(a_seconds, default=math.nan), "b_fastest": min(b_seconds, default=math.nan)}
             | {"blocks": kept, "slowed": [r for r, fast in zip(ratios, full) if not fast]}
             | {"sync_us": _median(sync), "compares_threads": threads_compared}
         )
@@ -448,11 +448,10 @@ def _compiled_pairs(results: Results, other: str) -> dict[str, dict]:
 
 def compiled_step_budget(results: Results) -> pd.DataFrame:
     """Per optimizer and batch of a headline pair of the compiled backend against the BLAS one: both steps
-    (the medians of the pair's sides), the step the compiled one would need to meet the bound, the parts
-    of its step timed alone on
-    the step's threads, the rest of it, and the rate (of the all-core peak) the first layer's products
-    would need to meet the bound in the time that every other part, as measured, leaves them, beside the
-    rate they run at."""
+    (the fastest rounds of the pair's sides), the step the compiled one would need to meet the bound, the
+    parts of its step timed alone on the step's threads, the rest of it, and the rate (of the all-core
+    peak) the first layer's products would need to meet the bound in the time that every other part, as
+    measured, leaves them, beside the rate they run at."""
     heads = headline(results).set_index("quantity")
     rows = []
     for quantity, extra in _compiled_pairs(results, BLAS).items():
@@ -462,7 +461,7 @@ def compiled_step_budget(results: Results) -> pd.DataFrame:
         if parts is None:
             continue
         steps = info["samples"] / info["batch"]
-        a_step, b_step = heads.loc[quantity, ["a_median", "b_median"]] / steps
+        a_step, b_step = heads.loc[quantity, ["a_fastest", "b_fastest"]] / steps
         compiled_step, blas_step = (a_step, b_step) if compiled_first else (b_step, a_step)
         bound = heads.loc[quantity, "bound"]  # on a / b
         seconds = {part: t for part, (t, _) in parts.items()}
@@ -480,7 +479,7 @@ def compiled_step_budget(results: Results) -> pd.DataFrame:
 
 
 def thread_budget(results: Results) -> pd.DataFrame:
-    """The compiled backend's step on one thread and on all (the medians of the thread speed-up pair's
+    """The compiled backend's step on one thread and on all (the fastest rounds of the thread speed-up pair's
     sides) in the parts of ``compiled_step_budget``: each part's speed-up, and its all-core time against
     the floor of its FLOPs."""
     pairs = [e for e in _compiled_pairs(results, COMPILED).values() if compares_threads(e)]
@@ -495,7 +494,7 @@ def thread_budget(results: Results) -> pd.DataFrame:
     head = headline(results).set_index("quantity").loc[pair["quantity"]]
     columns = {}
     for name, side, side_parts in zip(("one thread", "all threads"), (one, every), parts):
-        step = head["a_median" if side is pair["a_info"] else "b_median"] / steps
+        step = head["a_fastest" if side is pair["a_info"] else "b_fastest"] / steps
         seconds = [t for t, _ in side_parts.values()]
         columns[name] = [*seconds, step - sum(seconds), step]
     flops = [f for _, f in parts[0].values()] + [math.nan, one["flops"] / steps]

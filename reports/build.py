@@ -171,7 +171,7 @@ COMPILED_STEP_TEXT = (
 COMPILED_STEP_GLOSSARY = [  # (column, what it holds)
     (
         f"{analysis.BLAS_STEP}, {analysis.COMPILED_STEP}",
-        "the medians of the headline pair's rounds, per step",
+        "the fastest rounds of the headline pair's sides, per step",
     ),
     ("needed for the bound", f"the most {COMPILED}'s step may take to meet the bound against {BLAS}'s"),
     ("forward product", "the first layer's `x @ W1`"),
@@ -200,8 +200,8 @@ COMPILED_STEP_GLOSSARY = [  # (column, what it holds)
     ("products run at", "the rate of those two products timed alone"),
 ]
 THREAD_TEXT = (
-    "The same parts on one thread and on all (steps: the medians of the thread speed-up pair's sides); "
-    "*x floor*: the all-core time against the part's FLOPs at the all-core peak."
+    "The same parts on one thread and on all (steps: the fastest rounds of the thread speed-up pair's "
+    "sides); *x floor*: the all-core time against the part's FLOPs at the all-core peak."
 )
 PEAK_COLUMNS = {
     "FMA probe": lambda r: f"{r.dtype}, {int(r.vector_bits)}-bit, {threads(r.threads)}, {r.when}",
@@ -744,9 +744,8 @@ def _runs(runs: list[Results]) -> str:
     )
     if moved:
         body += (
-            "\n\nWhere they do not, each side's median time, run 1 → run 2 ..., shows what moved (both sides "
-            "alike: the machine's state during those rounds; one side alone: that side):\n\n"
-            + fmt.bullets(moved)
+            "\n\nWhere they do not, each side's fastest round, run 1 → run 2 ..., shows what moved (both "
+            "sides alike: the machine's state; one side alone: that side):\n\n" + fmt.bullets(moved)
         )
     return _section("Runs side by side", body + "\n\n" + frame_table(c, columns, numbers=False))
 

@@ -281,7 +281,7 @@ def test_each_block_of_a_ratio_keeps_its_scale(tmp_path):
         .loc["numpy epoch / floor"]
     )
     assert row["pairs"] == 7 and row["ratio"] == pytest.approx(np.sqrt(0.5 * 0.52))
-    assert row["a_median"] == pytest.approx(1.0) and row["b_median"] == pytest.approx(0.5)
+    assert row["a_fastest"] == pytest.approx(1.0) and row["b_fastest"] == pytest.approx(0.2 / 0.52)
     assert row["blocks"] == pytest.approx([0.5, 0.52]) and row["slowed"] == []
 
 
@@ -345,8 +345,9 @@ def test_runs_side_by_side(tmp_path):
     assert not row["agree"] and not row["same_verdict"] and row["verdict_1"] == "not met"
     assert row["shift_se"] > analysis.SEPARATED  # 0.5 -> 0.8 with no spread in either run's blocks
     assert row["contradicts"]  # met in run 1, not met in run 2
-    assert row["a_1"] == pytest.approx(0.8 * 1.5) and row["a_0"] == pytest.approx(0.5 * 1.5)  # side a moved
-    assert row["b_0"] == row["b_1"] == pytest.approx(1.5)  # side b did not
+    # the fastest rounds: side a moved, side b (fastest 1.0 in both) did not
+    assert row["a_1"] == pytest.approx(0.8 * 1.0) and row["a_0"] == pytest.approx(0.5 * 1.0)
+    assert row["b_0"] == row["b_1"] == pytest.approx(1.0)
     assert (row["sync_0"], row["sync_1"]) == pytest.approx((1.4, 2.6))  # the cores met slower in run 2
 
 
