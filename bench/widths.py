@@ -5,13 +5,14 @@ has, from SSE4.2's 128-bit vectors to the host's own widest. In each, Numba comp
 (``NUMBA_CPU_NAME`` and ``NUMBA_CPU_FEATURES``, as CI does for the narrower ``Blocking`` entries) and
 OpenBLAS runs its kernel for it (``OPENBLAS_CORETYPE``), so that both vectorised backends are held to the
 same width; the interpreted loops, which have none, are the baseline. Each process first validates every
-backend's three products at the network's shapes against float64 (``bench.bounds``), then times one
-epoch's worth of steps of each backend in rounds that alternate the three, in blocks; a block's ratio is
-its sides' fastest rounds and a block the machine slowed is shown apart (``reports.analysis``), as in the
-headline. The results go to ``reports/machines/<machine id>/widths.json``; ``python -m reports.build``
-draws them (``vector_width.png``).
+backend's three products at the network's shapes against float64 (``bench.bounds``), then times rounds
+of training (``SAMPLES`` rows; loops, one batch) that alternate the three backends, in blocks: a block's
+ratio is its sides' fastest rounds, and a block the machine slowed is measured again and counted apart
+(``reports.analysis``), as in the headline. The results go to
+``reports/machines/<machine id>/widths.json``; ``python -m reports.build`` draws them
+(``vector_width.png``).
 
-Optional: about a minute per level, and a first compile of the numba backend for each narrower level.
+Optional: under a minute per level, plus a first compile of the numba backend for each narrower level.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 
 from kernels.cpu import ISA_TARGETS, Isa, host_features, target_isa
 from reports.analysis import WIDTH_BACKENDS, at_full_speed
+from reports.roles import COMPILED, LOOPS
 
 NARROWER = (Isa.SSE, Isa.AVX2)  # 128 and 256 bits; the widest level measured is the host's own
 # OpenBLAS's kernel for each narrower level (its names for the cores it has kernels for): the same vector
@@ -57,8 +59,9 @@ def levels() -> list[Isa | None]:
 
 def _environment(isa: Isa | None) -> dict[str, str]:
     env = dict(os.environ)
+    # each level sets its own; OPENBLAS_L2_SIZE is left to OpenBLAS, as a fair NumPy timing needs
     for name in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
-        env.pop(name, None)  # OpenBLAS's own cache size for the kernel chosen, as a fair timing needs
+        env.pop(name, None)
     if isa is not None:
         target = ISA_TARGETS[isa]
         env["NUMBA_CPU_NAME"] = target.cpu
@@ -99,12 +102,12 @@ def measure_level() -> dict:
     a sample)."""
     import threadpoolctl
 
-    from bench.harness import choose_data, settle, trainer_epoch
+    from bench.harness import DTYPE, choose_data, settle, trainer_epoch
     from kernels import get_backend
 
     data = choose_data()
     sides = {
-        name: trainer_epoch(data, name, samples=LOOPS_SAMPLES if name == "loops" else SAMPLES, batch=BATCH)
+        name: trainer_epoch(data, name, samples=LOOPS_SAMPLES if name == LOOPS else SAMPLES, batch=BATCH)
         for name in WIDTH_BACKENDS
     }
     validated = {name: validate(name) for name in WIDTH_BACKENDS}
@@ -132,7 +135,7 @@ def measure_level() -> dict:
         "vector_bits": target_isa().vector_bytes * 8,
         "numba_cpu": os.environ.get("NUMBA_CPU_NAME", "host"),
         "openblas_core": blas.get("architecture", "unknown"),
-        "numba": get_backend("numba").describe(np.dtype("float32")),
+        "numba": get_backend(COMPILED).describe(np.dtype(DTYPE)),
         "dataset": data.name,
         "batch": BATCH,
         "validated": validated,
