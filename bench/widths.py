@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.cpu import ISA_TARGETS, Isa, host_features, target_isa
+from kernels.cpu import ISA_TARGETS, Isa, host_features, target_cpu_name, target_isa
 from reports.analysis import WIDTH_BACKENDS, at_full_speed
 from reports.roles import COMPILED, LOOPS
 
@@ -133,7 +133,7 @@ def measure_level() -> dict:
     return {
         "isa": target_isa().value,
         "vector_bits": target_isa().vector_bytes * 8,
-        "numba_cpu": os.environ.get("NUMBA_CPU_NAME", "host"),
+        "numba_cpu": target_cpu_name(),
         "openblas_core": blas.get("architecture", "unknown"),
         "numba": get_backend(COMPILED).describe(np.dtype(DTYPE)),
         "dataset": data.name,
