@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels.cpu import ISA_TARGETS, Isa, host_features, target_cpu_name, target_isa
-from reports.analysis import WIDTH_BACKENDS, at_full_speed
+from reports.analysis import WIDTH_BACKENDS, WIDTH_SPEEDUPS, at_full_speed
 from reports.roles import COMPILED, LOOPS
 
 NARROWER = (Isa.SSE, Isa.AVX2)  # 128 and 256 bits; the widest level measured is the host's own
@@ -115,9 +115,8 @@ def measure_level() -> dict:
         side.prepare()
         side.run()
     fastest: dict[str, list[float]] = {name: [] for name in WIDTH_BACKENDS}
-    pairs = list(zip(WIDTH_BACKENDS, WIDTH_BACKENDS[1:]))
     while len(fastest[WIDTH_BACKENDS[0]]) < MAX_BLOCKS and not all(
-        sum(at_full_speed(fastest[slow], fastest[fast])) >= BLOCKS for slow, fast in pairs
+        sum(at_full_speed(fastest[slow], fastest[fast])) >= BLOCKS for slow, fast in WIDTH_SPEEDUPS.values()
     ):  # a block the machine slowed is measured again, as the headline's spares do
         rounds: dict[str, list[float]] = {name: [] for name in WIDTH_BACKENDS}
         for _ in range(ROUNDS):

@@ -568,6 +568,10 @@ def compile_table(results: Results) -> pd.DataFrame:
 # --- the vector width as a variable (python -m bench.widths) -----------------------------------------------
 
 WIDTH_BACKENDS = (LOOPS, BLAS, COMPILED)  # each speed-up is a backend over the one before it
+# the width study's speed-ups, named "fast over slow": name -> (slow, fast)
+WIDTH_SPEEDUPS = {
+    f"{fast} over {slow}": (slow, fast) for slow, fast in zip(WIDTH_BACKENDS, WIDTH_BACKENDS[1:])
+}
 WIDTH_FIELDS = ("isa", "vector_bits", "numba_cpu", "openblas_core", "batch", "dataset")
 
 
@@ -583,11 +587,10 @@ def vector_widths(levels: list[dict]) -> pd.DataFrame:
             for key in ("isa", "vector_bits", "numba_cpu", "openblas_core", "batch", "dataset")
         }
         row |= {f"{name} seconds": min(fastest[name]) for name in WIDTH_BACKENDS}
-        for slow, fast in zip(WIDTH_BACKENDS, WIDTH_BACKENDS[1:]):
+        for name, (slow, fast) in WIDTH_SPEEDUPS.items():
             full = at_full_speed(fastest[slow], fastest[fast])
             ratios = [s / f for s, f, kept in zip(fastest[slow], fastest[fast], full) if kept]
             ratio, low, high = blocks_interval(ratios)
-            name = f"{fast} over {slow}"
             row |= {name: ratio, f"{name} low": low, f"{name} high": high}
             row[f"{name} slowed"] = len(full) - sum(full)
         rows.append(row)

@@ -672,23 +672,31 @@ MACHINES_TEXT = (
 )
 
 
+def width_level(level: dict) -> str:
+    """A row of ``analysis.vector_widths`` as its ISA level and vector width."""
+    return f"{level['isa']} ({level['vector_bits']} bits)"
+
+
+def width_speedup(level: dict, name: str) -> str:
+    """One of ``analysis.WIDTH_SPEEDUPS`` of a row of ``analysis.vector_widths``, with its interval."""
+    return interval(level[name], level[f"{name} low"], level[f"{name} high"])
+
+
 def _vector_width(levels: pd.DataFrame, figures: list[str]) -> str:
     """The width study of this run's machine (``python -m bench.widths``), where one is stored."""
     if levels.empty:
         return ""
-    pairs = list(zip(analysis.WIDTH_BACKENDS, analysis.WIDTH_BACKENDS[1:]))
     rows = []
     for r in levels.to_dict("records"):
-        cells = [f"{r['isa']} ({r['vector_bits']} bits)", r["numba_cpu"], r["openblas_core"]]
+        cells = [width_level(r), r["numba_cpu"], r["openblas_core"]]
         cells += [seconds(r[f"{name} seconds"]) for name in analysis.WIDTH_BACKENDS]
-        for slow, fast in pairs:
-            name = f"{fast} over {slow}"
+        for name in analysis.WIDTH_SPEEDUPS:
             slowed = f" ({r[f'{name} slowed']} slowed)" if r[f"{name} slowed"] else ""
-            cells.append(interval(r[name], r[f"{name} low"], r[f"{name} high"]) + slowed)
+            cells.append(width_speedup(r, name) + slowed)
         rows.append(cells)
     headers = ["ISA level", "Numba compiled for", "OpenBLAS ran"]
     headers += [f"{name}, a sample" for name in analysis.WIDTH_BACKENDS]
-    headers += [f"{fast} over {slow}" for slow, fast in pairs]
+    headers += list(analysis.WIDTH_SPEEDUPS)
     intro = (
         "`python -m bench.widths` ran loops, numpy and numba at each vector width this CPU has, each width "
         "in a process of its own: Numba compiled for that ISA level (`NUMBA_CPU_NAME`, "

@@ -235,11 +235,10 @@ def vector_width(levels: pd.DataFrame) -> Figure | None:
     (their scales differ a thousandfold), with intervals (``reports.analysis.vector_widths``)."""
     if levels.empty:
         return None
-    pairs = list(zip(analysis.WIDTH_BACKENDS, analysis.WIDTH_BACKENDS[1:]))
-    fig, axes = _figure(ncols=len(pairs), width=4.2 * len(pairs), height=4.0)
+    speedups = analysis.WIDTH_SPEEDUPS
+    fig, axes = _figure(ncols=len(speedups), width=4.2 * len(speedups), height=4.0)
     labels = [f"{bits}\n{isa}" for bits, isa in zip(levels["vector_bits"], levels["isa"])]
-    for ax, (slow, fast) in zip(axes, pairs):
-        name = f"{fast} over {slow}"
+    for ax, (name, (_, fast)) in zip(axes, speedups.items()):
         y = levels[name]
         error = [y - levels[f"{name} low"].fillna(y), levels[f"{name} high"].fillna(y) - y]
         ax.errorbar(levels["vector_bits"], y, yerr=error, color=_color(fast), **POINT)

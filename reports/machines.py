@@ -31,11 +31,16 @@ HEADLINE_KEYS = ("quantity", "ratio", "low", "high", "bound", "sense", "verdict"
 ISA_FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2"))
 
 
+def widest_isa(cpu: dict) -> str:
+    """The widest of ``ISA_FLAGS`` among py-cpuinfo's flags of ``cpu``."""
+    flags = set(cpu.get("flags", []))
+    return next((name for flag, name in ISA_FLAGS if flag in flags), "unknown")
+
+
 def isa(results: Results) -> str:
     """The widest vector ISA of the run's CPU, from py-cpuinfo's flags; AVX-512 says whether its 512-bit
     FMAs ran at full width or in 256-bit halves (the FMA probe's width gain)."""
-    flags = set(results.machine.get("cpu", {}).get("flags", []))
-    name = next((name for flag, name in ISA_FLAGS if flag in flags), "unknown")
+    name = widest_isa(results.machine.get("cpu", {}))
     if name == "AVX-512":
         _, _, gain = analysis.width_gain(results)
         if not math.isnan(gain):
@@ -51,15 +56,13 @@ def machine_id(results: Results) -> str:
 
 def cpu_id(cpu: dict) -> str:
     """``machine_id`` from py-cpuinfo's ``get_cpu_info()`` (pytest-benchmark's ``machine_info["cpu"]``)."""
-    flags = set(cpu.get("flags", []))
-    widest = next((name for flag, name in ISA_FLAGS if flag in flags), "unknown")
     parts = [
         cpu.get("vendor_id_raw", "unknown"),
         f"f{cpu.get('family', '?')}",
         f"m{cpu.get('model', '?')}",
         f"s{cpu.get('stepping', '?')}",
         f"{cpu.get('count', '?')}cores",
-        widest,
+        widest_isa(cpu),
     ]
     return re.sub(r"[^a-z0-9]+", "-", "-".join(str(part) for part in parts).lower()).strip("-")
 

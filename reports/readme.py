@@ -16,7 +16,15 @@ import pandas as pd
 
 from network.files import atomic_write
 from reports import analysis, machines
-from reports.build import HEADLINE_CSV, epoch_costs, machine_name, run_length, winners_sentence
+from reports.build import (
+    HEADLINE_CSV,
+    epoch_costs,
+    machine_name,
+    run_length,
+    width_level,
+    width_speedup,
+    winners_sentence,
+)
 from reports.fmt import interval, percent, table
 from reports.results import ReportError, load_results
 
@@ -91,17 +99,15 @@ def _vector_width(reports: Path, results) -> str:
     levels = analysis.vector_widths(machines.widths(reports / machines.FOLDER, machines.machine_id(results)))
     if levels.empty:
         return ""
-    pairs = list(zip(analysis.WIDTH_BACKENDS, analysis.WIDTH_BACKENDS[1:]))
     rows = [
-        [f"{r['isa']} ({r['vector_bits']} bits)"]
-        + [interval(r[f"{b} over {a}"], r[f"{b} over {a} low"], r[f"{b} over {a} high"]) for a, b in pairs]
+        [width_level(r), *(width_speedup(r, name) for name in analysis.WIDTH_SPEEDUPS)]
         for r in levels.to_dict("records")
     ]
     return (
         f"\n\n### Against the vector width\n\nThe same machine, `python -m bench.widths`: Numba and OpenBLAS "
         "held to each vector width in turn (the report's *Vector width as a variable* has the method and the "
         f"times); {levels['dataset'].iloc[0]}, batch {levels['batch'].iloc[0]}.\n\n"
-        + table(["ISA level", *(f"{b} over {a}" for a, b in pairs)], rows)
+        + table(["ISA level", *analysis.WIDTH_SPEEDUPS], rows)
         + "\n\n![speed-ups against the vector width](reports/vector_width.png)"
     )
 
