@@ -370,6 +370,17 @@ def one_call_epoch(data: BenchData, *, samples: int, batch: int, optimizer: str 
     return Side(f"{ARRAY_COMPILER} epoch in one call", epoch, info)
 
 
+FIXED_COST_BATCH = 8  # up to this batch a step costs about the same: its fixed costs, not its arithmetic
+
+
+def batch_round_samples(settings: BenchSettings, batch: int) -> int:
+    """Rows per round of a measurement at ``batch`` (the batch sweep, the small-batch pairs, the
+    techniques): ``settings.sweep_samples``, or below ``FIXED_COST_BATCH`` as many steps as that batch makes
+    of them. A step at batch 1 costs nearly what one at batch 8 does, so its rounds last about as long as
+    batch 8's instead of eight times as long (at batch 1 to 4 they were a fifth of a full run's time)."""
+    return min(settings.sweep_samples, batch * settings.sweep_samples // FIXED_COST_BATCH)
+
+
 def round_samples(settings: BenchSettings, backend: str) -> int:
     """Rows per timed epoch round: the whole ``settings.epoch_samples`` for PyTorch and for a ``full_size``
     backend, ``settings.loops_samples`` for the others (the report scales their time to an epoch)."""

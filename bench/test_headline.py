@@ -12,7 +12,7 @@ One benchmark per quantity, all in the group "headline" (pytest-benchmark's own 
 * the compiled backend's epoch over the BLAS backend's at batch 128 for every optimizer, and over PyTorch's
   with momentum, whole epochs;
 * the BLAS backend's epoch over the compiled backend's at the small batch sizes for every optimizer, up to
-  ``settings.sweep_samples`` per round (``small_batch_samples``);
+  ``bench.harness.batch_round_samples`` rows per round;
 * ``<backend> epoch / floor`` for every registered backend and PyTorch: the floor is the round's FLOPs at
   the machine's measured peak, so side b is one call of the float32 FMA peak probe at the widest vector
   width on the same threads, and ``scale`` is the probe's FLOPs over the round's;
@@ -35,6 +35,7 @@ from bench.harness import (
     PEER,
     TORCH_MISSING,
     Side,
+    batch_round_samples,
     bench_paired,
     epoch_side,
     round_samples,
@@ -165,13 +166,6 @@ def test_compiled_over_peer(benchmark, settings, bench_data):
     )
 
 
-def small_batch_samples(settings, batch: int) -> int:
-    """Rows per round of a small-batch pair: as many steps as batch 8 makes of ``settings.sweep_samples``
-    rows (at most those rows). A step at batch 1 costs nearly what one at batch 8 does (fixed costs), so
-    its rounds stay about as long as batch 8's instead of eight times (a fifth of a full run's time)."""
-    return min(settings.sweep_samples, batch * settings.sweep_samples // 8)
-
-
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("batch", list(claims.SMALL_BATCH))
 def test_blas_over_compiled_small_batch(benchmark, settings, bench_data, batch, optimizer):
@@ -182,7 +176,7 @@ def test_blas_over_compiled_small_batch(benchmark, settings, bench_data, batch, 
         BLAS,
         COMPILED,
         batch=batch,
-        samples=small_batch_samples(settings, batch),
+        samples=batch_round_samples(settings, batch),
         optimizer=optimizer,
         bound=claims.SMALL_BATCH[batch].bound,
         sense=claims.SMALL_BATCH[batch].sense,
@@ -202,7 +196,7 @@ def test_compiled_loops_over_compiled_arrays(benchmark, settings, bench_data, ba
         COMPILED,
         ARRAY_COMPILER,
         batch=batch,
-        samples=small_batch_samples(settings, batch),
+        samples=batch_round_samples(settings, batch),
         optimizer=OPTIMIZER,
     )
 

@@ -2,8 +2,9 @@
 module sets ``full_size`` (numpy, numba, jax; loops' cost per sample is flat and known from the epoch
 benchmark, and its sweeps would take hours), and against batch size for PyTorch eager and compiled too.
 
-Every point trains the first ``settings.sweep_samples`` rows per round (a batch-1 epoch of 60,000 steps
-would take minutes per round); the report gives time per sample and the epoch scaled from it. Each point
+Every point trains the first ``settings.sweep_samples`` rows per round, fewer below batch 8
+(``batch_round_samples``; a batch-1 epoch of 60,000 steps would take minutes per round); the report gives
+time per sample and the epoch scaled from it. Each point
 is its own group, so pytest-benchmark's table compares the two backends doing the same work.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.harness import bench_epoch
+from bench.harness import batch_round_samples, bench_epoch
 from bench.test_headline import require
 from kernels import full_size_backends
 from reports.roles import PEERS
@@ -33,7 +34,7 @@ def test_batch_size(benchmark, settings, bench_data, batch, backend):
         study="batch",
         backend=backend,
         batch=batch,
-        samples=settings.sweep_samples,
+        samples=batch_round_samples(settings, batch),
         rounds=settings.sweep_rounds,
     )
 

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.harness import bench_epoch, one_call_epoch, time_side, trainer_epoch
+from bench.harness import (
+    batch_round_samples,
+    bench_epoch,
+    one_call_epoch,
+    time_side,
+    trainer_epoch,
+)
 from kernels import missing_backends
 from reports.roles import ARRAY_COMPILER, COMPILED
 
@@ -56,7 +62,7 @@ def test_fused_step(benchmark, settings, bench_data, optimizer, batch, fused):
         study="technique",
         backend=COMPILED,
         batch=batch,
-        samples=settings.sweep_samples,
+        samples=batch_round_samples(settings, batch),
         rounds=settings.sweep_rounds,
         fused=fused,
         optimizer=optimizer,
@@ -83,7 +89,8 @@ def test_epoch_in_one_call(benchmark, settings, bench_data, batch, one_call):
         pytest.skip(missing[ARRAY_COMPILER])
     benchmark.group = f"technique epoch in one call, batch={batch}"
     expected, why = ONE_CALL_EXPECTED[batch]
-    samples = settings.sweep_samples // batch * batch  # whole batches: the one call takes no partial one
+    # whole batches: the one call takes no partial one
+    samples = batch_round_samples(settings, batch) // batch * batch
     side = (
         one_call_epoch(bench_data, samples=samples, batch=batch)
         if one_call
