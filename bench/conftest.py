@@ -24,6 +24,7 @@ import numba
 import numpy as np
 import pytest
 
+from bench import blocks
 from bench.harness import DTYPE, BenchData, choose_data
 from bench.settings import SETTINGS_KEY, BenchSettings, resolve_settings
 from bench.test_headline import spread_blocks
@@ -105,9 +106,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The headline ratios' blocks spread over the run (``bench/test_headline.py``); then the machine's
-    "start" peak probes first and its "end" ones last, so that the run's own measurements lie between two
-    measurements of the peak (``bench/test_machine.py``)."""
+    """The headline ratios' blocks, each set aside for a process of its own (``bench.blocks``), spread over
+    the run (``bench/test_headline.py``); then the machine's "start" peak probes first and its "end" ones
+    last, so that the run's own measurements lie between two measurements of the peak
+    (``bench/test_machine.py``)."""
+    blocks.set_aside(config, items)
     spread_blocks(items, config.stash[SETTINGS_KEY].headline_blocks)
     order_probes(items)
 
@@ -174,7 +177,11 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     """Complete every JSON that pytest-benchmark writes (``--benchmark-json``, ``--benchmark-save``) with
     the run's info, so that ``python -m reports.build`` can build the report from any of them; the first
     time, which is the ``--benchmark-json`` one (pytest-benchmark writes it before any saved copy, and with
-    every round's time), save it as ``benchmark.json`` and build the report beside it."""
+    every round's time), save it as ``benchmark.json`` and build the report beside it. A headline block's
+    own process leaves its JSON to the run that started it (``bench.blocks``)."""
+    if blocks.in_block_process():
+        return
+    blocks.merge(config, output_json)
     output_json["scratchnet"] = run_info(config)
     if REPORT_KEY in config.stash:  # a saved copy after the JSON (--benchmark-save, --benchmark-autosave)
         return

@@ -3,9 +3,10 @@
 On a shared machine that drifts, two sides timed minutes apart see different machines, and their ratio
 moves from run to run by more than either side's spread. Here each round of side a follows a round of
 side b, so both sides get the same moments of the machine. The pairs come in blocks spread over the run
-(``spread_blocks``); a block's ratio is its sides' fastest rounds, a block that the machine slowed is
-measured again in a spare block at the run's end (``_measure_again``), and the report treats the blocks
-as its unit (``reports.analysis``) and, where a quantity has a bound, says whether it is met.
+(``spread_blocks``), each block in a Python process of its own (``bench.blocks``: a process's own
+effects show between blocks); a block's ratio is its sides' fastest rounds, a block that the machine
+slowed is measured again in a spare block at the run's end, and the report treats the blocks as its unit
+(``reports.analysis``) and, where a quantity has a bound, says whether it is met.
 
 One benchmark per quantity, all in the group "headline" (pytest-benchmark's own times are side a's):
 
@@ -24,10 +25,12 @@ the cores are not independent). Which backends are the compiled and the BLAS one
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import pytest
 
+from bench.blocks import run_block
 from bench.harness import (
     DEFAULT_BATCH,
     DTYPE,
@@ -45,7 +48,6 @@ from bench.settings import SETTINGS_KEY
 from kernels import full_size_backends, get_backend, installed_backends, missing_backends
 from network.optim import OPTIMIZERS
 from reports import claims
-from reports.analysis import at_full_speed
 from reports.roles import ARRAY_COMPILER, BLAS, COMPILED, PEERS
 
 ARRAY_COMPILER_BATCHES = (1, 8, DEFAULT_BATCH)  # dispatch-bound, small, product-bound
@@ -59,39 +61,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ratio's pairs sample the machine over the whole run, not over the few seconds of one test: the
     machine's state changes over seconds to minutes, and a ratio drawn from one stretch of it would move
     from run to run by more than its interval. The spares come last, and run only for a ratio with a
-    block that the machine slowed (``_measure_again``)."""
+    block that the machine slowed (``bench.blocks.run_block``)."""
     settings = metafunc.config.stash[SETTINGS_KEY]
     blocks = settings.headline_blocks + settings.headline_spare_blocks
     metafunc.parametrize("block", range(blocks), ids=lambda b: f"block{b}")
 
 
-# Each headline ratio's blocks so far, keyed by the test without its block: (a's fastest round, b's
-# fastest round over the block's scale), what ``reports.analysis.at_full_speed`` judges.
-_FASTEST: dict[tuple, list[tuple[float, float]]] = {}
-
-
-def _ratio_key(item: pytest.Item) -> tuple:
-    params = {k: v for k, v in item.callspec.params.items() if k != "block"}
-    return (item.originalname, tuple(sorted(params.items(), key=lambda kv: kv[0])))
-
-
 @pytest.fixture(autouse=True)
-def _measure_again(benchmark, request, settings, block: int):
-    """A spare block runs only while its ratio has fewer than ``settings.headline_blocks`` blocks at full
-    speed: a block the machine slowed is measured again, not averaged in (the report counts and shows
-    it apart). Every block records its sides' fastest rounds for that judgement, and its index."""
-    key = _ratio_key(request.node)
-    if block >= settings.headline_blocks:
-        done = _FASTEST.get(key, [])
-        full = sum(at_full_speed([a for a, _ in done], [b for _, b in done]))
-        if full >= settings.headline_blocks:
-            pytest.skip(f"{full} blocks at full speed already: no spare needed")
-    benchmark.extra_info["block"] = block  # the report joins a ratio's blocks in this order
-    yield
-    if benchmark.stats is not None and benchmark.extra_info.get("b_seconds"):
-        extra = benchmark.extra_info
-        fastest_b = min(extra["b_seconds"]) / extra["scale"]
-        _FASTEST.setdefault(key, []).append((min(benchmark.stats.stats.data), fastest_b))
+def _block_index(benchmark, block: int):
+    """Every block records its index (the report joins a ratio's blocks in this order) and its process
+    (the report says whether each block had one of its own)."""
+    benchmark.extra_info.update(block=block, process=os.getpid())
+
+
+def test_block_in_own_process(benchmark, pytestconfig, block: int):
+    """This block of every headline ratio (a spare block: of those still short of full-speed blocks), in
+    a Python process of its own (``bench.blocks``). Its own time, the process's, is not kept."""
+    benchmark.pedantic(run_block, args=(pytestconfig, block), rounds=1, iterations=1)
 
 
 def spread_blocks(items: list[pytest.Item], blocks: int) -> None:

@@ -138,6 +138,16 @@ def block_ratio(a: Sequence[float], b: Sequence[float], scale: float = 1.0) -> f
     return scale * min(a) / min(b)
 
 
+def block_processes(results: Results) -> str:
+    """Where the headline blocks ran, for the method's sentence: each block in a Python process of its own
+    (``bench.blocks``, which records each block's process), or all in the run's one process."""
+    names = results.study("headline")["name"]
+    processes = {results.extra[name].get("process") for name in names} - {None}
+    if len(processes) < 2:
+        return "all in one process"
+    return f"each block in a Python process of its own ({len(processes)} processes)"
+
+
 def at_full_speed(a_fastest: Sequence[float], b_fastest: Sequence[float]) -> list[bool]:
     """Which blocks the machine ran at full speed: both sides' fastest rounds of the block within
     ``SLOWED`` of that side's fastest over all the blocks. ``b_fastest`` in a common unit (a floor's probe

@@ -151,19 +151,26 @@ HEADLINE_COLUMNS = {
     "cores meet in": lambda r: f"{number(r.sync_us)} µs",
 }
 UNBOUNDED_COLUMNS = {k: v for k, v in HEADLINE_COLUMNS.items() if k not in ("bound", "verdict")}
-HEADLINE_METHOD = (
-    "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both get the "
-    "same moments of the machine, in blocks spread over the run. A round is the code's own time plus "
-    "whatever else the machine did meanwhile, which only adds, so a block's ratio is its sides' fastest "
-    "rounds. A block in which either side's fastest round was more than "
-    f"{analysis.SLOWED:.0%} longer than that side's fastest of the run ran in a slowed state of the "
-    "machine (another tenant on its cores): it is measured again in a spare block at the run's end and "
-    "shown apart (*slowed blocks*), not averaged in. The ratio is the mean of the other blocks' ratios on a "
-    "log scale, its 95% interval Student's t over those blocks (the method of batch means). A verdict is "
-    "*met* when the whole interval is on the bound's side, *not met* when it is wholly on the other, "
-    "*unclear* when it straddles the bound. *Cores meet in*: the median time of an empty parallel region "
-    "across all cores, measured beside every pair (`bench.machine.sync_probe`)."
-)
+
+
+def headline_method(results: Results) -> str:
+    """How the headline ratios were measured, for the top of *Claims we test*."""
+    return (
+        "Each ratio comes from rounds that alternate its two sides (b, a, b, a, ...) so that both get the "
+        f"same moments of the machine, in blocks spread over the run, {analysis.block_processes(results)}: "
+        "what lasts as long as a process does then shows between blocks and in the interval. A round is "
+        "the code's own time plus whatever else the machine did meanwhile, which only adds, so a block's "
+        "ratio is its sides' fastest rounds. A block in which either side's fastest round was more than "
+        f"{analysis.SLOWED:.0%} longer than that side's fastest of the run ran in a slowed state of the "
+        "machine (another tenant on its cores): it is measured again in a spare block at the run's end and "
+        "shown apart (*slowed blocks*), not averaged in. The ratio is the mean of the other blocks' ratios "
+        "on a log scale, its 95% interval Student's t over those blocks (the method of batch means). A "
+        "verdict is *met* when the whole interval is on the bound's side, *not met* when it is wholly on "
+        "the other, *unclear* when it straddles the bound. *Cores meet in*: the median time of an empty "
+        "parallel region across all cores, measured beside every pair (`bench.machine.sync_probe`)."
+    )
+
+
 COMPILED_STEP_TEXT = (
     f"Per optimizer and batch of a headline pair of {COMPILED} against {BLAS}; the parts are timed alone, on "
     "the threads the step runs them on."
@@ -636,7 +643,7 @@ def _claims(results: Results, figures: list[str]) -> str:
     for c in claims.ALL:
         by_reason.setdefault(c.why, []).append(f"{bound(c.bound, c.sense)}, {c.applies_to}")
     origins = fmt.bullets([f"{'; '.join(bounds)}: {why}." for why, bounds in by_reason.items()])
-    parts = [HEADLINE_METHOD, frame_table(bounded, HEADLINE_COLUMNS)]
+    parts = [headline_method(results), frame_table(bounded, HEADLINE_COLUMNS)]
     parts += ["Where the bounds come from (`reports/claims.py`):", origins]
     others = h[h["bound"].isna()]
     if len(others):

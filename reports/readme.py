@@ -83,7 +83,8 @@ def performance_section(reports: Path = REPORTS) -> str:
         + table(list(costs.columns), costs.itertuples(index=False))
         + f"\n\n{winners_sentence(results)}"
         + "\n\n### Claims we test\n\nEach ratio comes from rounds that alternate its two sides, in blocks "
-        "spread over the run, with its 95% interval over the blocks that the machine did not slow (the "
+        f"spread over the run, {analysis.block_processes(results)}, with its 95% interval over the blocks "
+        "that the machine did not slow (the "
         "report shows those apart, measured again, and says where each bound comes from).\n\n"
         + table(["quantity", "ratio [95% interval]", "bound", "verdict"], claims_rows)
         + "\n\nMeasured the same way, with no bound:\n\n"

@@ -1,11 +1,16 @@
-"""``bench.test_headline.spread_blocks``: where the headline ratios' blocks and spare blocks run."""
+"""Where the headline ratios' blocks and spare blocks run: ``bench.test_headline.spread_blocks`` places
+them in the run, ``bench.blocks`` runs each in a process of its own."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 import bench.test_headline as headline
+from bench import blocks
 from bench.test_headline import spread_blocks
+from reports.analysis import SLOWED
 
 
 def _item(name: str, block: int | None = None) -> SimpleNamespace:
@@ -23,3 +28,73 @@ def test_blocks_spread_over_the_run_and_spares_come_last():
         "x1", "y1", "other3", "other4", "other5",
         "x2", "y2", "x3", "y3",  # one spare of every ratio before the next
     ]  # fmt: skip
+
+
+def _collected(name: str, block: int | None = None, **params) -> SimpleNamespace:
+    """A collected test as ``bench.blocks.set_aside`` sees it."""
+    item = _item(f"{name}[block{block}]" if block is not None else name, block)
+    item.callspec.params.update(params)
+    item.originalname = name
+    item.nodeid = f"bench/test_headline.py::{item.name}"
+    return item
+
+
+def _config() -> SimpleNamespace:
+    deselected = []
+    hook = SimpleNamespace(pytest_deselected=lambda items: deselected.extend(items))
+    return SimpleNamespace(stash=pytest.Stash(), hook=hook, deselected=deselected)
+
+
+def _items() -> list[SimpleNamespace]:
+    return [
+        _collected("test_ratio", 0, batch=8),
+        _collected("test_ratio", 1, batch=8),
+        _collected(blocks.RUNNER, 0),
+        _collected(blocks.RUNNER, 1),
+        _collected("test_other"),
+    ]
+
+
+def test_the_run_sets_the_headline_tests_aside_for_their_blocks_processes(monkeypatch):
+    monkeypatch.delenv(blocks.BLOCK_ENV, raising=False)
+    config, items = _config(), _items()
+    blocks.set_aside(config, items)
+    assert [i.name for i in items] == [f"{blocks.RUNNER}[block0]", f"{blocks.RUNNER}[block1]", "test_other"]
+    assert config.stash[blocks.SET_ASIDE_KEY] == {
+        k: [(f"bench/test_headline.py::test_ratio[block{k}]", ("test_ratio", (("batch", 8),)))]
+        for k in (0, 1)
+    }
+    assert [i.name for i in config.deselected] == ["test_ratio[block0]", "test_ratio[block1]"]
+
+
+def test_a_blocks_process_runs_its_tests_and_starts_no_block(monkeypatch):
+    monkeypatch.setenv(blocks.BLOCK_ENV, "1")
+    config, items = _config(), _items()
+    blocks.set_aside(config, items)
+    assert [i.name for i in items] == ["test_ratio[block0]", "test_ratio[block1]", "test_other"]
+
+
+def _benchmark(name: str, block: int, a_fastest: float, b_fastest: float, **params) -> dict:
+    """A headline block's benchmark as its process's JSON holds it (side b's rounds at scale 2)."""
+    return {
+        "name": f"{name}[block{block}-{'-'.join(map(str, params.values()))}]",
+        "params": {"block": block, **params},
+        "stats": {"data": [a_fastest * 1.05, a_fastest]},
+        "extra_info": {"block": block, "scale": 2.0, "b_seconds": [2 * b_fastest, 2.1 * b_fastest]},
+    }
+
+
+def test_a_spare_runs_the_ratios_short_of_full_speed_blocks():
+    full_speed = [_benchmark("test_x", k, 1.0, 1.0, batch=8) for k in range(3)]
+    slowed = [_benchmark("test_x", k, 1.0, 1.0, batch=16) for k in range(2)]
+    slowed.append(_benchmark("test_x", 2, 1.0, 1.0 + 2 * SLOWED, batch=16))  # b's side slowed
+    assert blocks.ratios_short_of(full_speed + slowed, 3) == {("test_x", (("batch", 16),))}
+    assert blocks.ratios_short_of(full_speed + slowed, 2) == set()
+
+
+def test_the_runs_json_holds_the_blocks_benchmarks_in_place_of_their_runners():
+    config = _config()
+    config.stash[blocks.RESULTS_KEY] = [_benchmark("test_x", 0, 1.0, 1.0, batch=8)]
+    output = {"benchmarks": [{"name": f"{blocks.RUNNER}[block0]"}, {"name": "test_epoch[numba]"}]}
+    blocks.merge(config, output)
+    assert [b["name"] for b in output["benchmarks"]] == ["test_epoch[numba]", "test_x[block0-8]"]

@@ -1,0 +1,142 @@
+"""Each block of the headline ratios in a Python process of its own, as pyperf runs its benchmarks in
+worker processes.
+
+A process carries effects that last as long as it does: the same epoch's fastest round differs from one
+fresh process to the next by more than it does between blocks of one process. Blocks that share a process
+cannot see that, so their interval was too narrow for a second run, in another process, to fall in. With
+each block in a process of its own, the spread between blocks includes the process's effect, and so does the
+interval drawn from it.
+
+How: the run collects the headline tests and sets them aside (``set_aside``); in their place one
+``test_block_in_own_process`` per block, spread over the run like the blocks were, starts ``python -m
+pytest`` on that block's tests (``run_block``) and keeps the benchmarks it wrote, which
+``pytest_benchmark_update_json`` adds to the run's own (``merge``). A spare block runs only the ratios
+with fewer than ``settings.headline_blocks`` blocks at full speed so far (``ratios_short_of``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bench.settings import SETTINGS_KEY
+from reports.analysis import at_full_speed
+
+BLOCK_ENV = "SCRATCHNET_HEADLINE_BLOCK"  # set (to the block's index) in a block's own process
+RUNNER = "test_block_in_own_process"  # the test that runs a block's process, in bench/test_headline.py
+HEADLINE_MODULE = "bench.test_headline"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+OUTPUT_TAIL_LINES = 40  # of a failed block process's output, shown in the failure
+
+# block -> its headline tests: (node id, ratio key)
+SET_ASIDE_KEY = pytest.StashKey[dict[int, list[tuple[str, tuple]]]]()
+RESULTS_KEY = pytest.StashKey[list[dict]]()  # the benchmarks the blocks' processes wrote, in run order
+
+
+def in_block_process() -> bool:
+    return BLOCK_ENV in os.environ
+
+
+def _block(item: pytest.Item) -> int | None:
+    """The headline block of ``item``, None for any other test."""
+    if item.module.__name__ != HEADLINE_MODULE:
+        return None
+    return getattr(getattr(item, "callspec", None), "params", {}).get("block")
+
+
+def _ratio(name: str, params: dict) -> tuple:
+    """A headline ratio, the same for each of its blocks: its test's name and parameters but the block."""
+    return (name, tuple(sorted((k, v) for k, v in params.items() if k != "block")))
+
+
+def ratio_key(benchmark: dict) -> tuple:
+    """``_ratio`` of a benchmark in pytest-benchmark's JSON."""
+    return _ratio(benchmark["name"].split("[")[0], benchmark.get("params") or {})
+
+
+def set_aside(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the run: take the headline tests out of ``items``, keeping them by block for the blocks'
+    processes. In a block's process: take the runners out (a block does not start blocks)."""
+    keep, removed = [], []
+    by_block: dict[int, list[tuple[str, tuple]]] = {}
+    for item in items:
+        block = _block(item)
+        runner = getattr(item, "originalname", item.name) == RUNNER
+        if block is None:
+            keep.append(item)
+        elif in_block_process():
+            (removed if runner else keep).append(item)
+        elif runner:
+            keep.append(item)
+        else:
+            removed.append(item)
+            by_block.setdefault(block, []).append(
+                (item.nodeid, _ratio(item.originalname, item.callspec.params))
+            )
+    if removed:
+        config.hook.pytest_deselected(items=removed)
+        items[:] = keep
+    config.stash[SET_ASIDE_KEY] = by_block
+    config.stash[RESULTS_KEY] = []
+
+
+def ratios_short_of(benchmarks: list[dict], blocks: int) -> set[tuple]:
+    """The ratios (``ratio_key``) among ``benchmarks`` with fewer than ``blocks`` blocks at full speed
+    (``reports.analysis.at_full_speed``, on each block's fastest rounds)."""
+    fastest: dict[tuple, list[tuple[float, float]]] = {}
+    for benchmark in benchmarks:
+        extra = benchmark["extra_info"]
+        if extra.get("b_seconds"):
+            a = min(benchmark["stats"]["data"])
+            b = min(extra["b_seconds"]) / extra["scale"]
+            fastest.setdefault(ratio_key(benchmark), []).append((a, b))
+    return {
+        key
+        for key, sides in fastest.items()
+        if sum(at_full_speed([a for a, _ in sides], [b for _, b in sides])) < blocks
+    }
+
+
+def run_block(config: pytest.Config, block: int) -> None:
+    """Run headline block ``block`` in a process of its own and keep the benchmarks it wrote. A spare
+    block runs only the ratios still short of full-speed blocks; with none, the test is skipped."""
+    settings = config.stash[SETTINGS_KEY]
+    tests = config.stash[SET_ASIDE_KEY].get(block, [])
+    results = config.stash[RESULTS_KEY]
+    if block >= settings.headline_blocks:
+        short = ratios_short_of(results, settings.headline_blocks)
+        tests = [(nodeid, ratio) for nodeid, ratio in tests if ratio in short]
+    nodeids = [nodeid for nodeid, _ in tests]
+    if not nodeids:
+        pytest.skip(f"no headline ratio needs block {block}")
+    command = [sys.executable, "-m", "pytest", *nodeids, "--benchmark-only", "-q", "-p", "no:cacheprovider"]
+    command += ["--quick"] if settings.quick else []
+    with tempfile.TemporaryDirectory(prefix="scratchnet-block-") as folder:
+        json_path = Path(folder) / "block.json"
+        done = subprocess.run(
+            [*command, f"--benchmark-json={json_path}"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, BLOCK_ENV: str(block)},
+            capture_output=True,
+            text=True,
+        )
+        if json_path.exists():
+            results += json.loads(json_path.read_text())["benchmarks"]
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-OUTPUT_TAIL_LINES:])
+        pytest.fail(f"headline block {block}'s process exited with {done.returncode}:\n{tail}")
+
+
+def merge(config: pytest.Config, output_json: dict) -> None:
+    """Put the benchmarks of the blocks' processes in the run's JSON in place of their runners' own
+    (a runner's time is only its process's wall time)."""
+    if RESULTS_KEY not in config.stash:
+        return
+    own = [b for b in output_json["benchmarks"] if b["name"].split("[")[0] != RUNNER]
+    output_json["benchmarks"] = own + config.stash[RESULTS_KEY]
