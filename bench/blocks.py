@@ -9,7 +9,7 @@ interval drawn from it.
 
 How: the run collects the headline tests and sets them aside (``set_aside``); in their place one
 ``test_block_in_own_process`` per block, spread over the run like the blocks were, starts ``python -m
-pytest`` on that block's tests (``run_block``) and keeps the benchmarks it wrote, which
+pytest`` on that block's tests (``block_tests``, ``run_block``) and keeps the benchmarks it wrote, which
 ``pytest_benchmark_update_json`` adds to the run's own (``merge``). A spare block runs only the ratios
 with fewer than ``settings.headline_blocks`` blocks at full speed so far (``ratios_short_of``).
 """
@@ -103,20 +103,22 @@ def ratios_short_of(benchmarks: list[dict], blocks: int) -> set[tuple]:
     }
 
 
-def run_block(config: pytest.Config, block: int) -> None:
-    """Run headline block ``block`` in a process of its own and keep the benchmarks it wrote. A spare
-    block runs only the ratios still short of full-speed blocks; with none, the test is skipped."""
+def block_tests(config: pytest.Config, block: int) -> list[str]:
+    """The node ids of headline block ``block``'s tests: every ratio's, or for a spare block those of the
+    ratios still short of full-speed blocks (none: no spare needed)."""
     settings = config.stash[SETTINGS_KEY]
     tests = config.stash[SET_ASIDE_KEY].get(block, [])
-    results = config.stash[RESULTS_KEY]
     if block >= settings.headline_blocks:
-        short = ratios_short_of(results, settings.headline_blocks)
+        short = ratios_short_of(config.stash[RESULTS_KEY], settings.headline_blocks)
         tests = [(nodeid, ratio) for nodeid, ratio in tests if ratio in short]
-    nodeids = [nodeid for nodeid, _ in tests]
-    if not nodeids:
-        pytest.skip(f"no headline ratio needs block {block}")
+    return [nodeid for nodeid, _ in tests]
+
+
+def run_block(config: pytest.Config, block: int, nodeids: list[str]) -> None:
+    """Run the tests ``nodeids`` of headline block ``block`` in a process of its own and keep the
+    benchmarks it wrote."""
     command = [sys.executable, "-m", "pytest", *nodeids, "--benchmark-only", "-q", "-p", "no:cacheprovider"]
-    command += ["--quick"] if settings.quick else []
+    command += ["--quick"] if config.stash[SETTINGS_KEY].quick else []
     with tempfile.TemporaryDirectory(prefix="scratchnet-block-") as folder:
         json_path = Path(folder) / "block.json"
         done = subprocess.run(
@@ -127,10 +129,10 @@ def run_block(config: pytest.Config, block: int) -> None:
             text=True,
         )
         if json_path.exists():
-            results += json.loads(json_path.read_text())["benchmarks"]
+            config.stash[RESULTS_KEY] += json.loads(json_path.read_text())["benchmarks"]
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-OUTPUT_TAIL_LINES:])
-        pytest.fail(f"headline block {block}'s process exited with {done.returncode}:\n{tail}")
+        raise RuntimeError(f"headline block {block}'s process exited with {done.returncode}:\n{tail}")
 
 
 def merge(config: pytest.Config, output_json: dict) -> None:
