@@ -17,7 +17,8 @@ One benchmark per quantity, all in the group "headline" (pytest-benchmark's own 
 * ``<backend> epoch / floor`` for every registered backend and PyTorch: the floor is the round's FLOPs at
   the machine's measured peak, so side b is one call of the float32 FMA peak probe at the widest vector
   width on the same threads, and ``scale`` is the probe's FLOPs over the round's;
-* ``<backend> epoch, 1 thread / all threads`` for every ``full_size`` backend: the speed-up of the cores.
+* ``<backend> epoch, 1 thread / all threads`` for every ``full_size`` backend: the speed-up of the cores;
+* the compiled backend's two large products over their floor on one thread and on all, as the epoch's.
 
 The bounds are the study's targets; the report decides whether one applies (e.g. a thread speed-up where
 the cores are not independent). Which backends are the compiled and the BLAS one, ``reports.roles`` says.
@@ -28,14 +29,17 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from bench.blocks import block_tests, run_block
+from bench.bounds import assert_matmul_within_bound
 from bench.harness import (
     DEFAULT_BATCH,
     DTYPE,
     OPTIMIZER,
     PEER,
+    SEED,
     TORCH_MISSING,
     Side,
     batch_round_samples,
@@ -45,12 +49,16 @@ from bench.harness import (
 )
 from bench.machine import check_probe, fma_peak_probe, widest_vector_bits
 from bench.settings import SETTINGS_KEY
+from bench.test_kernels import KERNELS, Kernel
 from kernels import full_size_backends, get_backend, installed_backends, missing_backends
+from kernels.threads import available_cores, set_threads
 from network.optim import OPTIMIZERS
 from reports import claims
 from reports.roles import ARRAY_COMPILER, BLAS, COMPILED, PEERS
 
 ARRAY_COMPILER_BATCHES = (1, 8, DEFAULT_BATCH)  # dispatch-bound, small, product-bound
+# the step's two large products (nearly all of its FLOPs at batch 128) -> their operands as ``a @ b``
+PRODUCTS = {"matmul_forward": lambda a, b: (a, b), "matmul_weight_grad": lambda a, b: (a.T, b)}
 
 pytestmark = pytest.mark.benchmark(group="headline")
 
@@ -226,6 +234,50 @@ def test_epoch_over_floor(benchmark, settings, bench_data, backend):
         scale=floor.info["flops"] / epoch.info["flops"],
         bound=None if claim is None else claim.bound,
         sense=None if claim is None else claim.sense,
+    )
+
+
+def product_side(kernel: Kernel, backend: str, threads: int | None, flops: int) -> Side:
+    """Rounds of about ``flops`` of ``backend``'s ``kernel`` (a product of ``PRODUCTS``) on ``threads``
+    threads (None: every core), checked against the float64 product before any is timed."""
+    call = getattr(get_backend(backend), kernel.op)
+    a, b, out = kernel.make_args(np.random.default_rng(SEED))
+    n = set_threads(threads)
+    call(a, b, out=out)  # on the thread count it is timed with: the serial and parallel routes differ
+    assert_matmul_within_bound(out, *PRODUCTS[kernel.name](a, b))
+    calls = max(1, round(flops / kernel.flops))
+
+    def run() -> None:
+        for _ in range(calls):
+            call(a, b, out=out)
+
+    def prepare() -> None:
+        set_threads(n)
+        call(a, b, out=out)  # wakes the thread pool the round uses
+
+    info = {"kind": "product", "backend": backend, "kernel": kernel.name, "shape": kernel.shape}
+    info |= {"threads": n, "dtype": DTYPE, "flops": calls * kernel.flops}
+    return Side(f"{backend} {kernel.name}, {n} thread(s)", run, info, prepare=prepare)
+
+
+@pytest.mark.parametrize("threads", [1, None], ids=["1-thread", "all-threads"])
+@pytest.mark.parametrize("kernel", [k for k in KERNELS if k.name in PRODUCTS], ids=lambda k: k.name)
+def test_product_over_floor(benchmark, settings, kernel, threads):
+    """The compiled backend's large products in floors: their FLOPs at the FMA peak on as many threads."""
+    if threads is None and available_cores() < 2:
+        pytest.skip("1 thread available: all threads are the 1-thread case")
+    floor = peak_probe(set_threads(threads))
+    product = product_side(kernel, COMPILED, threads, floor.info["flops"])
+    claim = claims.PRODUCT_FLOOR[threads]
+    bench_paired(
+        benchmark,
+        product,
+        floor,
+        rounds=settings.headline_rounds,
+        quantity=f"{COMPILED} {kernel.name} / floor, {'1 thread' if threads == 1 else 'all threads'}",
+        scale=floor.info["flops"] / product.info["flops"],
+        bound=claim.bound,
+        sense=claim.sense,
     )
 
 
