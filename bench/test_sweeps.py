@@ -12,22 +12,34 @@ from __future__ import annotations
 
 import pytest
 
-from bench.harness import batch_round_samples, bench_epoch
+from bench.harness import OPTIMIZER, batch_round_samples, bench_epoch
 from bench.test_headline import require
 from kernels import full_size_backends
-from reports.roles import PEERS
+from network.optim import OPTIMIZERS
+from reports.roles import BLAS, COMPILED, PEERS
 
 BACKENDS = full_size_backends()
 BATCH_SIZES = [1, 2, 4, 8, 12, 16, 24, 32, 64, 128, 256, 512]  # no crossover hides between them
 HIDDEN_WIDTHS = [64, 128, 256, 512]
 
 
-@pytest.mark.parametrize("backend", [*BACKENDS, *PEERS])
+# (optimizer, backend) at each batch size: every backend and both of PyTorch's forms (eager and
+# torch.compile) with the study's optimizer; the BLAS and the compiled backend with every other optimizer
+# too, so that the report can say at which batch sizes one leads the other for each
+BATCH_POINTS = [(OPTIMIZER, backend) for backend in [*BACKENDS, *PEERS]] + [
+    (optimizer, backend)
+    for optimizer in OPTIMIZERS
+    if optimizer != OPTIMIZER
+    for backend in (BLAS, COMPILED)
+    if backend in BACKENDS
+]
+
+
+@pytest.mark.parametrize(("optimizer", "backend"), BATCH_POINTS, ids=lambda value: value)
 @pytest.mark.parametrize("batch", BATCH_SIZES)
-def test_batch_size(benchmark, settings, bench_data, batch, backend):
-    """Every backend and both of PyTorch's forms (eager and torch.compile) at every batch size."""
+def test_batch_size(benchmark, settings, bench_data, batch, optimizer, backend):
     require(backend)
-    benchmark.group = f"sweep batch={batch}"
+    benchmark.group = f"sweep batch={batch}, {optimizer}"
     bench_epoch(
         benchmark,
         bench_data,
@@ -36,6 +48,7 @@ def test_batch_size(benchmark, settings, bench_data, batch, backend):
         batch=batch,
         samples=batch_round_samples(settings, batch),
         rounds=settings.sweep_rounds,
+        optimizer=optimizer,
     )
 
 

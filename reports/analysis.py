@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from kernels import available_backends
+from network.optim import OPTIMIZERS
 from reports.claims import AT_MOST
 from reports.results import Results
 from reports.roles import BLAS, COMPILED, LOOPS, PEERS
@@ -332,11 +333,29 @@ def variant_table(results: Results) -> pd.DataFrame:
     return v
 
 
+def study_optimizer(results: Results) -> str | None:
+    """The optimizer the study's epochs train with, as the epoch rows recorded it (None where there are
+    none): the sweeps' every backend ran with it, the batch sweep's BLAS and compiled ones with the others
+    too."""
+    optimizers = results.study("epoch")["optimizer"].dropna()
+    return optimizers.mode().iloc[0] if len(optimizers) else None
+
+
+def sweep_points(results: Results, study: str) -> pd.DataFrame:
+    """A sweep's points with the study's optimizer (``study_optimizer``; a point that recorded none
+    counts as one)."""
+    points = results.study(study)
+    optimizer = study_optimizer(results)
+    if optimizer is None:
+        return points
+    return points[points["optimizer"].isna() | (points["optimizer"] == optimizer)]
+
+
 def sweep(results: Results, study: str, key: str) -> pd.DataFrame:
     """A sweep's epoch seconds from each point's fastest round (scaled), one row per ``key`` value, one
     column per backend: the estimate the headline's blocks use, so that a speed-up read off the threads
     sweep is the one the headline's thread ratio measures."""
-    points = results.study(study)
+    points = sweep_points(results, study)
     if points.empty:
         return pd.DataFrame()
     table = points.pivot_table(index=key, columns="backend", values="epoch_fastest", aggfunc="first")
@@ -533,17 +552,43 @@ def spread(results: Results) -> pd.Series:
     return (timed.set_index("name")["iqr"] / timed.set_index("name")["median"]).dropna()
 
 
+def _fastest_and_slowest(points: pd.DataFrame) -> pd.DataFrame:
+    """Sweep points with their fastest and slowest rounds scaled to an epoch."""
+    return points.assign(
+        fastest=points["min"] * points["epoch_scale"], slowest=points["max"] * points["epoch_scale"]
+    )
+
+
+def lead(results: Results) -> pd.DataFrame:
+    """Per optimizer (columns) and batch size (rows) of the batch sweep: the BLAS backend's epoch over the
+    compiled one's, from their fastest rounds; ``attrs["unclear"]`` lists the (optimizer, batch) points
+    where the lead is not clear either way, one side's slowest round no faster than the other's fastest."""
+    points = results.study("batch")
+    points = _fastest_and_slowest(points[points["backend"].isin([BLAS, COMPILED])])
+    if points.empty:
+        return pd.DataFrame()
+    fastest, slowest = (
+        points.pivot_table(index=["batch", "optimizer"], columns="backend", values=value)
+        for value in ("fastest", "slowest")
+    )
+    if not {BLAS, COMPILED} <= set(fastest.columns):
+        return pd.DataFrame()
+    ratio = (fastest[BLAS] / fastest[COMPILED]).unstack("optimizer")
+    ratio = ratio[[optimizer for optimizer in OPTIMIZERS if optimizer in ratio]]  # the network's order
+    clear = (slowest[COMPILED] < fastest[BLAS]) | (slowest[BLAS] < fastest[COMPILED])
+    ratio.attrs["unclear"] = list(clear[~clear].index.swaplevel())
+    return ratio
+
+
 def crossover(results: Results) -> tuple[pd.Series, list[tuple[int, int]], list[int]]:
     """The fastest backend at each batch size of the sweep (by fastest round), the pairs of batches where it
     changes, and the batch sizes where its lead is unclear: its slowest round no faster than another
     backend's fastest."""
-    points = results.study("batch")
+    points = sweep_points(results, "batch")
     winners = sweep(results, "batch", "batch").idxmin(axis=1)
     if points.empty:
         return winners, [], []
-    scaled = points.assign(
-        fastest=points["min"] * points["epoch_scale"], slowest=points["max"] * points["epoch_scale"]
-    )
+    scaled = _fastest_and_slowest(points)
     fastest = scaled.pivot_table(index="batch", columns="backend", values="fastest", aggfunc="first")
     slowest = scaled.pivot_table(index="batch", columns="backend", values="slowest", aggfunc="first")
     unclear = [
@@ -568,7 +613,7 @@ def dispatch_table(results: Results) -> pd.DataFrame:
 def compile_table(results: Results) -> pd.DataFrame:
     """torch.compile's compile seconds at each batch size of the batch sweep (both of an epoch's batch
     shapes), beside that point's epoch."""
-    points = results.study("batch")
+    points = sweep_points(results, "batch")
     if points.empty or "compile_seconds" not in points:
         return pd.DataFrame()
     compiled = points.dropna(subset=["compile_seconds"]).sort_values("batch")

@@ -323,6 +323,7 @@ def findings(results: Results) -> list[str]:
             f"No verdict at batch {', '.join(f'{batch:g}' for batch in unclear)}: the fastest backend's "
             "slowest round was no faster than another's fastest."
         )
+    out += _lead_findings(results)
     out += _compiler_findings(results, h)
     costs = analysis.subnormal_cost(results).dropna()
     if len(costs):
@@ -484,6 +485,12 @@ def _sweeps(results: Results, figures: list[str]) -> str:
         body = fmt.grid(s, [key], lambda value: (f"{value:g}",)) if len(s) else NOT_MEASURED
         image = f"\n\n![{study} sweep]({study}_sweep.png)" if f"{study}_sweep.png" in figures else ""
         parts.append(f"### Against {key}\n\n{body}{image}")
+        if study == "batch" and len(lead := analysis.lead(results)):
+            parts.append(
+                f"{BLAS}'s epoch over {COMPILED}'s at each batch size with each optimizer (fastest rounds; "
+                f"above 1: {COMPILED} ahead; * where the two sides' rounds overlap):\n\n"
+                + fmt.grid(_marked(lead), ["batch"], lambda value: (f"{value:g}",), dict.fromkeys(lead, str))
+            )
     title = "How the cost grows (each point's fastest round, scaled to an epoch)"
     return _section(title, "\n\n".join(parts))
 
@@ -587,6 +594,38 @@ def kernel_speedups(results: Results) -> pd.DataFrame:
     if k.empty or LOOPS not in k:
         return pd.DataFrame()
     return k.drop(columns=LOOPS).rtruediv(k[LOOPS], axis=0)
+
+
+def _marked(lead: pd.DataFrame) -> pd.DataFrame:
+    """``analysis.lead``'s ratios written out, with a * where the lead is unclear."""
+    unclear = set(lead.attrs["unclear"])
+    return pd.DataFrame(
+        {o: [number(r) + ("*" if (o, b) in unclear else "") for b, r in lead[o].items()] for o in lead},
+        index=lead.index,
+    )
+
+
+def _lead_findings(results: Results) -> list[str]:
+    """Whether the compiled backend leads the BLAS one at every batch size with every optimizer."""
+    lead = analysis.lead(results)
+    if lead.empty:
+        return []
+    unclear = set(lead.attrs["unclear"])
+    behind = []
+    for batch, row in lead.iterrows():
+        for optimizer, ratio in row.items():
+            if (optimizer, batch) in unclear:
+                behind.append(f"batch {batch:g} {optimizer} ({number(ratio)}, the rounds overlap)")
+            elif ratio <= 1:
+                behind.append(f"batch {batch:g} {optimizer} ({number(ratio)})")
+    if behind:
+        return [f"{COMPILED} not clearly ahead of {BLAS} (their epochs' ratio) at: {'; '.join(behind)}."]
+    sizes = ", ".join(f"{batch:g}" for batch in lead.index)
+    return [
+        f"{COMPILED} ahead of {BLAS} at every batch size ({sizes}) with every optimizer "
+        f"({', '.join(lead.columns)}): at each point every round of {COMPILED}'s faster than every round of "
+        f"{BLAS}'s, by {number(lead.min().min())}x to {number(lead.max().max())}x."
+    ]
 
 
 def winners_sentence(results: Results) -> str:

@@ -103,11 +103,17 @@ def epoch_time(results: Results) -> Figure | None:
     return fig
 
 
+def _span(counts: pd.Series) -> str:
+    """``counts`` as one number, or their range where they differ: 16,384, or 2,048 to 16,384."""
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low:,}" if low == high else f"{low:,} to {high:,}"
+
+
 def _sweep(results: Results, study: str, key: str, xlabel: str) -> Figure | None:
     times = analysis.sweep(results, study, key)
     if times.empty:
         return None
-    points = results.study(study)
+    points = analysis.sweep_points(results, study)
     fig, (ax,) = _figure()
     for backend in times.columns:
         rows = points[points["backend"] == backend].set_index(key).loc[times.index]
@@ -127,7 +133,7 @@ def _sweep(results: Results, study: str, key: str, xlabel: str) -> Figure | None
     ax.set_ylabel(f"seconds per {int(points['epoch_samples'].iloc[0]):,}-sample epoch (log)")
     ax.set_title(
         f"Epoch time against {xlabel.split(' (')[0]}, {_network(points)}\n(each point: "
-        f"{int(points['samples'].iloc[0]):,} samples per round, scaled to a full epoch)",
+        f"{_span(points['samples'])} samples per round, scaled to a full epoch)",
         fontsize=10,
     )
     ax.legend()

@@ -21,6 +21,7 @@ from network.files import atomic_write
 from reports import analysis
 from reports.fmt import bound, interval, minutes, number, table
 from reports.results import Results
+from reports.roles import BLAS, COMPILED
 
 FOLDER = "machines"  # beside the report: reports/machines/<machine id>/summary.json
 MACHINES_DIR = Path(__file__).resolve().parent / FOLDER
@@ -101,7 +102,19 @@ def summary(results: Results) -> dict:
         "peak_gflops": analysis.peak_rate(results),
         "bandwidth_gb_s": {str(level): float(rates.max()) for level, rates in bandwidth.iterrows()},
         "headline": [{key: _plain(row[key]) for key in HEADLINE_KEYS} for _, row in headline.iterrows()],
+        "conclusions": conclusions(results),
     }
+
+
+def conclusions(results: Results) -> dict[str, bool]:
+    """The run's yes-or-no conclusions, by what each says: whether the compiled backend leads the BLAS one
+    at every batch size of the sweep with every optimizer, each point's rounds apart (``analysis.lead``)."""
+    lead = analysis.lead(results)
+    if lead.empty:
+        return {}
+    sizes = f"{lead.index.min():g} to {lead.index.max():g}"
+    ahead = bool((lead > 1).all().all()) and not lead.attrs["unclear"]
+    return {f"{COMPILED} ahead of {BLAS} at every batch size ({sizes}), every optimizer": ahead}
 
 
 def _plain(value: object) -> object:
@@ -133,7 +146,7 @@ def with_run(summaries: list[dict], results: Results) -> list[dict]:
 
 def markdown(summaries: list[dict]) -> str:
     """Every machine's column: what it is, its measured limits, then each headline ratio with its interval
-    and verdict, and on how many machines each bound is met."""
+    and verdict and each conclusion, and on how many machines each bound is met or conclusion holds."""
     if not summaries:
         return ""
     headers = ["", *(s["machine"] for s in summaries), "met on"]
@@ -157,6 +170,11 @@ def markdown(summaries: list[dict]) -> str:
         limit = bound(bounded[0]["bound"], bounded[0]["sense"]) if bounded else ""
         cells = [_cell(r) for r in rows]
         ratios.append((f"{quantity} {limit}".strip(), *cells, f"{met} of {len(rows)}" if bounded else ""))
+    said = list(dict.fromkeys(c for s in summaries for c in s.get("conclusions", {})))
+    for conclusion in said:
+        cells = [s.get("conclusions", {}).get(conclusion) for s in summaries]
+        words = ["not measured" if c is None else "yes" if c else "no" for c in cells]
+        ratios.append((conclusion, *words, f"{sum(c is True for c in cells)} of {len(cells)}"))
     return table(headers, [*about, *ratios], numbers=False)
 
 

@@ -54,3 +54,18 @@ def test_each_bound_is_counted_over_the_machines(tmp_path):
     line = next(line for line in table if line.startswith(f"| {row['quantity']} "))
     assert line.endswith("| 1 of 2 |") and "not met" in line
     assert first["machine"] in table[0] and second["machine"] in table[0]
+
+
+def test_each_conclusion_is_counted_over_the_machines(tmp_path):
+    """The synthetic run's numba trails numpy at batch 128: "no" on the first machine; the second's
+    summary says yes (as a run where it led would); a machine stored before conclusions: not measured."""
+    first = machines.summary(run_on(tmp_path, ZEN4, ["avx512f"], "first.json"))
+    (conclusion,) = first["conclusions"]
+    assert conclusion.startswith("numba ahead of numpy at every batch size (1 to 128)")
+    assert first["conclusions"][conclusion] is False
+    second = machines.summary(run_on(tmp_path, ZEN3, ["avx2"], "second.json"))
+    second["conclusions"][conclusion] = True
+    older = {k: v for k, v in second.items() if k != "conclusions"} | {"machine": "older"}
+    table = machines.markdown([first, second, older]).splitlines()
+    line = next(line for line in table if line.startswith(f"| {conclusion} "))
+    assert line == f"| {conclusion} | no | yes | not measured | 1 of 3 |"

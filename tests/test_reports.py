@@ -48,7 +48,15 @@ def _bench(study: str, median: float, rounds: int = 3, data=None, **info) -> dic
 
 
 def _epoch(
-    study: str, backend: str, seconds: float, *, samples=60_000, batch=32, hidden=64, threads=2
+    study: str,
+    backend: str,
+    seconds: float,
+    *,
+    samples=60_000,
+    batch=32,
+    hidden=64,
+    threads=2,
+    optimizer="momentum",
 ) -> dict:
     sizes = [NETWORK[0], hidden, NETWORK[-1]]
     return _bench(
@@ -64,7 +72,7 @@ def _epoch(
         flops_per_sample=training_flops(sizes, 1),
         dataset="mnist",
         dtype="float64",
-        optimizer="momentum",
+        optimizer=optimizer,
     )
 
 
@@ -654,6 +662,32 @@ def test_a_lead_within_the_rounds_spread_is_no_verdict(tmp_path, numpy_over_numb
     assert winners[1] == "numba" and found == unclear
     report = build.build_report(path).read_text()
     assert ("No verdict at batch 1:" in report) == bool(unclear)
+
+
+def test_the_lead_reads_every_optimizer_and_the_sweep_only_the_studys(tmp_path):
+    """numba leads numpy at batch 1 and 8, not at 128 (``synthetic_run``); adam's points lead everywhere
+    but at batch 8, where the sides' rounds (each +-5% of its median) overlap."""
+    run = synthetic_run()
+    for batch, numpy_s, numba_s in [(1, 3.0, 1.0), (8, 1.04, 1.0), (128, 0.4, 0.2)]:
+        run["benchmarks"] += [
+            _epoch("batch", backend, s, samples=8192, batch=batch, optimizer="adam")
+            for backend, s in (("numpy", numpy_s), ("numba", numba_s))
+        ]
+    path = tmp_path / "benchmark.json"
+    path.write_text(json.dumps(run))
+    r = load_results(path)
+    lead = analysis.lead(r)
+    assert list(lead.columns) == ["momentum", "adam"]  # the network's order (sgd, momentum, adam)
+    assert lead["momentum"].tolist() == pytest.approx([2.0, 0.5 / 0.3, 0.5])
+    assert lead["adam"].tolist() == pytest.approx([3.0, 1.04, 2.0])
+    assert lead.attrs["unclear"] == [("adam", 8)]
+    # the sweep table and its crossover read the study's optimizer only (adam would move every cell)
+    assert analysis.sweep(r, "batch", "batch")["numba"].tolist() == pytest.approx(
+        [0.95 * s * 60_000 / 8192 for s in (1.0, 0.3, 0.2)]
+    )
+    findings = build.findings(r)
+    behind = next(f for f in findings if f.startswith("numba not clearly ahead of numpy"))
+    assert "batch 128 momentum (0.5)" in behind and "batch 8 adam (1.04, the rounds overlap)" in behind
 
 
 def test_the_report_opens_with_what_each_backend_costs(tmp_path):
