@@ -237,15 +237,14 @@ def test_epoch_over_floor(benchmark, settings, bench_data, backend):
     )
 
 
-def product_side(kernel: Kernel, backend: str, threads: int | None, flops: int) -> Side:
-    """Rounds of about ``flops`` of ``backend``'s ``kernel`` (a product of ``PRODUCTS``) on ``threads``
+def product_side(kernel: Kernel, backend: str, threads: int | None, calls: int) -> Side:
+    """Rounds of ``calls`` calls of ``backend``'s ``kernel`` (a product of ``PRODUCTS``) on ``threads``
     threads (None: every core), checked against the float64 product before any is timed."""
     call = getattr(get_backend(backend), kernel.op)
     a, b, out = kernel.make_args(np.random.default_rng(SEED))
     n = set_threads(threads)
     call(a, b, out=out)  # on the thread count it is timed with: the serial and parallel routes differ
     assert_matmul_within_bound(out, *PRODUCTS[kernel.name](a, b))
-    calls = max(1, round(flops / kernel.flops))
 
     def run() -> None:
         for _ in range(calls):
@@ -263,11 +262,13 @@ def product_side(kernel: Kernel, backend: str, threads: int | None, flops: int) 
 @pytest.mark.parametrize("threads", [1, None], ids=["1-thread", "all-threads"])
 @pytest.mark.parametrize("kernel", [k for k in KERNELS if k.name in PRODUCTS], ids=lambda k: k.name)
 def test_product_over_floor(benchmark, settings, kernel, threads):
-    """The compiled backend's large products in floors: their FLOPs at the FMA peak on as many threads."""
+    """The compiled backend's large products in floors: their FLOPs at the FMA peak on as many threads.
+    A round is the product's calls in an epoch's steps at batch 128: the same work in every block (the
+    probe's FLOPs a call vary with its calibration, so it is scaled, as the epochs' floors are)."""
     if threads is None and available_cores() < 2:
         pytest.skip("1 thread available: all threads are the 1-thread case")
-    floor = peak_probe(set_threads(threads))
-    product = product_side(kernel, COMPILED, threads, floor.info["flops"])
+    product = product_side(kernel, COMPILED, threads, settings.epoch_samples // DEFAULT_BATCH)
+    floor = peak_probe(product.info["threads"])
     claim = claims.PRODUCT_FLOOR[threads]
     bench_paired(
         benchmark,
