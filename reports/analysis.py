@@ -552,49 +552,69 @@ def spread(results: Results) -> pd.Series:
     return (timed.set_index("name")["iqr"] / timed.set_index("name")["median"]).dropna()
 
 
-def _fastest_and_slowest(points: pd.DataFrame) -> pd.DataFrame:
-    """Sweep points with their fastest and slowest rounds scaled to an epoch."""
+def _fastest_and_median(points: pd.DataFrame) -> pd.DataFrame:
+    """Sweep points with their fastest and median rounds scaled to an epoch. One side is clearly faster
+    than another where its median round is faster than the other's fastest: most of its rounds beat all
+    of the other's, and one round that the machine slowed cannot decide alone."""
     return points.assign(
-        fastest=points["min"] * points["epoch_scale"], slowest=points["max"] * points["epoch_scale"]
+        fastest=points["min"] * points["epoch_scale"], median=points["median"] * points["epoch_scale"]
     )
 
 
 def lead(results: Results) -> pd.DataFrame:
     """Per optimizer (columns) and batch size (rows) of the batch sweep: the BLAS backend's epoch over the
     compiled one's, from their fastest rounds; ``attrs["unclear"]`` lists the (optimizer, batch) points
-    where the lead is not clear either way, one side's slowest round no faster than the other's fastest."""
+    where the lead is not clear either way (``_fastest_and_median``)."""
     points = results.study("batch")
-    points = _fastest_and_slowest(points[points["backend"].isin([BLAS, COMPILED])])
+    points = _fastest_and_median(points[points["backend"].isin([BLAS, COMPILED])])
     if points.empty:
         return pd.DataFrame()
-    fastest, slowest = (
+    fastest, median = (
         points.pivot_table(index=["batch", "optimizer"], columns="backend", values=value)
-        for value in ("fastest", "slowest")
+        for value in ("fastest", "median")
     )
     if not {BLAS, COMPILED} <= set(fastest.columns):
         return pd.DataFrame()
     ratio = (fastest[BLAS] / fastest[COMPILED]).unstack("optimizer")
     ratio = ratio[[optimizer for optimizer in OPTIMIZERS if optimizer in ratio]]  # the network's order
-    clear = (slowest[COMPILED] < fastest[BLAS]) | (slowest[BLAS] < fastest[COMPILED])
+    clear = (median[COMPILED] < fastest[BLAS]) | (median[BLAS] < fastest[COMPILED])
     ratio.attrs["unclear"] = list(clear[~clear].index.swaplevel())
     return ratio
 
 
+def dearer_smaller_steps(results: Results, backend: str = COMPILED) -> list[tuple[str, int, int]]:
+    """Where ``backend``'s training step costs more at a smaller batch of the sweep than at the next larger
+    one, each with every optimizer it ran: (optimizer, smaller batch, larger batch) for each such pair,
+    judged as the lead is (``_fastest_and_median``): the smaller batch's fastest step slower than the
+    larger's median one."""
+    points = _fastest_and_median(results.study("batch"))
+    points = points[points["backend"] == backend]
+    dearer = []
+    for optimizer, rows in points.groupby("optimizer", sort=False):
+        rows = rows.sort_values("batch")
+        steps = rows["batch"] / rows["epoch_samples"]  # an epoch's share of one step
+        fastest, median = (rows[column] * steps for column in ("fastest", "median"))
+        for i in range(len(rows) - 1):
+            if fastest.iloc[i] > median.iloc[i + 1]:
+                dearer.append((optimizer, int(rows["batch"].iloc[i]), int(rows["batch"].iloc[i + 1])))
+    return dearer
+
+
 def crossover(results: Results) -> tuple[pd.Series, list[tuple[int, int]], list[int]]:
     """The fastest backend at each batch size of the sweep (by fastest round), the pairs of batches where it
-    changes, and the batch sizes where its lead is unclear: its slowest round no faster than another
-    backend's fastest."""
+    changes, and the batch sizes where its lead is unclear: its median round no faster than another
+    backend's fastest (``_fastest_and_median``)."""
     points = sweep_points(results, "batch")
     winners = sweep(results, "batch", "batch").idxmin(axis=1)
     if points.empty:
         return winners, [], []
-    scaled = _fastest_and_slowest(points)
+    scaled = _fastest_and_median(points)
     fastest = scaled.pivot_table(index="batch", columns="backend", values="fastest", aggfunc="first")
-    slowest = scaled.pivot_table(index="batch", columns="backend", values="slowest", aggfunc="first")
+    median = scaled.pivot_table(index="batch", columns="backend", values="median", aggfunc="first")
     unclear = [
         batch
         for batch, winner in winners.items()
-        if (fastest.loc[batch].drop(winner) <= slowest.loc[batch, winner]).any()
+        if (fastest.loc[batch].drop(winner) <= median.loc[batch, winner]).any()
     ]
     switches = [(a, b) for a, b in zip(winners.index[:-1], winners.index[1:]) if winners[a] != winners[b]]
     return winners, switches, unclear

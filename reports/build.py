@@ -315,13 +315,13 @@ def findings(results: Results) -> list[str]:
     if len(winners) and not switches and not unclear:
         out.append(
             f"No batch-size crossover: {winners.iloc[0]} is fastest at every batch size measured "
-            f"({', '.join(f'{batch:g}' for batch in winners.index)}), each of its rounds faster than every "
+            f"({', '.join(f'{batch:g}' for batch in winners.index)}), its median round faster than every "
             "round of the others."
         )
     if unclear:
         out.append(
             f"No verdict at batch {', '.join(f'{batch:g}' for batch in unclear)}: the fastest backend's "
-            "slowest round was no faster than another's fastest."
+            "median round was no faster than another's fastest."
         )
     out += _lead_findings(results)
     out += _compiler_findings(results, h)
@@ -488,7 +488,8 @@ def _sweeps(results: Results, figures: list[str]) -> str:
         if study == "batch" and len(lead := analysis.lead(results)):
             parts.append(
                 f"{BLAS}'s epoch over {COMPILED}'s at each batch size with each optimizer (fastest rounds; "
-                f"above 1: {COMPILED} ahead; * where the two sides' rounds overlap):\n\n"
+                f"above 1: {COMPILED} ahead; * where neither side's median round beats the other's "
+                "fastest):\n\n"
                 + fmt.grid(_marked(lead), ["batch"], lambda value: (f"{value:g}",), dict.fromkeys(lead, str))
             )
     title = "How the cost grows (each point's fastest round, scaled to an epoch)"
@@ -596,6 +597,9 @@ def kernel_speedups(results: Results) -> pd.DataFrame:
     return k.drop(columns=LOOPS).rtruediv(k[LOOPS], axis=0)
 
 
+OVERLAP = ", the rounds overlap"  # neither side's median round beats the other's fastest: no verdict
+
+
 def _marked(lead: pd.DataFrame) -> pd.DataFrame:
     """``analysis.lead``'s ratios written out, with a * where the lead is unclear."""
     unclear = set(lead.attrs["unclear"])
@@ -606,26 +610,37 @@ def _marked(lead: pd.DataFrame) -> pd.DataFrame:
 
 
 def _lead_findings(results: Results) -> list[str]:
-    """Whether the compiled backend leads the BLAS one at every batch size with every optimizer."""
+    """Whether the compiled backend leads the BLAS one at every batch size with every optimizer, and
+    whether its step ever costs more at a smaller batch."""
     lead = analysis.lead(results)
     if lead.empty:
         return []
     unclear = set(lead.attrs["unclear"])
-    behind = []
-    for batch, row in lead.iterrows():
-        for optimizer, ratio in row.items():
-            if (optimizer, batch) in unclear:
-                behind.append(f"batch {batch:g} {optimizer} ({number(ratio)}, the rounds overlap)")
-            elif ratio <= 1:
-                behind.append(f"batch {batch:g} {optimizer} ({number(ratio)})")
-    if behind:
-        return [f"{COMPILED} not clearly ahead of {BLAS} (their epochs' ratio) at: {'; '.join(behind)}."]
-    sizes = ", ".join(f"{batch:g}" for batch in lead.index)
-    return [
-        f"{COMPILED} ahead of {BLAS} at every batch size ({sizes}) with every optimizer "
-        f"({', '.join(lead.columns)}): at each point every round of {COMPILED}'s faster than every round of "
-        f"{BLAS}'s, by {number(lead.min().min())}x to {number(lead.max().max())}x."
+    behind = [
+        f"batch {batch:g} {optimizer} ({number(ratio)}{OVERLAP if (optimizer, batch) in unclear else ''})"
+        for batch, row in lead.iterrows()
+        for optimizer, ratio in row.items()
+        if ratio <= 1 or (optimizer, batch) in unclear
     ]
+    if behind:
+        out = [f"{COMPILED} not clearly ahead of {BLAS} (their epochs' ratio) at: {'; '.join(behind)}."]
+    else:
+        out = [
+            f"{COMPILED} ahead of {BLAS} at every batch size ({', '.join(f'{b:g}' for b in lead.index)}) "
+            f"with every optimizer ({', '.join(lead.columns)}): at each point {COMPILED}'s median round "
+            f"faster than every round of {BLAS}'s, by {number(lead.min().min())}x to "
+            f"{number(lead.max().max())}x."
+        ]
+    dearer = analysis.dearer_smaller_steps(results)
+    if dearer:
+        pairs = "; ".join(f"{optimizer} at {small} (against {large})" for optimizer, small, large in dearer)
+        out.append(f"{COMPILED}'s step costs more at a smaller batch than at the next larger one: {pairs}.")
+    else:
+        out.append(
+            f"{COMPILED}'s step never costs more at a smaller batch of the sweep, with any optimizer (each "
+            "batch against the next larger, judged by the rounds as the lead is)."
+        )
+    return out
 
 
 def winners_sentence(results: Results) -> str:

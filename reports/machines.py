@@ -108,13 +108,18 @@ def summary(results: Results) -> dict:
 
 def conclusions(results: Results) -> dict[str, bool]:
     """The run's yes-or-no conclusions, by what each says: whether the compiled backend leads the BLAS one
-    at every batch size of the sweep with every optimizer, each point's rounds apart (``analysis.lead``)."""
+    at every batch size of the sweep with every optimizer, each point's rounds apart (``analysis.lead``),
+    and whether its step never costs more at a smaller batch (``analysis.dearer_smaller_steps``)."""
     lead = analysis.lead(results)
     if lead.empty:
         return {}
     sizes = f"{lead.index.min():g} to {lead.index.max():g}"
     ahead = bool((lead > 1).all().all()) and not lead.attrs["unclear"]
-    return {f"{COMPILED} ahead of {BLAS} at every batch size ({sizes}), every optimizer": ahead}
+    cheaper = not analysis.dearer_smaller_steps(results)
+    return {
+        f"{COMPILED} ahead of {BLAS} at every batch size ({sizes}), every optimizer": ahead,
+        f"{COMPILED}'s step never dearer at a smaller batch, every optimizer": cheaper,
+    }
 
 
 def _plain(value: object) -> object:

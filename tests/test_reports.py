@@ -690,6 +690,21 @@ def test_the_lead_reads_every_optimizer_and_the_sweep_only_the_studys(tmp_path):
     assert "batch 128 momentum (0.5)" in behind and "batch 8 adam (1.04, the rounds overlap)" in behind
 
 
+@pytest.mark.parametrize(("numba_at_8", "dearer"), [(0.14, []), (0.1, [("adam", 1, 8)])])
+def test_a_step_dearer_at_a_smaller_batch_is_found(tmp_path, numba_at_8, dearer):
+    """numba's adam epoch of 8,192 rows: 1 s at batch 1, so a step of 1/8192 s; at batch 8 a step is
+    8 x numba_at_8 / 8192 s: 0.14 makes it 1.12x batch 1's, 0.1 makes it 0.8x, its median below batch
+    1's fastest round (each 5% below its median: ``_bench``)."""
+    run = synthetic_run()
+    run["benchmarks"] += [
+        _epoch("batch", "numba", seconds, samples=8192, batch=batch, optimizer="adam")
+        for batch, seconds in ((1, 1.0), (8, numba_at_8))
+    ]
+    path = tmp_path / "benchmark.json"
+    path.write_text(json.dumps(run))
+    assert analysis.dearer_smaller_steps(load_results(path)) == dearer
+
+
 def test_the_report_opens_with_what_each_backend_costs(tmp_path):
     r = results(tmp_path)
     costs = build.epoch_costs(r).set_index("backend")
