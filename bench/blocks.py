@@ -60,19 +60,38 @@ def ratio_key(benchmark: dict) -> tuple:
     return _ratio(benchmark["name"].split("[")[0], benchmark.get("params") or {})
 
 
+def _is_runner(item: pytest.Item) -> bool:
+    return getattr(item, "originalname", item.name) == RUNNER
+
+
+def lend_keywords(items: list[pytest.Item]) -> None:
+    """Give each block's runner the names of its block's tests to match ``-k`` by, so that ``-k floor``
+    keeps the runners of the blocks whose tests it keeps. Before pytest deselects by keyword."""
+    names: dict[int, set[str]] = {}
+    for item in items:
+        if (block := _block(item)) is not None and not _is_runner(item):
+            names.setdefault(block, set()).update((item.name, item.originalname))
+    for item in items:
+        if _is_runner(item):
+            item.extra_keyword_matches.update(names.get(_block(item), ()))
+
+
 def set_aside(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In the run: take the headline tests out of ``items``, keeping them by block for the blocks'
-    processes. In a block's process: take the runners out (a block does not start blocks)."""
+    processes; a test whose block's runner was not selected (a test chosen by its node id) stays, and
+    runs in this process. In a block's process: take the runners out (a block does not start blocks).
+    After pytest's selection (``-k``, ``-m``, node ids)."""
     keep, removed = [], []
     by_block: dict[int, list[tuple[str, tuple]]] = {}
+    runners = {_block(item) for item in items if _is_runner(item)}
     for item in items:
         block = _block(item)
-        runner = getattr(item, "originalname", item.name) == RUNNER
+        runner = _is_runner(item)
         if block is None:
             keep.append(item)
         elif in_block_process():
             (removed if runner else keep).append(item)
-        elif runner:
+        elif runner or block not in runners:
             keep.append(item)
         else:
             removed.append(item)

@@ -105,11 +105,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.benchmark_json = JsonSink(settings.report_dir)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(wrapper=True)  # around pytest's own selection by -k, -m and deselection
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
     """The headline ratios' blocks, each set aside for a process of its own (``bench.blocks``), spread over
     the run (``bench/test_headline.py``); then the machine's "start" peak probes first and its "end" ones
     last, so that the run's own measurements lie between two measurements of the peak
     (``bench/test_machine.py``)."""
+    blocks.lend_keywords(items)
+    yield
     blocks.set_aside(config, items)
     spread_blocks(items, config.stash[SETTINGS_KEY].headline_blocks)
     order_probes(items)

@@ -36,6 +36,7 @@ def _collected(name: str, block: int | None = None, **params) -> SimpleNamespace
     item.callspec.params.update(params)
     item.originalname = name
     item.nodeid = f"bench/test_headline.py::{item.name}"
+    item.extra_keyword_matches = set()
     return item
 
 
@@ -65,6 +66,25 @@ def test_the_run_sets_the_headline_tests_aside_for_their_blocks_processes(monkey
         for k in (0, 1)
     }
     assert [i.name for i in config.deselected] == ["test_ratio[block0]", "test_ratio[block1]"]
+
+
+def test_a_test_chosen_without_its_runner_runs_in_the_run(monkeypatch):
+    monkeypatch.delenv(blocks.BLOCK_ENV, raising=False)
+    config, items = _config(), [_collected("test_ratio", 0, batch=8), _collected("test_other")]
+    blocks.set_aside(config, items)
+    assert [i.name for i in items] == ["test_ratio[block0]", "test_other"]
+    assert config.stash[blocks.SET_ASIDE_KEY] == {}
+
+
+def test_a_runner_answers_to_the_names_of_its_blocks_tests():
+    """So that ``-k test_ratio`` keeps the runners of the blocks it keeps tests of, and only those."""
+    items = [*_items(), _collected("test_ratio", 2, batch=16)]
+    blocks.lend_keywords(items)
+    runners = {i.name: i.extra_keyword_matches for i in items if i.originalname == blocks.RUNNER}
+    assert runners == {
+        f"{blocks.RUNNER}[block0]": {"test_ratio[block0]", "test_ratio"},
+        f"{blocks.RUNNER}[block1]": {"test_ratio[block1]", "test_ratio"},
+    }
 
 
 def test_a_blocks_process_runs_its_tests_and_starts_no_block(monkeypatch):
