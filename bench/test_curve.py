@@ -12,7 +12,7 @@ import pytest
 from bench.harness import CURVE_LR, DEFAULT_HIDDEN, make_trainer, use_threads
 from kernels import get_backend, installed_backends
 
-CURVE_BATCH = 32  # small enough that loops' few hundred samples still make a dozen steps per epoch
+CURVE_BATCH = 32  # small enough that loops' few hundred samples still make several steps per epoch
 
 
 @pytest.mark.benchmark(group="curve")
