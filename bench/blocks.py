@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from bench.settings import SETTINGS_KEY
-from reports.analysis import at_full_speed
+from reports.analysis import at_full_speed, block_fastest
 
 BLOCK_ENV = "SCRATCHNET_HEADLINE_BLOCK"  # set (to the block's index) in a block's own process
 RUNNER = "test_block_in_own_process"  # the test that runs a block's process, in bench/test_headline.py
@@ -107,14 +107,13 @@ def set_aside(config: pytest.Config, items: list[pytest.Item]) -> None:
 
 def ratios_short_of(benchmarks: list[dict], blocks: int) -> set[tuple]:
     """The ratios (``ratio_key``) among ``benchmarks`` with fewer than ``blocks`` blocks at full speed
-    (``reports.analysis.at_full_speed``, on each block's fastest rounds)."""
+    (``reports.analysis.at_full_speed``, on each block's ``block_fastest``)."""
     fastest: dict[tuple, list[tuple[float, float]]] = {}
     for benchmark in benchmarks:
         extra = benchmark["extra_info"]
         if extra.get("b_seconds"):
-            a = min(benchmark["stats"]["data"])
-            b = min(extra["b_seconds"]) / extra["scale"]
-            fastest.setdefault(ratio_key(benchmark), []).append((a, b))
+            sides = block_fastest(benchmark["stats"]["data"], extra["b_seconds"], extra["scale"])
+            fastest.setdefault(ratio_key(benchmark), []).append(sides)
     return {
         key
         for key, sides in fastest.items()

@@ -149,6 +149,12 @@ def block_processes(results: Results) -> str:
     return f"each block in a Python process of its own ({len(processes)} processes)"
 
 
+def block_fastest(a: Sequence[float], b: Sequence[float], scale: float = 1.0) -> tuple[float, float]:
+    """A headline block's sides' fastest rounds, b's in a's unit (over the block's ``scale``): what
+    ``at_full_speed`` judges; their quotient is ``block_ratio``."""
+    return min(a), min(b) / scale
+
+
 def at_full_speed(a_fastest: Sequence[float], b_fastest: Sequence[float]) -> list[bool]:
     """Which blocks the machine ran at full speed: both sides' fastest rounds of the block within
     ``SLOWED`` of that side's fastest over all the blocks. ``b_fastest`` in a common unit (a floor's probe
@@ -219,7 +225,8 @@ def headline(results: Results) -> pd.DataFrame:
         names = list(blocks["name"])
         sides = [(results.rounds[name], results.extra[name].get("b_seconds") or []) for name in names]
         measured = [(a, b, scale) for (a, b), scale in zip(sides, blocks["scale"]) if len(a) and len(b)]
-        full = at_full_speed([min(a) for a, _, _ in measured], [min(b) / s for _, b, s in measured])
+        fastest = [block_fastest(a, b, scale) for a, b, scale in measured]
+        full = at_full_speed([a for a, _ in fastest], [b for _, b in fastest])
         ratios = [block_ratio(a, b, scale) for a, b, scale in measured]
         kept = [r for r, fast in zip(ratios, full) if fast]
         bound, sense = blocks["bound"].iloc[0], blocks["sense"].iloc[0]
@@ -580,6 +587,18 @@ def lead(results: Results) -> pd.DataFrame:
     clear = (median[COMPILED] < fastest[BLAS]) | (median[BLAS] < fastest[COMPILED])
     ratio.attrs["unclear"] = list(clear[~clear].index.swaplevel())
     return ratio
+
+
+def lead_gaps(lead: pd.DataFrame) -> list[tuple[float, str, float, bool]]:
+    """The points of ``lead`` where the compiled backend is not clearly ahead: (batch, optimizer, ratio,
+    whether the rounds overlap there), in the table's order; none where it leads everywhere."""
+    unclear = set(lead.attrs.get("unclear", []))
+    return [
+        (batch, optimizer, ratio, (optimizer, batch) in unclear)
+        for batch, row in lead.iterrows()
+        for optimizer, ratio in row.items()
+        if ratio <= 1 or (optimizer, batch) in unclear
+    ]
 
 
 def dearer_smaller_steps(results: Results, backend: str = COMPILED) -> list[tuple[str, int, int]]:

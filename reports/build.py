@@ -615,12 +615,9 @@ def _lead_findings(results: Results) -> list[str]:
     lead = analysis.lead(results)
     if lead.empty:
         return []
-    unclear = set(lead.attrs["unclear"])
     behind = [
-        f"batch {batch:g} {optimizer} ({number(ratio)}{OVERLAP if (optimizer, batch) in unclear else ''})"
-        for batch, row in lead.iterrows()
-        for optimizer, ratio in row.items()
-        if ratio <= 1 or (optimizer, batch) in unclear
+        f"batch {batch:g} {optimizer} ({number(ratio)}{OVERLAP if overlap else ''})"
+        for batch, optimizer, ratio, overlap in analysis.lead_gaps(lead)
     ]
     if behind:
         out = [f"{COMPILED} not clearly ahead of {BLAS} (their epochs' ratio) at: {'; '.join(behind)}."]

@@ -114,8 +114,7 @@ def conclusions(results: Results) -> dict[str, bool]:
     if lead.empty:
         return {}
     sizes = f"{lead.index.min():g} to {lead.index.max():g}"
-    ahead = bool((lead > 1).all().all()) and not lead.attrs["unclear"]
-    cheaper = not analysis.dearer_smaller_steps(results)
+    ahead, cheaper = not analysis.lead_gaps(lead), not analysis.dearer_smaller_steps(results)
     return {
         f"{COMPILED} ahead of {BLAS} at every batch size ({sizes}), every optimizer": ahead,
         f"{COMPILED}'s step never dearer at a smaller batch, every optimizer": cheaper,
