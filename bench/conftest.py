@@ -24,10 +24,10 @@ import numba
 import numpy as np
 import pytest
 
-from bench import blocks
+from bench import blocks, test_headline, test_sweeps
 from bench.harness import DTYPE, BenchData, choose_data
 from bench.settings import SETTINGS_KEY, BenchSettings, resolve_settings
-from bench.test_headline import spread_blocks
+from bench.spread import join_blocks, spread_blocks
 from bench.test_machine import order_probes
 from kernels import get_backend, installed_backends, missing_backends
 from kernels.threads import available_cores, blas_info
@@ -107,14 +107,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(wrapper=True)  # around pytest's own selection by -k, -m and deselection
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
-    """The headline ratios' blocks, each set aside for a process of its own (``bench.blocks``), spread over
-    the run (``bench/test_headline.py``); then the machine's "start" peak probes first and its "end" ones
-    last, so that the run's own measurements lie between two measurements of the peak
+    """The headline ratios' blocks, each set aside for a process of its own (``bench.blocks``), and the
+    batch sweep's, spread over the run (``bench.spread``); then the machine's "start" peak probes first
+    and its "end" ones last, so that the run's own measurements lie between two measurements of the peak
     (``bench/test_machine.py``)."""
     blocks.lend_keywords(items)
     yield
     blocks.set_aside(config, items)
-    spread_blocks(items, config.stash[SETTINGS_KEY].headline_blocks)
+    settings = config.stash[SETTINGS_KEY]
+    spread_blocks(items, test_sweeps.__name__, settings.sweep_blocks)
+    spread_blocks(items, test_headline.__name__, settings.headline_blocks)
     order_probes(items)
 
 
@@ -180,11 +182,14 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     """Complete every JSON that pytest-benchmark writes (``--benchmark-json``, ``--benchmark-save``) with
     the run's info, so that ``python -m reports.build`` can build the report from any of them; the first
     time, which is the ``--benchmark-json`` one (pytest-benchmark writes it before any saved copy, and with
-    every round's time), save it as ``benchmark.json`` and build the report beside it. A headline block's
-    own process leaves its JSON to the run that started it (``bench.blocks``)."""
+    every round's time), save it as ``benchmark.json`` and build the report beside it. The headline
+    blocks' processes' benchmarks join the run's (``bench.blocks``), and a batch-sweep point's blocks
+    become one benchmark (``bench.spread``); a headline block's own process leaves its JSON to the run
+    that started it."""
     if blocks.in_block_process():
         return
     blocks.merge(config, output_json)
+    join_blocks(output_json, test_sweeps.test_batch_size.__name__)
     output_json["scratchnet"] = run_info(config)
     if REPORT_KEY in config.stash:  # a saved copy after the JSON (--benchmark-save, --benchmark-autosave)
         return

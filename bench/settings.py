@@ -28,6 +28,7 @@ class BenchSettings:
     sweep_samples: int  # samples per round at every sweep point; reported per sample and scaled
     epoch_rounds: int
     sweep_rounds: int
+    sweep_blocks: int  # the batch sweep's rounds of a point in this many blocks, spread over the run
     headline_rounds: int  # alternating pairs per headline ratio and block: a steadier median per block
     headline_blocks: int  # a ratio's pairs in this many blocks, spread over the run: the interval's unit
     headline_spare_blocks: int  # at most this many more, at the run's end, for blocks the machine slowed
@@ -49,6 +50,7 @@ FULL = BenchSettings(
     sweep_samples=16_384,
     epoch_rounds=5,
     sweep_rounds=3,
+    sweep_blocks=3,
     headline_rounds=2,
     headline_blocks=5,
     headline_spare_blocks=4,
@@ -70,6 +72,7 @@ QUICK = BenchSettings(
     sweep_samples=512,
     epoch_rounds=1,
     sweep_rounds=1,
+    sweep_blocks=1,
     headline_rounds=1,
     headline_blocks=2,
     headline_spare_blocks=1,

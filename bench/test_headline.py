@@ -3,7 +3,7 @@
 On a shared machine that drifts, two sides timed minutes apart see different machines, and their ratio
 moves from run to run by more than either side's spread. Here each round of side a follows a round of
 side b, so both sides get the same moments of the machine. The pairs come in blocks spread over the run
-(``spread_blocks``), each block in a Python process of its own (``bench.blocks``: a process's own
+(``bench.spread``), each block in a Python process of its own (``bench.blocks``: a process's own
 effects show between blocks); a block's ratio is its sides' fastest rounds, a block that the machine
 slowed is measured again in a spare block at the run's end, and the report treats the blocks as its unit
 (``reports.analysis``) and, where a quantity has a bound, says whether it is met.
@@ -68,7 +68,7 @@ pytestmark = pytest.mark.benchmark(group="headline")
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every headline test once per block (``settings.headline_blocks``) and once per spare block
-    (``settings.headline_spare_blocks``); ``spread_blocks`` places the blocks apart in the run, so that each
+    (``settings.headline_spare_blocks``); ``bench.spread`` places the blocks apart in the run, so that each
     ratio's pairs sample the machine over the whole run, not over the few seconds of one test: the
     machine's state changes over seconds to minutes, and a ratio drawn from one stretch of it would move
     from run to run by more than its interval. The spares come last, and run only for a ratio with a
@@ -94,25 +94,6 @@ def test_block_in_own_process(benchmark, pytestconfig, block: int):
     if not nodeids:
         pytest.skip(f"no headline ratio needs block {block}")
     benchmark.pedantic(run_block, args=(pytestconfig, block, nodeids), rounds=1, iterations=1)
-
-
-def spread_blocks(items: list[pytest.Item], blocks: int) -> None:
-    """Reorder ``items`` in place: block k < ``blocks`` of the headline tests goes k/blocks of the way
-    through the other tests (block 0 first), each block in its collected order; the spare blocks (k >=
-    ``blocks``) go last, one spare of every ratio before the next. For ``pytest_collection_modifyitems``."""
-    placed: dict[int, list[pytest.Item]] = {}
-    others = []
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if item.module.__name__ == __name__ and "block" in params:
-            placed.setdefault(params["block"], []).append(item)
-        else:
-            others.append(item)
-    spares = [item for k in sorted(placed) if k >= blocks for item in placed.pop(k)]
-    for k in sorted(placed, reverse=True):  # from the last, so that the earlier cut points stay put
-        cut = round(k * len(others) / len(placed))
-        others[cut:cut] = placed[k]
-    items[:] = others + spares
 
 
 def require(backend: str) -> None:

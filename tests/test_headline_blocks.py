@@ -1,5 +1,5 @@
-"""Where the headline ratios' blocks and spare blocks run: ``bench.test_headline.spread_blocks`` places
-them in the run, ``bench.blocks`` runs each in a process of its own."""
+"""Where the headline ratios' blocks and spare blocks run: ``bench.spread.spread_blocks`` places them in
+the run, ``bench.blocks`` runs each in a process of its own."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 import bench.test_headline as headline
 from bench import blocks
-from bench.test_headline import spread_blocks
+from bench.spread import spread_blocks
 from reports.analysis import SLOWED
 
 
@@ -22,7 +22,7 @@ def _item(name: str, block: int | None = None) -> SimpleNamespace:
 def test_blocks_spread_over_the_run_and_spares_come_last():
     items = [_item(f"{q}{k}", k) for k in range(4) for q in ("x", "y")]  # blocks 0, 1 and spares 2, 3
     items += [_item(f"other{i}") for i in range(6)]
-    spread_blocks(items, blocks=2)
+    spread_blocks(items, headline.__name__, blocks=2)
     assert [i.name for i in items] == [
         "x0", "y0", "other0", "other1", "other2",
         "x1", "y1", "other3", "other4", "other5",
