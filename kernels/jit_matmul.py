@@ -59,6 +59,7 @@ from kernels.jit_tile import (
     TILE,
     WIDE,
     blocking_of,
+    copy_row,
     element_pointer,
     micro_kernel,
     mr_of,
@@ -93,9 +94,12 @@ def k_blocks(k, out):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def pack_b(b, tb, p0, kc, j0, panel, NR):
-    """Rows ``p0 .. p0 + kc`` of op(b), columns ``j0 .. j0 + NR``, into ``panel`` (``kc x NR``, row-major),
-    zero past op(b)'s last column."""
+def pack_b(b, tb, p0, kc, j0, panel, kind):
+    """Rows ``p0 .. p0 + kc`` of op(b), columns ``j0 .. j0 + NR`` (the NR of the tile ``kind``, a literal
+    int), into ``panel`` (``kc x NR``, row-major), zero past op(b)'s last column. A row of b is copied as
+    one vector (``copy_row``): LLVM copied an element at a time, not knowing that panel and b never
+    overlap, and packing took a tenth of the one-thread X @ W1."""
+    NR = nr_of(panel, kind)
     n = b.shape[0] if tb else b.shape[1]
     nr = min(NR, n - j0)
     zero = panel.dtype.type(0)
@@ -115,23 +119,21 @@ def pack_b(b, tb, p0, kc, j0, panel, NR):
             for p in range(kc):
                 for c in range(nr, NR):
                     panel[p, c] = zero
-    elif nr == NR:  # b is (k, n): contiguous NR-wide row segments
+    else:  # b is (k, n): a row's columns are contiguous, one vector each
+        start = element_pointer(panel, 0)
         for p in range(kc):
-            row = b[p0 + p, j0 : j0 + NR]
-            for c in range(NR):
-                panel[p, c] = row[c]
-    else:
-        for p in range(kc):
-            for c in range(nr):
-                panel[p, c] = b[p0 + p, j0 + c]
-            for c in range(nr, NR):
-                panel[p, c] = zero
+            row, source = offset_pointer(start, p * NR), element_pointer(b, (p0 + p) * n + j0)
+            if nr == NR:
+                copy_row(row, source, NR, kind)  # NR a constant: a plain load
+            else:
+                copy_row(row, source, nr, kind)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def pack_a(a, ta, i0, p0, kc, panel, MR):
-    """Rows ``i0 .. i0 + MR`` of op(a), steps ``p0 .. p0 + kc``, into ``panel`` (``kc x MR``: a step's MR
-    elements contiguous), zero past op(a)'s last row."""
+def pack_a(a, ta, i0, p0, kc, panel, kind):
+    """Rows ``i0 .. i0 + MR`` of op(a) (the MR of the tile ``kind``, a literal int), steps ``p0 .. p0 +
+    kc``, into ``panel`` (``kc x MR``: a step's MR elements contiguous), zero past op(a)'s last row."""
+    MR = mr_of(panel, kind)
     m = a.shape[1] if ta else a.shape[0]
     mr = min(MR, m - i0)
     zero = panel.dtype.type(0)
@@ -170,7 +172,7 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, rule, state1, state2, coefficie
     for kb in range(nkb):
         p0 = kb * kc_block
         kc = min(kc_block, k - p0)
-        pack_b(b, tb, p0, kc, j0, b_panel_view, NR)
+        pack_b(b, tb, p0, kc, j0, b_panel_view, kind)
         accumulate = kb > 0
         for i0 in range(i_lo, i_hi, MR):
             mr = min(MR, m - i0)
@@ -178,7 +180,7 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, rule, state1, state2, coefficie
                 a_tile = element_pointer(a, p0 * lda + i0 if ta else i0 * lda + p0)
                 row_stride, step_stride = a_row_stride, a_step_stride
             else:
-                pack_a(a, ta, i0, p0, kc, a_panel_view, MR)
+                pack_a(a, ta, i0, p0, kc, a_panel_view, kind)
                 a_tile, row_stride, step_stride = a_panel, 1, MR
             out_tile = i0 * n + j0
             whole = mr == MR and nr == NR

@@ -281,6 +281,33 @@ def _masked_access(builder: ir.IRBuilder, vty: ir.VectorType) -> tuple[ir.Functi
 
 
 @intrinsic
+def copy_row(typingctx, dst, src, columns, kind):
+    """A row of a packed panel of op(b): the ``columns`` elements at ``src``, then zeros, the NR of the tile
+    ``kind`` in all, to ``dst``: one vector, loaded masked (nothing past ``columns`` is read; a constant
+    ``NR`` folds to a plain load) and stored whole."""
+    elty = dst.dtype
+    nr = _tile_of(dst, kind)[1]
+
+    def codegen(context, builder, sig, args):
+        dst_v, src_v, columns_v, _ = args
+        vty = ir.VectorType(context.get_value_type(elty), nr)
+        lanes_ty = ir.VectorType(context.get_value_type(types.intp), nr)
+        align = elty.bitwidth // 8
+        mask = builder.icmp_signed(
+            "<", ir.Constant(lanes_ty, list(range(nr))), _splat(builder, lanes_ty, columns_v)
+        )
+        masked_load, _ = _masked_access(builder, vty)
+        source = builder.bitcast(src_v, vty.as_pointer())
+        row = builder.call(
+            masked_load, [source, ir.Constant(ir.IntType(32), align), mask, ir.Constant(vty, None)]
+        )
+        builder.store(row, builder.bitcast(dst_v, vty.as_pointer()), align=align)
+        return context.get_dummy_value()
+
+    return types.void(dst, src, columns, kind), codegen
+
+
+@intrinsic
 def micro_kernel(
     typingctx,
     kc,

@@ -89,7 +89,7 @@ def _row_tile_in_place(a, b, out, i0):
         if mr == MR:
             a_tile, row_stride = element_pointer(a, i0 * k + p0), k
         else:
-            pack_a(a, runtime_bool(0), i0, p0, kc, carray(a_panel, (KC, MR)), MR)
+            pack_a(a, runtime_bool(0), i0, p0, kc, carray(a_panel, (KC, MR)), WIDE)
             a_tile, row_stride = a_panel, 1
         step_stride = 1 if mr == MR else MR
         for j0 in range(0, n, NR):
@@ -97,7 +97,7 @@ def _row_tile_in_place(a, b, out, i0):
             if nr == NR:  # B in place: this variant's point
                 b_tile, b_step_stride = element_pointer(b, p0 * n + j0), n
             else:
-                pack_b(b, runtime_bool(0), p0, kc, j0, carray(b_panel, (KC, NR)), NR)
+                pack_b(b, runtime_bool(0), p0, kc, j0, carray(b_panel, (KC, NR)), WIDE)
                 b_tile, b_step_stride = b_panel, NR
             if mr == MR and nr == NR:
                 # fmt: off
