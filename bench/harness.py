@@ -396,26 +396,12 @@ def epoch_side(data: BenchData, backend: str, **options) -> Side:
     return trainer_epoch(data, backend, **options)
 
 
-def time_side(benchmark, side: Side, *, study: str, rounds: int, warmup_rounds: int = WARMUP_ROUNDS) -> None:
-    """Time ``side`` alone: ``warmup_rounds`` untimed rounds, then ``rounds`` timed ones. The row carries
+def time_side(benchmark, side: Side, *, study: str, rounds: int) -> None:
+    """Time ``side`` alone: ``WARMUP_ROUNDS`` untimed rounds, then ``rounds`` timed ones. The row carries
     ``study`` and the side's ``info``."""
     side.prepare()
     benchmark.extra_info.update(study=study, **side.info)
-    benchmark.pedantic(side.run, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
-
-
-_KEPT_SIDES: dict[tuple, Side] = {}  # epoch_side's options -> the side made with them, in this process
-
-
-def kept_epoch_side(data: BenchData, backend: str, **options) -> tuple[Side, bool]:
-    """``epoch_side`` of these options, made once in the process and kept for its later blocks
-    (``bench.spread``), and whether it is new. A kept side is warm (compiled, its buffers touched): a later
-    block times its rounds without a warm-up round."""
-    key = (data.name, backend, *sorted(options.items()))
-    new = key not in _KEPT_SIDES
-    if new:
-        _KEPT_SIDES[key] = epoch_side(data, backend, **options)
-    return _KEPT_SIDES[key], new
+    benchmark.pedantic(side.run, rounds=rounds, iterations=1, warmup_rounds=WARMUP_ROUNDS)
 
 
 def bench_epoch(

@@ -12,15 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.harness import (
-    OPTIMIZER,
-    WARMUP_ROUNDS,
-    batch_round_samples,
-    bench_epoch,
-    kept_epoch_side,
-    time_side,
-)
-from bench.settings import SETTINGS_KEY
+from bench.harness import OPTIMIZER, batch_round_samples, bench_epoch
+from bench.settings import SETTINGS_KEY, BenchSettings
 from bench.spread import BLOCK
 from bench.test_headline import require
 from kernels import full_size_backends
@@ -44,26 +37,45 @@ BATCH_POINTS = [(OPTIMIZER, backend) for backend in [*BACKENDS, *PEERS]] + [
 ]
 
 
+def sweep_blocks(settings: BenchSettings, backend: str) -> int:
+    """The blocks of a batch-sweep point of ``backend``: ``settings.sweep_blocks`` for the two backends the
+    report weighs against each other point by point (``reports.analysis.lead``), spread over the run
+    (``bench.spread``): a slow stretch of the machine that held all of a point's rounds once made numba's
+    step dearer at a smaller batch, and its lead vanish at one point, in one run and not the next. One
+    for the rest: each block has its own warm-up round."""
+    return settings.sweep_blocks if backend in (BLAS, COMPILED) else 1
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Each batch-sweep point in ``settings.sweep_blocks`` blocks, spread over the run (``bench.spread``):
-    a slow stretch of the machine that held all of a point's rounds once made a step dearer at a smaller
-    batch, and numba's lead vanish at one point, in the report of one run and not the next."""
+    """``test_batch_size`` at each (block, optimizer, backend) of ``BATCH_POINTS`` and ``sweep_blocks``."""
     if metafunc.definition.originalname == "test_batch_size":
-        blocks = metafunc.config.stash[SETTINGS_KEY].sweep_blocks
-        metafunc.parametrize(BLOCK, range(blocks), ids=lambda b: f"{BLOCK}{b}")
+        settings = metafunc.config.stash[SETTINGS_KEY]
+        points = [
+            (block, optimizer, backend)
+            for optimizer, backend in BATCH_POINTS
+            for block in range(sweep_blocks(settings, backend))
+        ]
+        ids = [f"{BLOCK}{block}-{optimizer}-{backend}" for block, optimizer, backend in points]
+        metafunc.parametrize((BLOCK, "optimizer", "backend"), points, ids=ids)
 
 
-@pytest.mark.parametrize(("optimizer", "backend"), BATCH_POINTS, ids=lambda value: value)
 @pytest.mark.parametrize("batch", BATCH_SIZES)
 def test_batch_size(benchmark, settings, bench_data, batch, optimizer, backend, block):
-    """One block of a point's rounds (``settings.sweep_rounds`` in all); the first block also warms the
-    epoch up, the later ones time the same, kept trainer."""
+    """One block of a point's rounds (``settings.sweep_rounds`` in all), after its own warm-up round: a
+    block's first round after other tests, warmed by one step only, was up to twice as long as the
+    next."""
     require(backend)
     benchmark.group = f"sweep batch={batch}, {optimizer}"
-    samples = batch_round_samples(settings, batch)
-    side, new = kept_epoch_side(bench_data, backend, samples=samples, batch=batch, optimizer=optimizer)
-    rounds = -(-settings.sweep_rounds // settings.sweep_blocks)  # at least sweep_rounds in all
-    time_side(benchmark, side, study="batch", rounds=rounds, warmup_rounds=WARMUP_ROUNDS if new else 0)
+    bench_epoch(
+        benchmark,
+        bench_data,
+        study="batch",
+        backend=backend,
+        batch=batch,
+        samples=batch_round_samples(settings, batch),
+        rounds=-(-settings.sweep_rounds // sweep_blocks(settings, backend)),  # sweep_rounds at least
+        optimizer=optimizer,
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

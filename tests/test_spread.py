@@ -8,7 +8,7 @@ from bench import spread
 
 
 def _block(block: int, rounds: list[float], batch: int = 8) -> dict:
-    """One block of a sweep point as pytest-benchmark's JSON holds it (block first among the ids)."""
+    """One block of a sweep point as pytest-benchmark's JSON holds it (the block first among its ids)."""
     ids = f"block{block}-{batch}-numba"
     return {
         "name": f"test_batch_size[{ids}]",
