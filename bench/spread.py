@@ -17,7 +17,7 @@ from pytest_benchmark.stats import Stats
 BLOCK = "block"  # the parameter that numbers a test's blocks
 
 
-def _block(item: pytest.Item, module: str) -> int | None:
+def block_of(item: pytest.Item, module: str) -> int | None:
     """The block of ``item`` if it is a test of ``module`` run in blocks, else None."""
     if item.module.__name__ != module:
         return None
@@ -31,7 +31,7 @@ def spread_blocks(items: list[pytest.Item], module: str, blocks: int) -> None:
     placed: dict[int, list[pytest.Item]] = {}
     others = []
     for item in items:
-        block = _block(item, module)
+        block = block_of(item, module)
         if block is None:
             others.append(item)
         else:
@@ -43,7 +43,7 @@ def spread_blocks(items: list[pytest.Item], module: str, blocks: int) -> None:
     items[:] = others + spares
 
 
-def _without_block(name: str, block: int) -> str:
+def without_block(name: str, block: int) -> str:
     """A test's name or node id without its block's part of the id (``test_x[block1-8]`` ->
     ``test_x[8]``)."""
     head, _, ids = name.partition("[")
@@ -63,7 +63,7 @@ def join_blocks(output_json: dict, test: str) -> None:
             rest.append(benchmark)
             continue
         block = params[BLOCK]
-        name = _without_block(benchmark["name"], block)
+        name = without_block(benchmark["name"], block)
         joined.setdefault(name, {})[block] = benchmark
     for name, blocks in joined.items():
         stats = Stats()
@@ -76,9 +76,9 @@ def join_blocks(output_json: dict, test: str) -> None:
             first
             | {
                 "name": name,
-                "fullname": _without_block(first["fullname"], block),
+                "fullname": without_block(first["fullname"], block),
                 "params": {k: v for k, v in first["params"].items() if k != BLOCK},
-                "param": _without_block(f"[{first['param']}]", block).strip("[]"),
+                "param": without_block(f"[{first['param']}]", block).strip("[]"),
                 "extra_info": first["extra_info"] | {"blocks": len(blocks)},
                 "stats": first["stats"] | stats.as_dict() | {"data": stats.data},
             }
