@@ -39,7 +39,7 @@ ROWS = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128)  # batch sizes of the ladde
 GATHER_ROWS = (4, 8, 16, 32, 64, 128, 256)
 GATHER_SOURCE_ROWS = 65_536  # uint8 pixels: a data set larger than the caches (51 MB), as a training set is
 WINS_BY = 1.02  # the second route must be this much faster to count as a win (not a tie)
-STEP_BATCHES = (1, 8, 12, 16, 32, 64, 128, 256)  # the tuned thresholds checked on a whole step's products
+STEP_BATCHES = (1, 2, 4, 8, 12, 16, 24, 32, 64, 128, 256)  # the tuned thresholds checked on a step's products
 SLOWER_AT_MOST = 1.03  # tuned thresholds slower than this at any of them are not kept
 
 
