@@ -123,7 +123,8 @@ def ratios_short_of(benchmarks: list[dict], blocks: int) -> set[str]:
 
 def block_tests(config: pytest.Config, block: int) -> list[str]:
     """The node ids of headline block ``block``'s tests: every ratio's, or for a spare block those of the
-    ratios still shortest of full-speed blocks (none: no spare needed)."""
+    ratios still short of full-speed blocks, only those on fewer than ``FEWEST_BLOCKS`` while there are
+    any (none: no spare needed)."""
     settings = config.stash[SETTINGS_KEY]
     tests = config.stash[SET_ASIDE_KEY].get(block, [])
     if block >= settings.headline_blocks:
