@@ -70,7 +70,7 @@ REGISTER_TILES = {
 # They are defaults: ``python -m kernels.tune`` measures them on the machine at hand.
 PARALLEL_MIN_CYCLES = 93_750
 FUSED_PARALLEL_MIN_CYCLES = 100_000
-SPLIT_MIN_CYCLES = 12_500
+SPLIT_MIN_CYCLES = 6_250
 ROWVEC_BELOW_ROWS_IN_TILES = 2  # rowvec_below_rows, in row tiles (mr rows each)
 ROWVEC_WIDE_BELOW_BLOCKS = 12  # rowvec_wide_below_rows, in blocks of the few-row kernel (rowvec_rows each)
 GATHER_PARALLEL_MIN_BYTES = 32 * 1024

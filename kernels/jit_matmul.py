@@ -241,7 +241,7 @@ def split_parts(batch, rows, n, w, routes):
     ``split_min_flop``, else 1. The forward and the update ask alike, so they split the same rows."""
     threads = num_threads()
     big = 2.0 * batch * rows * n >= routes[ROUTE_SPLIT_MIN_FLOP]
-    if threads > 1 and batch > 1 and use_few_rows(batch, n, w, routes) and big:
+    if threads > 1 and use_few_rows(batch, n, w, routes) and big:
         return threads
     return 1
 

@@ -160,7 +160,7 @@ class Tuner:
         whole = with_routes(self.blocking, split_min_flop=NEVER)
         split = with_routes(self.blocking, split_min_flop=0)
         self.progress(f"split_min_flop: a small batch's first layer whole or in bands ({INPUTS} x {HIDDEN})")
-        rows = tuple(m for m in ROWS if 1 < m < self.blocking.rowvec_wide_below_rows)
+        rows = tuple(m for m in ROWS if m < self.blocking.rowvec_wide_below_rows)
 
         def ratio(batch: int) -> float:
             x, dz = self.random(batch, INPUTS), self.random(batch, HIDDEN) * self.dtype.type(1e-3)
