@@ -97,8 +97,8 @@ def k_blocks(k, out):
 def pack_b(b, tb, p0, kc, j0, panel, kind):
     """Rows ``p0 .. p0 + kc`` of op(b), columns ``j0 .. j0 + NR`` (the NR of the tile ``kind``, a literal
     int), into ``panel`` (``kc x NR``, row-major), zero past op(b)'s last column. A row of b is copied as
-    one vector (``copy_row``): LLVM copied an element at a time, not knowing that panel and b never
-    overlap, and packing took a tenth of the one-thread X @ W1."""
+    one vector (``copy_row``): LLVM, not knowing that panel and b never overlap, copied it an element at
+    a time."""
     NR = nr_of(panel, kind)
     n = b.shape[0] if tb else b.shape[1]
     nr = min(NR, n - j0)

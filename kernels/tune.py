@@ -43,7 +43,7 @@ STEP_BATCHES = (1, 2, 4, 8, 12, 16, 24, 32, 64, 128, 256)  # the tuned threshold
 SLOWER_AT_MOST = 1.03  # tuned thresholds slower than this at any of them are not kept
 # The update the ladders and the step time: the study's optimizer, whose state (the velocity) a split layer
 # keeps in each core's cache from step to step, as training does. With sgd, which has none, the split's
-# ladder kept batch 4 whole, where momentum's step is 21% faster split (AMD EPYC family 25 model 17).
+# ladder saw too little of its gain.
 RULE = "momentum"
 COEFFICIENTS = {"lr": 1e-6, "momentum": 0.9}  # small steps: the weights stay finite however long it runs
 
