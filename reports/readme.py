@@ -82,6 +82,7 @@ def performance_section(reports: Path = REPORTS) -> str:
         "than loops, and how far from this machine's limit (its FLOPs at the measured all-core FMA peak):\n\n"
         + table(list(costs.columns), costs.itertuples(index=False))
         + f"\n\n{winners_sentence(results)}"
+        + _how_each_ran(results)
         + "\n\n### Claims we test\n\nEach ratio comes from rounds that alternate its two sides, in blocks "
         f"spread over the run, {analysis.block_processes(results)}, with its 95% interval over the blocks "
         "that the machine did not slow (the "
@@ -93,6 +94,13 @@ def performance_section(reports: Path = REPORTS) -> str:
         + _vector_width(reports, results)
         + _machines(reports / machines.FOLDER)
     )
+
+
+def _how_each_ran(results) -> str:
+    """What the run's backends that run differently on different CPUs said of themselves: the numba
+    blocking, and whether its thresholds were tuned on this machine."""
+    described = results.run.get("described") or {}
+    return "".join(f" {name} ran with: {text}." for name, text in described.items())
 
 
 def _vector_width(reports: Path, results) -> str:
