@@ -486,9 +486,11 @@ def _sweeps(results: Results, figures: list[str]) -> str:
         image = f"\n\n![{study} sweep]({study}_sweep.png)" if f"{study}_sweep.png" in figures else ""
         parts.append(f"### Against {key}\n\n{body}{image}")
         if study == "batch" and len(lead := analysis.lead(results)):
+            blocks = max(results.extra[name].get("blocks", 1) for name in results.study("batch")["name"])
+            spread = f", each point's rounds in {blocks} blocks spread over the run" if blocks > 1 else ""
             parts.append(
-                f"{BLAS}'s epoch over {COMPILED}'s at each batch size with each optimizer (fastest rounds; "
-                f"above 1: {COMPILED} ahead; * where neither side's median round beats the other's "
+                f"{BLAS}'s epoch over {COMPILED}'s at each batch size with each optimizer (fastest rounds"
+                f"{spread}; above 1: {COMPILED} ahead; * where neither side's median round beats the other's "
                 "fastest):\n\n"
                 + fmt.grid(_marked(lead), ["batch"], lambda value: (f"{value:g}",), dict.fromkeys(lead, str))
             )
