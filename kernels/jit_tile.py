@@ -265,6 +265,12 @@ def _emit_rules(builder: ir.IRBuilder, rule_v, rows, coefficients_v, vty: ir.Vec
                 builder.store(new_w.value, w_p, align=align)
 
 
+def _first_lanes(builder: ir.IRBuilder, intp: ir.IntType, nr: int, columns: ir.Value) -> ir.Value:
+    """The mask of an ``nr``-lane vector's first ``columns`` lanes (``_masked_access``'s mask)."""
+    lanes = ir.VectorType(intp, nr)
+    return builder.icmp_signed("<", ir.Constant(lanes, list(range(nr))), _splat(builder, lanes, columns))
+
+
 def _masked_access(builder: ir.IRBuilder, vty: ir.VectorType) -> tuple[ir.Function, ir.Function]:
     """LLVM's masked load and store of a ``vty`` (lanes whose mask bit is off are not touched; a load gives
     its pass-through value there)."""
@@ -291,11 +297,8 @@ def copy_row(typingctx, dst, src, columns, kind):
     def codegen(context, builder, sig, args):
         dst_v, src_v, columns_v, _ = args
         vty = ir.VectorType(context.get_value_type(elty), nr)
-        lanes_ty = ir.VectorType(context.get_value_type(types.intp), nr)
         align = elty.bitwidth // 8
-        mask = builder.icmp_signed(
-            "<", ir.Constant(lanes_ty, list(range(nr))), _splat(builder, lanes_ty, columns_v)
-        )
+        mask = _first_lanes(builder, context.get_value_type(types.intp), nr, columns_v)
         masked_load, _ = _masked_access(builder, vty)
         source = builder.bitcast(src_v, vty.as_pointer())
         row = builder.call(
@@ -345,8 +348,7 @@ def micro_kernel(
         def vector_at(pointer, offset):
             return builder.bitcast(builder.gep(pointer, [offset]), vty.as_pointer())
 
-        lanes = ir.Constant(ir.VectorType(intp, nr), list(range(nr)))
-        mask = builder.icmp_signed("<", lanes, _splat(builder, ir.VectorType(intp, nr), columns_v))
+        mask = _first_lanes(builder, intp, nr, columns_v)
         masked_load, masked_store = _masked_access(builder, vty)
 
         def load(pointer):
