@@ -11,9 +11,11 @@ Every tile of every product is one call of the one micro-kernel, on one of two r
 * Packed (BLIS's): per (column tile, k block) the ``kc x NR`` slice of op(b) is packed into a stack
   panel that stays in L1, zero-padded past out's last column (for b.T a transposing copy, four rows at a
   time); reading B in place aliases a few L1 sets (``jit_zoo.tiled_unpacked_nn``). op(a) is read in
-  place, its rows broadcast from where they are (a.T's from contiguous runs); a tile past out's last row
-  gets a packed, zero-padded panel of op(a). A whole tile is written to out; an edge tile to a stack tile,
-  whose existing part is copied out. The k blocks after the first accumulate.
+  place, its rows broadcast from where they are (a.T's from contiguous runs); a last tile of rows that
+  would hang past out's edge overlaps the one before instead (a packed panel would be packed again for
+  every column tile and k block), and only an out of fewer than MR rows gets a packed, zero-padded panel
+  of op(a). A whole tile is written to out; an edge tile to a stack tile, whose new part is copied out.
+  The k blocks after the first accumulate.
 * Few rows (BLIS's "sup", ``use_few_rows``): tiles of ``FEW`` rows (``ONE`` for a lone row) read b in
   place, streamed once per tile of rows, with no packing and no k blocks. A last tile of rows overlaps
   the one before rather than hang past out's edge (it recomputes a few rows, bit for bit the same); past
@@ -176,8 +178,11 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, rule, state1, state2, coefficie
         accumulate = kb > 0
         for i0 in range(i_lo, i_hi, MR):
             mr = min(MR, m - i0)
-            if mr == MR:  # op(a) in place
-                a_tile = element_pointer(a, p0 * lda + i0 if ta else i0 * lda + p0)
+            # op(a) in place; a last tile past out's edge overlaps the one before (its first MR - mr rows
+            # computed again, into ``edge``, and not stored), unless out has fewer than MR rows
+            overlap = MR - mr if m >= MR else 0
+            if mr == MR or m >= MR:
+                a_tile = element_pointer(a, p0 * lda + i0 - overlap if ta else (i0 - overlap) * lda + p0)
                 row_stride, step_stride = a_row_stride, a_step_stride
             else:
                 pack_a(a, ta, i0, p0, kc, a_panel_view, kind)
@@ -200,7 +205,8 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, rule, state1, state2, coefficie
                 # fmt: on
             else:
                 micro_kernel(kc, NR, a_tile, row_stride, step_stride, b_panel, NR, False, edge, NR, kind)
-                edge_out(out, i0, j0, mr, nr, edge, NR, accumulate, rule, state1, state2, coefficients)
+                kept = offset_pointer(edge, overlap * NR)
+                edge_out(out, i0, j0, mr, nr, kept, NR, accumulate, rule, state1, state2, coefficients)
 
 
 @njit(cache=True)
