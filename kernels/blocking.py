@@ -99,10 +99,16 @@ class Blocking:
     source: str = "analytic"  # or where the thresholds were measured (``wisdom.applied``)
 
     def describe(self) -> str:
-        """One line: the ISA, the tile (in its name, as BLIS names its kernels) and the cache blocks."""
+        """One line: the ISA, the tile (in its name, as BLIS names its kernels), the cache blocks and the
+        route thresholds, and where those come from."""
         return (
             f"{self.isa}, tile {self.mr}x{self.nr}, narrow {self.mr}x{self.narrow_nr}, "
-            f"kc {self.kc}, op(a) block {self.a_block_bytes // 1024} KiB ({self.source})"
+            f"kc {self.kc}, op(a) block {self.a_block_bytes // 1024} KiB; few-row route below "
+            f"{self.rowvec_below_rows} rows ({self.rowvec_wide_below_rows} for a wide b), all cores from "
+            f"{self.parallel_min_flop / 1e6:.1f} MFLOP "
+            f"(an update from {self.fused_parallel_min_flop / 1e6:.1f}), "
+            f"a small batch split from {self.split_min_flop / 1e6:.2f} MFLOP, the gather on all cores from "
+            f"{self.gather_parallel_min_bytes // 1024} KiB ({self.source})"
         )
 
 
