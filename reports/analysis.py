@@ -251,12 +251,11 @@ def _median(values: list[float]) -> float:
     return float(np.median(values)) if len(values) else math.nan
 
 
-def _standard_error(row: pd.Series) -> tuple[float, int]:
-    """(standard error of a headline ratio's log, its blocks) from the interval ``blocks_interval`` gave."""
-    blocks = len(row.blocks)
-    if blocks < 2 or pd.isna(row.low):
-        return math.nan, blocks
-    return math.log(row.high / row.low) / (2 * t_quantile((1 + CONFIDENCE) / 2, blocks - 1)), blocks
+def _standard_error(row: pd.Series) -> float:
+    """The standard error of a headline ratio's log, from the interval ``blocks_interval`` gave."""
+    if len(row.blocks) < 2 or pd.isna(row.low):
+        return math.nan
+    return math.log(row.high / row.low) / (2 * t_quantile((1 + CONFIDENCE) / 2, len(row.blocks) - 1))
 
 
 def shift(rows: list[pd.Series]) -> float:
@@ -266,7 +265,7 @@ def shift(rows: list[pd.Series]) -> float:
     worst = 0.0
     for i, a in enumerate(rows):
         for b in rows[i + 1 :]:
-            (se_a, _), (se_b, _) = _standard_error(a), _standard_error(b)
+            se_a, se_b = _standard_error(a), _standard_error(b)
             if math.isnan(se_a) or math.isnan(se_b):
                 return math.nan
             apart, se = abs(math.log(a.ratio / b.ratio)), math.hypot(se_a, se_b)
@@ -676,10 +675,7 @@ def vector_widths(levels: list[dict]) -> pd.DataFrame:
     rows = []
     for level in levels:
         fastest = level["fastest_seconds_per_sample"]
-        row = {
-            key: level[key]
-            for key in ("isa", "vector_bits", "numba_cpu", "openblas_core", "batch", "dataset")
-        }
+        row = {key: level[key] for key in WIDTH_FIELDS}
         row |= {f"{name} seconds": min(fastest[name]) for name in WIDTH_BACKENDS}
         for name, (slow, fast) in WIDTH_SPEEDUPS.items():
             full = at_full_speed(fastest[slow], fastest[fast])
