@@ -808,8 +808,7 @@ def _runs(runs: list[Results]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("json", type=Path, nargs="+", help="pytest-benchmark JSON files of bench/ runs")
-    out_help = "folder for the report (default: the first JSON's)"
-    parser.add_argument("--out", type=Path, default=None, help=out_help)
+    parser.add_argument("--out", type=Path, help="folder for the report (default: the first JSON's)")
     args = parser.parse_args(argv)
     try:
         report = build_report(args.json[0], args.out, args.json[1:])
