@@ -237,17 +237,14 @@ def source_commit() -> str:
     return head.stdout.strip() + "-dirty" * dirty
 
 
-def cpu_name() -> str:
+def machine() -> str:
     try:
         import cpuinfo
 
-        return cpuinfo.get_cpu_info().get("brand_raw") or platform.machine()
+        cpu = cpuinfo.get_cpu_info().get("brand_raw") or platform.machine()
     except ImportError:
-        return platform.processor() or platform.machine()
-
-
-def machine() -> str:
-    return f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def mean_and_range(r: tuple, side: str) -> str:

@@ -242,21 +242,16 @@ def headline(results: Results) -> pd.DataFrame:
             | {"sense": sense if not pd.isna(bound) else None, "verdict": verdict(low, high, bound, sense)}
             | {"a_fastest": min(a_seconds, default=math.nan), "b_fastest": min(b_seconds, default=math.nan)}
             | {"blocks": kept, "slowed": [r for r, fast in zip(ratios, full) if not fast]}
-            | {"sync_us": _median(sync), "compares_threads": threads_compared}
+            | {"sync_us": float(np.median(sync)) if sync else math.nan, "compares_threads": threads_compared}
         )
     return pd.DataFrame(rows, columns=HEADLINE_FIELDS)
 
 
-def _median(values: list[float]) -> float:
-    return float(np.median(values)) if len(values) else math.nan
-
-
-def _standard_error(row: pd.Series) -> tuple[float, int]:
-    """(standard error of a headline ratio's log, its blocks) from the interval ``blocks_interval`` gave."""
-    blocks = len(row.blocks)
-    if blocks < 2 or pd.isna(row.low):
-        return math.nan, blocks
-    return math.log(row.high / row.low) / (2 * t_quantile((1 + CONFIDENCE) / 2, blocks - 1)), blocks
+def _standard_error(row: pd.Series) -> float:
+    """The standard error of a headline ratio's log, from the interval ``blocks_interval`` gave."""
+    if len(row.blocks) < 2 or pd.isna(row.low):
+        return math.nan
+    return math.log(row.high / row.low) / (2 * t_quantile((1 + CONFIDENCE) / 2, len(row.blocks) - 1))
 
 
 def shift(rows: list[pd.Series]) -> float:
@@ -266,7 +261,7 @@ def shift(rows: list[pd.Series]) -> float:
     worst = 0.0
     for i, a in enumerate(rows):
         for b in rows[i + 1 :]:
-            (se_a, _), (se_b, _) = _standard_error(a), _standard_error(b)
+            se_a, se_b = _standard_error(a), _standard_error(b)
             if math.isnan(se_a) or math.isnan(se_b):
                 return math.nan
             apart, se = abs(math.log(a.ratio / b.ratio)), math.hypot(se_a, se_b)
@@ -484,10 +479,8 @@ def _compiled_pairs(results: Results, other: str) -> dict[str, dict]:
 
 def compiled_step_budget(results: Results) -> pd.DataFrame:
     """Per optimizer and batch of a headline pair of the compiled backend against the BLAS one: both steps
-    (the fastest rounds of the pair's sides), the step the compiled one would need to meet the bound, the
-    parts of its step timed alone on the step's threads, the rest of it, and the rate (of the all-core
-    peak) the first layer's products would need to meet the bound in the time that every other part, as
-    measured, leaves them, beside the rate they run at."""
+    (fastest rounds), the compiled step the bound allows, its parts timed alone and the rest, and the rate
+    (of the all-core peak) the first layer's products need to meet it, beside the rate they run at."""
     heads = headline(results).set_index("quantity")
     rows = []
     for quantity, extra in _compiled_pairs(results, BLAS).items():
@@ -602,10 +595,8 @@ def lead_gaps(lead: pd.DataFrame) -> list[tuple[float, str, float, bool]]:
 
 
 def dearer_smaller_steps(results: Results, backend: str = COMPILED) -> list[tuple[str, int, int]]:
-    """Where ``backend``'s training step costs more at a smaller batch of the sweep than at the next larger
-    one, each with every optimizer it ran: (optimizer, smaller batch, larger batch) for each such pair,
-    judged as the lead is (``_fastest_and_median``): the smaller batch's fastest step slower than the
-    larger's median one."""
+    """(optimizer, smaller batch, larger batch) wherever ``backend``'s step at a batch of the sweep is clearly
+    dearer than at the next larger one (``_fastest_and_median``)."""
     points = _fastest_and_median(results.study("batch"))
     points = points[points["backend"] == backend]
     dearer = []
@@ -676,10 +667,7 @@ def vector_widths(levels: list[dict]) -> pd.DataFrame:
     rows = []
     for level in levels:
         fastest = level["fastest_seconds_per_sample"]
-        row = {
-            key: level[key]
-            for key in ("isa", "vector_bits", "numba_cpu", "openblas_core", "batch", "dataset")
-        }
+        row = {key: level[key] for key in WIDTH_FIELDS}
         row |= {f"{name} seconds": min(fastest[name]) for name in WIDTH_BACKENDS}
         for name, (slow, fast) in WIDTH_SPEEDUPS.items():
             full = at_full_speed(fastest[slow], fastest[fast])

@@ -175,37 +175,30 @@ COMPILED_STEP_TEXT = (
     f"Per optimizer and batch of a headline pair of {COMPILED} against {BLAS}; the parts are timed alone, on "
     "the threads the step runs them on."
 )
-COMPILED_STEP_GLOSSARY = [  # (column, what it holds)
-    (
-        f"{analysis.BLAS_STEP}, {analysis.COMPILED_STEP}",
-        "the fastest rounds of the headline pair's sides, per step",
+COMPILED_STEP_GLOSSARY = {  # column -> what it holds
+    f"{analysis.BLAS_STEP}, {analysis.COMPILED_STEP}": (
+        "the fastest rounds of the headline pair's sides, per step"
     ),
-    ("needed for the bound", f"the most {COMPILED}'s step may take to meet the bound against {BLAS}'s"),
-    ("forward product", "the first layer's `x @ W1`"),
-    (
-        "weight gradient + update",
-        "the first layer's weight gradient fused with the update (its rule included)",
-    ),
-    (
-        "output layer",
+    "needed for the bound": f"the most {COMPILED}'s step may take to meet the bound against {BLAS}'s",
+    "forward product": "the first layer's `x @ W1`",
+    "weight gradient + update": "the first layer's weight gradient fused with the update (its rule included)",
+    "output layer": (
         "a fused step of that layer alone and the input gradient it hands the hidden layer, less the call "
-        "that timing it alone adds",
+        "that timing it alone adds"
     ),
-    ("call from Python", "a fused step of next to no arithmetic ({call}): the call's own cost"),
-    ("batch gather", f"{COMPILED}'s `take_rows`, on every core for a large batch"),
-    (
-        "the rest",
+    "call from Python": "a fused step of next to no arithmetic ({call}): the call's own cost",
+    "batch gather": f"{COMPILED}'s `take_rows`, on every core for a large batch",
+    "the rest": (
         "the step less its parts: the hidden layer's element-wise work, the trainer's loop, and what the "
         "parts cost more inside a step than alone (data another part moved out of the cache); below zero "
-        "where the parts, each timed at another moment, add up to more than the step",
+        "where the parts, each timed at another moment, add up to more than the step"
     ),
-    (
-        "products need",
+    "products need": (
         "the rate, of the all-core peak, at which the first layer's two products would have to run to meet "
-        "the bound while every other part takes its time here; above 100%, out of reach unless those shrink",
+        "the bound while every other part takes its time here; above 100%, out of reach unless those shrink"
     ),
-    ("products run at", "the rate of those two products timed alone"),
-]
+    "products run at": "the rate of those two products timed alone",
+}
 THREAD_TEXT = (
     "The same parts on one thread and on all (steps: the fastest rounds of the thread speed-up pair's "
     "sides); *x floor*: the all-core time against the part's FLOPs at the all-core peak."
@@ -510,7 +503,7 @@ def _budgets(results: Results, figures: list[str]) -> str:
         rates = {analysis.PRODUCTS_NEED: percent, analysis.PRODUCTS_RUN: percent}
         steps = fmt.grid(compiled_step.drop(columns="quantity").set_index(keys), keys, lambda key: key, rates)
         call = ", ".join(analysis.shapes(results, "step_kernel", analysis.CALL)) or "not recorded"
-        meanings = [(column, meaning.format(call=call)) for column, meaning in COMPILED_STEP_GLOSSARY]
+        meanings = [(column, meaning.format(call=call)) for column, meaning in COMPILED_STEP_GLOSSARY.items()]
         glossary = fmt.table(["column", "what it holds"], meanings, numbers=False)
         title = f"### A {COMPILED} step against its bound"
         parts.append(f"{title}\n\n{COMPILED_STEP_TEXT}\n\n{glossary}\n\n{steps}")
@@ -553,17 +546,12 @@ COMPILE_INTRO = (
 
 
 def _compilers(results: Results, figures: list[str]) -> str:
-    dispatch, compiles = analysis.dispatch_table(results), analysis.compile_table(results)
-    parts = []
-    if len(dispatch):
-        parts += [f"### The cost of a call\n\n{DISPATCH_INTRO}\n\n{frame_table(dispatch, DISPATCH_COLUMNS)}"]
-    if len(compiles):
-        parts += [f"### What compiling costs\n\n{COMPILE_INTRO}\n\n{frame_table(compiles, COMPILE_COLUMNS)}"]
-    return (
-        _section("Compiled loops against compilers of the vectorised form", "\n\n".join(parts))
-        if parts
-        else ""
-    )
+    tables = [
+        ("The cost of a call", DISPATCH_INTRO, analysis.dispatch_table(results), DISPATCH_COLUMNS),
+        ("What compiling costs", COMPILE_INTRO, analysis.compile_table(results), COMPILE_COLUMNS),
+    ]
+    body = "\n\n".join(f"### {t}\n\n{intro}\n\n{frame_table(f, c)}" for t, intro, f, c in tables if len(f))
+    return _section("Compiled loops against compilers of the vectorised form", body) if body else ""
 
 
 TECHNIQUE_INTRO = "Epochs (scaled) without and with it; the gain expected was written down before measuring."
@@ -580,12 +568,10 @@ def epoch_costs(results: Results) -> pd.DataFrame:
     h = analysis.headline(results).set_index("quantity")
     rows = []
     for r in e.itertuples():
-        paired = h.loc[f"{r.backend} epoch / floor"] if f"{r.backend} epoch / floor" in h.index else None
-        floor = (
-            interval(paired.ratio, paired.low, paired.high) if paired is not None else times(r.floor_ratio)
-        )
+        quantity = f"{r.backend} epoch / floor"
+        paired = interval(*h.loc[quantity, ["ratio", "low", "high"]]) if quantity in h.index else None
         over_loops = e.at[LOOPS, "epoch_fastest"] / r.epoch_fastest if LOOPS in e.index else math.nan
-        rows.append((r.backend, seconds(r.epoch_fastest), times(over_loops), floor))
+        rows.append((r.backend, seconds(r.epoch_fastest), times(over_loops), paired or times(r.floor_ratio)))
     return pd.DataFrame(
         rows, columns=["backend", "epoch (fastest round)", "x faster than loops", "x the floor"]
     )
@@ -662,8 +648,7 @@ def _costs(results: Results, figures: list[str]) -> str:
     costs = epoch_costs(results)
     if costs.empty:
         return ""
-    e = analysis.epoch_table(results)
-    first = e.iloc[0]
+    first = analysis.epoch_table(results).iloc[0]
     intro = (
         f"One epoch of {int(first['epoch_samples']):,} samples, {first['layer_sizes']}, {first['dtype']}, "
         f"{first['dataset']}, {first['optimizer']}, batch {int(first['batch'])}, "
@@ -704,8 +689,7 @@ def _claims(results: Results, figures: list[str]) -> str:
             "### Other paired ratios\n\nMeasured as the claims are, with no bound.",
             frame_table(others, UNBOUNDED_COLUMNS),
         ]
-    body = "\n\n".join(parts)
-    return _section("Claims we test", body, figures, "headline.png")
+    return _section("Claims we test", "\n\n".join(parts), figures, "headline.png")
 
 
 SECTIONS = [  # each a function of (results, figures), in the report's order
@@ -824,8 +808,7 @@ def _runs(runs: list[Results]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__.split("\n\n")[0])
     parser.add_argument("json", type=Path, nargs="+", help="pytest-benchmark JSON files of bench/ runs")
-    out_help = "folder for the report (default: the first JSON's)"
-    parser.add_argument("--out", type=Path, default=None, help=out_help)
+    parser.add_argument("--out", type=Path, help="folder for the report (default: the first JSON's)")
     args = parser.parse_args(argv)
     try:
         report = build_report(args.json[0], args.out, args.json[1:])

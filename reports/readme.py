@@ -17,6 +17,7 @@ import pandas as pd
 from network.files import atomic_write
 from reports import analysis, machines
 from reports.build import (
+    HEADLINE_COLUMNS,
     HEADLINE_CSV,
     epoch_costs,
     machine_name,
@@ -25,12 +26,15 @@ from reports.build import (
     width_speedup,
     winners_sentence,
 )
-from reports.fmt import interval, percent, table
+from reports.fmt import frame_table, percent, table
 from reports.results import ReportError, load_results
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 REPORTS = Path(__file__).resolve().parent
 REPEAT_JSON = "benchmark_repeat.json"  # a second full run, committed beside the report's
+RATIO_COLUMNS = {name: HEADLINE_COLUMNS[name] for name in ("quantity", "ratio [95% interval]")}
+# headline.csv's bounds are written out already ("≤ 0.7")
+CLAIM_COLUMNS = RATIO_COLUMNS | {"bound": lambda r: r.bound, "verdict": lambda r: r.verdict}
 
 
 def update_section(readme: Path, name: str, text: str) -> None:
@@ -52,20 +56,15 @@ def performance_section(reports: Path = REPORTS) -> str:
     data = results.run.get("data") or {}
     epoch = results.study("epoch")
     network = f"{epoch['layer_sizes'].iloc[0]}, {epoch['dtype'].iloc[0]}, " if len(epoch) else ""
-    claimed = headline[headline["bound"].notna()]
-    claims_rows = [
-        (r.quantity, interval(r.ratio, r.low, r.high), r.bound, r.verdict) for r in claimed.itertuples()
-    ]
-    others = [
-        (r.quantity, interval(r.ratio, r.low, r.high))
-        for r in headline[headline["bound"].isna()].itertuples()
-    ]
+    bounded = headline["bound"].notna()
+    # what backends that run differently on each CPU said of themselves: numba's blocking, whether tuned here
+    described = results.run.get("described") or {}
     costs = epoch_costs(results)
     repeat = reports / REPEAT_JSON
     agreement = ""
     if repeat.exists():
-        c = analysis.compare([results, load_results(repeat)])
-        widths = [analysis.half_widths(run) for run in (results, load_results(repeat))]
+        runs = [results, load_results(repeat)]
+        c, widths = analysis.compare(runs), [analysis.half_widths(run) for run in runs]
         agreement = (
             f"\n\nA second full run on the same machine (`{REPEAT_JSON}`): of {len(c)} ratios, "
             f"{int(c['contradicts'].sum())} met in one run and not met in the other, "
@@ -82,25 +81,18 @@ def performance_section(reports: Path = REPORTS) -> str:
         "than loops, and how far from this machine's limit (its FLOPs at the measured all-core FMA peak):\n\n"
         + table(list(costs.columns), costs.itertuples(index=False))
         + f"\n\n{winners_sentence(results)}"
-        + _how_each_ran(results)
+        + "".join(f" {name} ran with: {text}." for name, text in described.items())
         + "\n\n### Claims we test\n\nEach ratio comes from rounds that alternate its two sides, in blocks "
         f"spread over the run, {analysis.block_processes(results)}, with its 95% interval over the blocks "
         "that the machine did not slow (the "
         "report shows those apart, measured again, and says where each bound comes from).\n\n"
-        + table(["quantity", "ratio [95% interval]", "bound", "verdict"], claims_rows)
+        + frame_table(headline[bounded], CLAIM_COLUMNS)
         + "\n\nMeasured the same way, with no bound:\n\n"
-        + table(["quantity", "ratio [95% interval]"], others)
+        + frame_table(headline[~bounded], RATIO_COLUMNS)
         + agreement
         + _vector_width(reports, results)
         + _machines(reports / machines.FOLDER)
     )
-
-
-def _how_each_ran(results) -> str:
-    """What the run's backends that run differently on different CPUs said of themselves: the numba
-    blocking, and whether its thresholds were tuned on this machine."""
-    described = results.run.get("described") or {}
-    return "".join(f" {name} ran with: {text}." for name, text in described.items())
 
 
 def _vector_width(reports: Path, results) -> str:
