@@ -66,13 +66,16 @@ REGISTER_TILES = {
 }
 
 # The thresholds, in cycles of one core at its peak multiply-add rate (times the ISA's flops per cycle,
-# they become flops): the crossovers measured on one CPU, carried to others by their peak rate alone.
-# They are defaults: ``python -m kernels.tune`` measures them on the machine at hand.
+# they become flops) or in rows: the crossovers measured on one CPU, carried to others by their peak rate
+# or their tile. They are defaults: ``python -m kernels.tune`` measures them on the machine at hand.
 PARALLEL_MIN_CYCLES = 93_750
 FUSED_PARALLEL_MIN_CYCLES = 100_000
 SPLIT_MIN_CYCLES = 6_250
 ROWVEC_BELOW_ROWS_IN_TILES = 2  # rowvec_below_rows, in row tiles (mr rows each)
-ROWVEC_WIDE_BELOW_BLOCKS = 12  # rowvec_wide_below_rows, in blocks of the few-row kernel (rowvec_rows each)
+# rowvec_wide_below_rows, by the few-row tile's rows: with one row (16 registers) the kernel reads all of b
+# from L2 for every row of a, at half the peak or less, and loses to the packed tile once that runs on
+# every core; with four rows it keeps up with it three times as long.
+ROWVEC_WIDE_BELOW_ROWS = {1: 16, FEW_ACCUMULATORS // FEW_ROW_VECTORS: 48}
 GATHER_PARALLEL_MIN_BYTES = 32 * 1024
 
 
@@ -147,7 +150,7 @@ def analytic_blocking(isa: Isa, dtype: np.dtype | str, caches: dict[str, dict]) 
         rowvec_width=width,
         rowvec_width_one=width_one,
         rowvec_below_rows=ROWVEC_BELOW_ROWS_IN_TILES * mr,
-        rowvec_wide_below_rows=ROWVEC_WIDE_BELOW_BLOCKS * rowvec_rows,
+        rowvec_wide_below_rows=ROWVEC_WIDE_BELOW_ROWS[rowvec_rows],
         parallel_min_flop=PARALLEL_MIN_CYCLES * peak,
         fused_parallel_min_flop=FUSED_PARALLEL_MIN_CYCLES * peak,
         split_min_flop=SPLIT_MIN_CYCLES * peak,
