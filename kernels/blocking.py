@@ -24,8 +24,8 @@ Glossary of a ``Blocking`` (the index names are those of ``jit_tile``'s glossary
   ``rowvec_wide_below_rows``: the same for a b at least ``rowvec_width`` wide.
 * ``parallel_min_flop``: a smaller product runs on one thread (entering a parallel region costs
   microseconds); ``fused_parallel_min_flop`` the same for an update applied to each finished tile, which
-  splits w and its state between the cores' caches; ``split_min_flop``: from here a small batch's layer
-  gives each thread a band of w's rows (``jit_matmul.split_parts``).
+  splits w and its state between the cores' caches; ``split_min_flop``: from here a layer gives each
+  thread a band of w's rows (``jit_matmul.split_parts``).
 * ``gather_parallel_min_bytes``: a batch gather at least this large runs on every core.
 """
 
@@ -110,7 +110,7 @@ class Blocking:
             f"{self.rowvec_below_rows} rows ({self.rowvec_wide_below_rows} for a wide b), all cores from "
             f"{self.parallel_min_flop / 1e6:.1f} MFLOP "
             f"(an update from {self.fused_parallel_min_flop / 1e6:.1f}), "
-            f"a small batch split from {self.split_min_flop / 1e6:.2f} MFLOP, the gather on all cores from "
+            f"a layer split from {self.split_min_flop / 1e6:.2f} MFLOP, the gather on all cores from "
             f"{self.gather_parallel_min_bytes // 1024} KiB ({self.source})"
         )
 

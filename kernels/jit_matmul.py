@@ -29,11 +29,12 @@ Every tile of every product is one call of the one micro-kernel, on one of two r
 * Parallelism: a prange over (column tile, band of row tiles), column-tile major so that each thread
   gets a contiguous run of tiles; serial below ``parallel_min_flop`` (``fused_parallel_min_flop`` for
   an update) or on one thread.
-* A small batch (``split_parts``): a layer's forward ``x @ w`` sums k in one part per thread, and its
-  update gives each thread a band of w's rows, the same rows, so that each core reads and writes only
-  its own rows of w and of the optimizer's state, which stay in its cache from step to step. (Split by
-  columns, every row of w holds both cores' lines side by side, and the forward and the update took
-  longer one after the other than their times apart.)
+* A layer split between the cores (``split_parts``): its forward ``x @ w`` sums k in one part per
+  thread (on the few-row or the packed route), and its update gives each thread a band of w's rows,
+  the same rows, so that each core reads and writes only its own rows of w and of the optimizer's
+  state, which stay in its cache from step to step. (Split by columns, every row of w holds both
+  cores' lines side by side, and the forward and the update took longer one after the other than
+  their times apart.)
 * The update (``matmul_tn_update``): each finished tile of the gradient goes to ``jit_tile.rule_tile``
   (an edge tile row by row to ``jit_rules.apply_rule``) while it is in registers; g is never stored.
 * No allocation per call but a split forward's partial sums: every panel lives on the stack (about
@@ -150,15 +151,15 @@ def pack_a(a, ta, i0, p0, kc, panel, kind):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, rule, state1, state2, coefficients, kind):
-    """Column tile ``tj`` of out, rows ``[i_lo, i_hi)`` (``i_lo`` a multiple of MR), in the tiles of
-    ``kind`` (a literal int): for each k block, pack the ``kc x NR`` slice of op(b), then run the
-    micro-kernel down the rows. With a ``rule`` (k <= KC: one block, so each tile's g is whole) each
-    finished tile updates its tile of out, the weights."""
+def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, p_lo, p_hi, rule, state1, state2, coefficients, kind):
+    """Column tile ``tj`` of out, rows ``[i_lo, i_hi)`` (``i_lo`` a multiple of MR), of the product over
+    the steps ``[p_lo, p_hi)`` of k, in the tiles of ``kind`` (a literal int): for each k block, pack the
+    ``kc x NR`` slice of op(b), then run the micro-kernel down the rows. With a ``rule`` (all of k in one
+    block, so each tile's g is whole) each finished tile updates its tile of out, the weights."""
     MR = mr_of(out, kind)
     NR = nr_of(out, kind)
     m, n = out.shape
-    k = a.shape[0] if ta else a.shape[1]
+    k = p_hi - p_lo
     lda = a.shape[1]
     KC = blocking_of(out).kc
     b_panel = stack(out, B_PANEL)
@@ -172,8 +173,8 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, rule, state1, state2, coefficie
     j0 = tj * NR
     nr = min(NR, n - j0)
     for kb in range(nkb):
-        p0 = kb * kc_block
-        kc = min(kc_block, k - p0)
+        p0 = p_lo + kb * kc_block
+        kc = min(kc_block, p_hi - p0)
         pack_b(b, tb, p0, kc, j0, b_panel_view, kind)
         accumulate = kb > 0
         for i0 in range(i_lo, i_hi, MR):
@@ -234,6 +235,15 @@ def edge_out(out, i0, j0, mr, nr, edge, NR, accumulate, rule, state1, state2, co
 
 
 @njit(cache=True)
+def _row_block(m, k, out, MR):
+    """The rows of a row block, whole MR-row tiles: op(a)'s ``m x k`` in nearly equal blocks of about
+    ``a_block_bytes``."""
+    a_block_bytes = blocking_of(out).a_block_bytes
+    n_row_blocks = max(1, (m * k * out.itemsize + a_block_bytes - 1) // a_block_bytes)
+    return ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
+
+
+@njit(cache=True)
 def _band(part, parts, rows, MR):
     """Part ``part`` of ``parts`` nearly equal bands of whole MR-row tiles of ``rows`` rows: (lo, hi)."""
     tiles = (rows + MR - 1) // MR
@@ -243,11 +253,12 @@ def _band(part, parts, rows, MR):
 @njit(cache=True)
 def split_parts(batch, rows, n, w, routes):
     """How many bands of rows a layer's ``(rows, n)`` weights ``w`` are split into at this batch: one per
-    thread where the forward product takes the few-row route (``use_few_rows``) with at least
-    ``split_min_flop``, else 1. The forward and the update ask alike, so they split the same rows."""
+    thread from ``split_min_flop`` where the forward product takes the few-row route (``use_few_rows``)
+    or w fills whole FEW tiles (a hidden layer's, not the output layer's), else 1. The forward and the
+    update ask alike, so they split the same rows."""
     threads = num_threads()
     big = 2.0 * batch * rows * n >= routes[ROUTE_SPLIT_MIN_FLOP]
-    if threads > 1 and use_few_rows(batch, n, w, routes) and big:
+    if threads > 1 and big and (use_few_rows(batch, n, w, routes) or n >= nr_of(w, FEW)):
         return threads
     return 1
 
@@ -321,22 +332,43 @@ def few_rows_nt(a, b, out):
     few_rows_nn(a, b_t, out, runtime_int(0), k)
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def _packed_band(a, b, out, p_lo, p_hi):
+    """``out = a[:, p_lo:p_hi] @ b[p_lo:p_hi]`` on the packed route in WIDE tiles, on one thread."""
+    m, n = out.shape
+    NR = nr_of(out, WIDE)
+    mc = _row_block(m, p_hi - p_lo, out, mr_of(out, WIDE))
+    no_rule, coefficients, no = runtime_int(Rule.NONE), no_coefficients(out), runtime_bool(0)
+    for i_lo in range(0, m, mc):
+        for tj in range((n + NR - 1) // NR):
+            # fmt: off
+            _col_tile(a, b, out, no, no, tj, i_lo, min(m, i_lo + mc), p_lo, p_hi, no_rule, out, out,
+                      coefficients, WIDE)
+            # fmt: on
+
+
 @njit(cache=True, parallel=True)
-def _few_rows_parts(a, b, out, partial, MR):
-    """Part t of k (``_band`` of the rows of b) into ``out`` (t = 0) or ``partial[t - 1]``."""
+def _k_parts(a, b, out, partial, MR, few):
+    """Part t of k (``_band`` of the rows of b) into ``out`` (t = 0) or ``partial[t - 1]``, on the
+    few-row route if ``few``, else the packed one."""
     parts = len(partial) + 1
     for t in prange(parts):
         lo, hi = _band(t, parts, b.shape[0], MR)
-        few_rows_nn(a, b, out if t == 0 else partial[t - 1], lo, hi)
+        part = out if t == 0 else partial[t - 1]
+        if few:
+            few_rows_nn(a, b, part, lo, hi)
+        else:
+            _packed_band(a, b, part, lo, hi)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def few_rows_split(a, b, out, parts, MR):
-    """``out = a @ b`` as ``few_rows_nn`` with k cut in ``parts`` bands of MR-row tiles, one per thread,
-    the partial products summed in part order (so that one thread count always gives one result)."""
+def split_k(a, b, out, parts, MR, few):
+    """``out = a @ b`` with k cut in ``parts`` bands of MR-row tiles of b, one per thread, on the few-row
+    route if ``few``, else the packed one; the partial products summed in part order (so that one thread
+    count always gives one result)."""
     m, n = out.shape
     partial = np.empty((parts - 1, m, n), out.dtype)
-    _few_rows_parts(a, b, out, partial, MR)
+    _k_parts(a, b, out, partial, MR, few)
     for t in range(parts - 1):
         for i in range(m):
             for j in range(n):
@@ -365,14 +397,15 @@ def _gemm(a, b, out, ta, tb, rule, state1, state2, coefficients, routes):
         zero_fill(out)
         return
     narrow = n <= nr_of(out, NARROW) < nr_of(out)
-    if not ta and not tb and rule == Rule.NONE and use_few_rows(m, n, out, routes):
-        parts = split_parts(m, k, n, out, routes)
+    if not ta and not tb and rule == Rule.NONE:
+        few, parts = use_few_rows(m, n, out, routes), split_parts(m, k, n, out, routes)
         if parts > 1:
             # the update's bands are whole tiles of this shape (mr_of takes the kind as a literal)
-            few_rows_split(a, b, out, parts, mr_of(out, NARROW) if narrow else mr_of(out))
-        else:
+            split_k(a, b, out, parts, mr_of(out, NARROW) if narrow else mr_of(out), few)
+            return
+        if few:
             few_rows_nn(a, b, out, runtime_int(0), k)
-        return
+            return
     if not ta and tb and rule == Rule.NONE and use_few_rows_nt(m, k, n, out):
         few_rows_nt(a, b, out)
         return
@@ -384,7 +417,7 @@ def _gemm(a, b, out, ta, tb, rule, state1, state2, coefficients, routes):
 
 @njit(cache=True, parallel=True, fastmath=FASTMATH)
 def _tiles(a, b, out, ta, tb, rule, state1, state2, coefficients, routes, kind):
-    """``_gemm`` on the packed route, in the tiles of ``kind`` (a literal int). An update at a small batch
+    """``_gemm`` on the packed route, in the tiles of ``kind`` (a literal int). A split layer's update
     gives each thread its band of rows (``split_parts``). Otherwise row blocks of ``mc`` rows (op(a)'s
     block about ``a_block_bytes``); in each, a prange over ``n_col_tiles x n_bands`` items, column-tile
     major; rows are cut into bands only when there are too few column tiles to feed the threads (e.g.
@@ -400,9 +433,7 @@ def _tiles(a, b, out, ta, tb, rule, state1, state2, coefficients, routes, kind):
     if parts > 1:  # one row block, one band of rows per thread through every column tile
         mc, n_bands, tiles_per_item, serial = m, parts, n_col_tiles, False
     else:
-        blocking = blocking_of(out)
-        n_row_blocks = max(1, (m * k * out.itemsize + blocking.a_block_bytes - 1) // blocking.a_block_bytes)
-        mc = ((m + n_row_blocks - 1) // n_row_blocks + MR - 1) // MR * MR
+        mc = _row_block(m, k, out, MR)
         n_bands, tiles_per_item = 1, 1
         serial = threads == 1 or 2.0 * m * n * k < (
             routes[ROUTE_FUSED_PARALLEL_MIN_FLOP] if rule != Rule.NONE else routes[ROUTE_PARALLEL_MIN_FLOP]
@@ -411,7 +442,7 @@ def _tiles(a, b, out, ta, tb, rule, state1, state2, coefficients, routes, kind):
         i_hi = min(m, i_lo + mc)
         if serial:
             for tj in range(n_col_tiles):
-                _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, rule, state1, state2, coefficients, kind)
+                _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, 0, k, rule, state1, state2, coefficients, kind)
             continue
         if parts == 1:  # bands only where there are too few column tiles to feed the threads
             n_row_tiles = (i_hi - i_lo + MR - 1) // MR
@@ -423,8 +454,8 @@ def _tiles(a, b, out, ta, tb, rule, state1, state2, coefficients, routes, kind):
             lo, hi = _band(item % n_bands, n_bands, i_hi - i_lo, MR)
             for tj in range(tj0, tj0 + tiles_per_item):
                 # fmt: off
-                _col_tile(a, b, out, ta, tb, tj, i_lo + lo, i_lo + hi, rule, state1, state2, coefficients,
-                          kind)
+                _col_tile(a, b, out, ta, tb, tj, i_lo + lo, i_lo + hi, 0, k, rule, state1, state2,
+                          coefficients, kind)
                 # fmt: on
 
 

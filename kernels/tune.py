@@ -1,7 +1,7 @@
 """Measure the numba backend's route thresholds on this CPU and keep them: ``python -m kernels.tune``.
 
 Each threshold of ``kernels.blocking.TUNABLE_FIELDS`` chooses between two routes at a size: the few-row
-kernel or the packed tile, one thread or all, a split of the small batch's layer or none, the batch
+kernel or the packed tile, one thread or all, a layer split between the cores by w's rows or not, the batch
 gather of pixels on one core or all. For each, this times both routes, alternating, over a ladder of
 the network's sizes (784 inputs, a hidden layer of 128, 10 classes), each product first checked against the
 float64 bound (``bench.bounds``), and sets the threshold at the first size from which the second route wins.
@@ -124,12 +124,9 @@ class Tuner:
     def parallel(self, tile_from_rows: int) -> int:
         """Flops from which a product on the packed tile (``tile_from_rows`` rows and more) on every core
         beats one on one."""
-        serial = with_routes(
-            self.blocking, parallel_min_flop=NEVER, rowvec_below_rows=0, rowvec_wide_below_rows=0
-        )
-        parallel = with_routes(
-            self.blocking, parallel_min_flop=0, rowvec_below_rows=0, rowvec_wide_below_rows=0
-        )
+        packed = {"rowvec_below_rows": 0, "rowvec_wide_below_rows": 0, "split_min_flop": NEVER}
+        serial = with_routes(self.blocking, parallel_min_flop=NEVER, **packed)
+        parallel = with_routes(self.blocking, parallel_min_flop=0, **packed)
         self.progress(f"parallel_min_flop: one thread or all, X @ W1 ({INPUTS} x {HIDDEN})")
         rows = tuple(m for m in ROWS if m >= tile_from_rows)  # where the packed tile runs
         found = first_win(rows, lambda m: self.forward_ratio(m, HIDDEN, INPUTS, serial, parallel))
@@ -155,14 +152,13 @@ class Tuner:
         return self.blocking.fused_parallel_min_flop if found is None else 2 * found * INPUTS * HIDDEN
 
     def split(self) -> int:
-        """Flops from which a small batch's layer split in bands of w's rows beats it whole: the forward
-        and the update one after the other, as a step runs them."""
+        """Flops from which a layer split in bands of w's rows beats it whole: the forward and the update
+        one after the other, as a step runs them."""
         rule, packed = RULE_IDS[RULE], pack_coefficients(COEFFICIENTS, self.dtype)
         w, velocity = self.random(INPUTS, HIDDEN), np.zeros((INPUTS, HIDDEN), self.dtype)
         whole = with_routes(self.blocking, split_min_flop=NEVER)
         split = with_routes(self.blocking, split_min_flop=0)
-        self.progress(f"split_min_flop: a small batch's first layer whole or in bands ({INPUTS} x {HIDDEN})")
-        rows = tuple(m for m in ROWS if m < self.blocking.rowvec_wide_below_rows)
+        self.progress(f"split_min_flop: the first layer whole or in bands ({INPUTS} x {HIDDEN})")
 
         def ratio(batch: int) -> float:
             x, dz = self.random(batch, INPUTS), self.random(batch, HIDDEN) * self.dtype.type(1e-3)
@@ -175,7 +171,7 @@ class Tuner:
 
             return alternating_median(lambda: step(whole), lambda: step(split), self.seconds_each)
 
-        found = first_win(rows, ratio)
+        found = first_win(ROWS, ratio)
         return self.blocking.split_min_flop if found is None else 2 * found * INPUTS * HIDDEN
 
     def gather(self) -> int:

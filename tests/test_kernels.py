@@ -116,11 +116,12 @@ def test_products_any_shape(backend, dtype, m, k, n, seed):
 
 
 @pytest.mark.numba
-@pytest.mark.parametrize("batch", [8, 17])
-def test_small_batch_forward_split_between_threads(dtype, rng, batch):
-    """numba's forward product of the real first layer at a small batch, k summed in one part per thread
-    (``jit_matmul.split_parts``), against the reference. (The update's bands of rows are checked against
-    the composed step by ``test_network``.)"""
+@pytest.mark.parametrize("batch", [8, 17, 131])
+def test_forward_split_between_threads(dtype, rng, batch):
+    """numba's forward product of the real first layer, k summed in one part per thread
+    (``jit_matmul.split_parts``), on the few-row route (small batches) and the packed one (131: a last row
+    tile that overlaps), against the reference. (The update's bands of rows are checked against the
+    composed step by ``test_network``.)"""
     a, b = make(rng, (batch, 784), dtype), make(rng, (784, 128), dtype)
     out = np.full((batch, 128), np.nan, dtype)
     if jit_matmul.split_parts(batch, 784, 128, out, active_routes(dtype)) < 2:

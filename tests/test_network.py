@@ -278,8 +278,9 @@ def assert_step_within_bound(
 
 # (layer sizes, batch): small networks on both sides of the small-batch paths (1, below and above 16
 # rows), the CLI's default network at batches 1, 8 and 128 (the row-vector forward, the outer-product
-# update, the parallel fused update) with an input width above KC (the numba backend's k block), and a
-# batch above KC (the weight gradient goes through a temporary instead of the fused update).
+# update, the first layer split between the threads on the packed route) with an input width above KC
+# (the numba backend's k block), and a batch above KC (the weight gradient goes through a temporary
+# instead of the fused update).
 FUSED_CASES = [
     *[
         (sizes, rows)
