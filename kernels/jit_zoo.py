@@ -124,8 +124,9 @@ def tiled_unpacked_nn(a, b, out):
 
 
 def tiled_nn(a, b, out):
-    """4. ``jit_matmul.matmul_nn``: the register tile on packed panels of B, blocked for L1 and L2, threads
-    over column tiles: what the numba backend runs, with its thresholds."""
+    """4. ``jit_matmul.matmul_nn``: the register tile on packed panels of B, blocked for L1 and L2, the
+    threads each over a band of k (a layer split by w's rows) or over column tiles: what the numba
+    backend runs, with its thresholds."""
     matmul_nn(a, b, out, active_routes(out.dtype))
 
 
