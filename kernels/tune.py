@@ -52,7 +52,7 @@ COEFFICIENTS = {"lr": 1e-6, "momentum": 0.9}  # small steps: the weights stay fi
 
 def alternating_median(first: Callable[[], object], second: Callable[[], object], seconds: float) -> float:
     """The median over rounds of (time of ``second``) / (time of ``first``), the two run in turns for
-    about ``seconds`` in all, each round long enough for the timer."""
+    about ``seconds`` in all, each round long enough for the timer and after a call of its own."""
     calls = 1
     while True:  # calls per round: a round of the first route at least a millisecond
         start = time.perf_counter()
@@ -66,6 +66,7 @@ def alternating_median(first: Callable[[], object], second: Callable[[], object]
     while time.perf_counter() < deadline or len(ratios) < 3:
         times = []
         for route in (first, second):
+            route()  # untimed: where the other route left w's lines (which core's cache) is not this one's
             start = time.perf_counter()
             for _ in range(calls):
                 route()
