@@ -43,11 +43,10 @@ from kernels.cpu import Isa, read_caches, target_isa
 # (in 8-lane vectors, two; a second tile would be mostly padding).
 NARROW_MIN_COLUMNS = 16
 # The few-row tiles, in vectors: a lone row (``ONE``) gets 8 accumulators, independent multiply-add chains
-# enough to hide the FMA's latency; with 32 registers ``FEW`` takes 16, 4 rows of 4 vectors, b loaded
-# once per 4 rows; with 16 registers, one row (more would spill).
+# enough to hide the FMA's latency; ``FEW`` takes half the registers, rows of 4 vectors (32 registers: 4
+# rows, b loaded once per 4 rows; 16: 2 rows), the rest holding a row of b and the broadcasts.
 ONE_ROW_VECTORS = 8
 FEW_ROW_VECTORS = 4
-FEW_ACCUMULATORS = 16
 
 # The register tile per ISA level and dtype, in vectors: (rows, vectors per row). The accumulators
 # (rows x vectors), a row of op(b) (vectors) and one broadcast fit the register file: AVX-512 (32
@@ -72,10 +71,9 @@ PARALLEL_MIN_CYCLES = 93_750
 FUSED_PARALLEL_MIN_CYCLES = 100_000
 SPLIT_MIN_CYCLES = 6_250
 ROWVEC_BELOW_ROWS_IN_TILES = 2  # rowvec_below_rows, in row tiles (mr rows each)
-# rowvec_wide_below_rows, by the few-row tile's rows: with one row (16 registers) the kernel reads all of b
-# from L2 for every row of a, at half the peak or less, and loses to the packed tile once that runs on
-# every core; with four rows it keeps up with it three times as long.
-ROWVEC_WIDE_BELOW_ROWS = {1: 16, FEW_ACCUMULATORS // FEW_ROW_VECTORS: 48}
+# rowvec_wide_below_rows, by the few-row tile's rows (16 registers: 2, 32: 4): the kernel reads all of b
+# from L2 once per tile of rows, so the fewer its rows, the sooner it loses to the packed tile.
+ROWVEC_WIDE_BELOW_ROWS = {2: 16, 4: 48}
 GATHER_PARALLEL_MIN_BYTES = 32 * 1024
 
 
@@ -133,10 +131,7 @@ def analytic_blocking(isa: Isa, dtype: np.dtype | str, caches: dict[str, dict]) 
     mr, nr = rows, vectors * lanes
     narrow_nr = min(nr, max(lanes, NARROW_MIN_COLUMNS))
     width_one = ONE_ROW_VECTORS * lanes
-    if isa.vector_registers >= 2 * FEW_ACCUMULATORS:
-        width, rowvec_rows = FEW_ROW_VECTORS * lanes, FEW_ACCUMULATORS // FEW_ROW_VECTORS
-    else:
-        width, rowvec_rows = width_one, 1
+    width, rowvec_rows = FEW_ROW_VECTORS * lanes, isa.vector_registers // 2 // FEW_ROW_VECTORS
     peak = flops_per_cycle(isa, itemsize)
     return Blocking(
         isa=isa.value,
