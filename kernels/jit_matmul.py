@@ -182,7 +182,7 @@ def _col_tile(a, b, out, ta, tb, tj, i_lo, i_hi, p_lo, p_hi, rule, state1, state
             # op(a) in place; a last tile past out's edge overlaps the one before (its first MR - mr rows
             # computed again, into ``edge``, and not stored), unless out has fewer than MR rows
             overlap = MR - mr if m >= MR else 0
-            if mr == MR or m >= MR:
+            if m >= MR:
                 a_tile = element_pointer(a, p0 * lda + i0 - overlap if ta else (i0 - overlap) * lda + p0)
                 row_stride, step_stride = a_row_stride, a_step_stride
             else:
