@@ -6,8 +6,10 @@ probes that do nothing but the limiting operation:
 
 * **Peak multiply-add rate** (:func:`fma_peak_probe`): independent chains of vector FMAs on registers,
   emitted as LLVM IR by a Numba intrinsic so that neither Numba nor LLVM can choose other instructions.
-  :func:`check_fma_asm` reads the probe's assembly and says whether it is what it claims (packed FMAs on
-  the intended registers, enough independent accumulators, no memory traffic in the loop).
+  Without FMA (x86 SSE4.2) each step is a multiply and an add, as in the kernels (``Isa.multiply_add``).
+  :func:`check_fma_asm` reads the probe's assembly and says whether it is what it claims (packed FMAs, or
+  multiply and add pairs, on the intended registers, enough independent accumulators, no memory traffic
+  in the loop).
 * **Memory bandwidth** (:func:`triad_probe`): a STREAM-like triad ``a[i] = b[i] + s * c[i]`` at working sets
   chosen from the cache sizes that :func:`cache_sizes` reads from sysfs.
 
@@ -43,10 +45,10 @@ PROBE_SECONDS = 0.05  # one probe call: long against the timer and call overhead
 
 
 def supported_vector_bits() -> list[int]:
-    """Vector widths with FMA instructions on the CPU Numba compiles for (``kernels.cpu``), widest first.
+    """Vector widths the CPU Numba compiles for (``kernels.cpu``) multiplies and adds in, widest first.
 
-    x86: 512 with AVX-512F, 256 and 128 with FMA3. Elsewhere (AArch64 NEON, and SVE, whose length LLVM does
-    not report) 128 bits is the width every FMA unit has.
+    x86: 512 with AVX-512F, 256 and 128 with FMA3, 128 with SSE4.2's multiply and add. Elsewhere (AArch64
+    NEON, and SVE, whose length LLVM does not report) 128 bits is the width every FMA unit has.
     """
     isa = target_isa()
     if isa is Isa.SSE:
@@ -67,11 +69,12 @@ def vector_registers() -> int:
 def default_chains() -> int:
     """Independent accumulators per probe loop.
 
-    A core keeps ``latency x pipes`` FMAs in flight (4 cycles x 2 pipes on Zen 4 and Skylake-X, 5 x 2 on
-    Haswell), so at least 10 chains are needed to hide the latency. 16 when 32 registers hold them and
-    the two broadcast operands; 12 with 16 registers, so that no accumulator is spilled to memory.
+    A core keeps ``latency x pipes`` multiply-adds in flight: 4 cycles x 2 pipes on Zen 4 and Skylake-X,
+    5 x 2 on Haswell; without FMA a chain waits for the multiply and then the add (about 7 cycles on Zen
+    4, with 2 multiply and 2 add pipes: 14). So every register but the two broadcast operands (14 of 16,
+    none spilled to memory), and 16 when 32 registers hold them.
     """
-    return 16 if vector_registers() >= 32 else 12
+    return min(16, vector_registers() - 2)
 
 
 def vector_lanes(dtype: str | np.dtype, vector_bits: int) -> int:
@@ -93,7 +96,8 @@ _START_STEP = 2.0**-10
 
 @intrinsic
 def _fma_chains(typingctx, start, iterations, multiplier, addend):
-    """``iterations`` steps of ``acc <- fma(acc, multiplier, addend)`` on ``chains`` vectors of ``lanes``.
+    """``iterations`` steps of ``acc <- fma(acc, multiplier, addend)`` on ``chains`` vectors of ``lanes``
+    (without FMA, ``acc * multiplier`` rounded, then ``+ addend``: ``Isa.multiply_add``).
 
     ``start`` is a tuple of ``chains`` tuples of ``lanes`` floats: its type carries the probe's shape, so
     one Numba function compiles a loop for each shape it is called with. Returns the sum of every
@@ -131,7 +135,7 @@ def _fma_chains(typingctx, start, iterations, multiplier, addend):
             slot = cgutils.alloca_once(builder, vector)
             builder.store(v, slot)
             accumulators.append(slot)
-        fma_name = f"llvm.fma.v{lanes}f{scalar.bitwidth}"
+        fma_name = f"{target_isa().multiply_add}.v{lanes}f{scalar.bitwidth}"
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3), fma_name)
         with cgutils.for_range(builder, count):
             for slot in accumulators:  # one FMA per chain and step: the chains never read each other
@@ -183,7 +187,7 @@ def run_fma_probe(dtype: str | np.dtype, vector_bits: int, chains: int, iteratio
 
 
 def probe_flops(dtype: str | np.dtype, vector_bits: int, chains: int, iterations: int, threads: int) -> int:
-    """Floating-point operations of a probe call: an FMA is a multiply and an add, per lane."""
+    """Floating-point operations of a probe call: a multiply and an add per step, lane and chain."""
     return 2 * vector_lanes(dtype, vector_bits) * chains * iterations * threads
 
 
@@ -260,7 +264,11 @@ def fma_peak_probe(
 _REGISTER_CLASS = {512: "zmm", 256: "ymm", 128: "xmm"}
 _PACKED = {np.dtype("float32"): "ps", np.dtype("float64"): "pd"}
 # AT&T syntax, LLVM's default for x86: "vfmadd213ps %zmm17, %zmm16, %zmm0", the destination last.
-_FMA = re.compile(r"^\s*(vf(?:n?m(?:add|sub)|maddsub|msubadd)\d{3}(?:ps|pd|ss|sd|ph|sh))\s+(.*?)\s*(?:#.*)?$")
+_OPERANDS = r"\s+(.*?)\s*(?:#.*)?$"
+_FMA = re.compile(r"^\s*(vf(?:n?m(?:add|sub)|maddsub|msubadd)\d{3}(?:ps|pd|ss|sd|ph|sh))" + _OPERANDS)
+# Without FMA: "mulps %xmm12, %xmm0" then "addps %xmm13, %xmm0" (SSE; "vmulps" and "vaddps" with AVX).
+_MULTIPLY = re.compile(r"^\s*(v?mul(?:ps|pd|ss|sd))" + _OPERANDS)
+_ADD = re.compile(r"^\s*(v?add(?:ps|pd|ss|sd))" + _OPERANDS)
 _LABEL = re.compile(r"^(\.?L\w+):")
 _JUMP = re.compile(r"^\s*j[a-z]+\s+(\.?L\w+)")
 
@@ -271,9 +279,11 @@ class AsmVerdict:
 
     ok: bool
     reason: str  # why not, or what was found
-    fmas: int  # FMA instructions in the loop (unrolling makes it a multiple of the chains)
-    accumulators: int  # distinct destination registers of those FMAs: the independent chains
-    isa: str  # "avx512f" (zmm), "avx512vl" (ymm/xmm beyond the 16 VEX registers), "fma" (VEX), or "?"
+    fmas: int  # multiply-adds in the loop (unrolling makes it a multiple of the chains): FMA instructions,
+    # or without FMA the adds, each after its multiply
+    accumulators: int  # distinct destination registers of those FMAs (or adds): the independent chains
+    # "avx512f" (zmm), "avx512vl" (ymm/xmm beyond the 16 VEX registers), "fma" (VEX), "sse" (no FMA), "?"
+    isa: str
 
 
 def _loops(lines: list[str]) -> list[list[str]]:
@@ -288,32 +298,51 @@ def _loops(lines: list[str]) -> list[list[str]]:
     return bodies
 
 
-def check_fma_asm(asm: str, *, dtype: str | np.dtype, vector_bits: int, chains: int) -> AsmVerdict:
+def _multiply_adds(body: list[str], fused: bool) -> tuple[list[re.Match], str]:
+    """The loop's multiply-add instructions (FMAs; or multiplies and adds) and what is wrong with them."""
+    if fused:
+        return [m for m in map(_FMA.match, body) if m], ""
+    multiplies = [m for m in map(_MULTIPLY.match, body) if m]
+    adds = [m for m in map(_ADD.match, body) if m]
+    wrong = "" if len(multiplies) == len(adds) else f"{len(multiplies)} multiplies for {len(adds)} adds"
+    return multiplies + adds, wrong
+
+
+def check_fma_asm(
+    asm: str, *, dtype: str | np.dtype, vector_bits: int, chains: int, fused: bool = True
+) -> AsmVerdict:
     """Whether ``asm`` (x86, AT&T syntax) holds a loop that is the FMA probe it claims to be.
 
-    The loop with the most FMAs must consist of packed FMAs of ``dtype`` whose every operand is a
-    ``vector_bits`` register, on at least ``chains`` distinct accumulators (fewer would serialise the
-    chains on the FMA latency), and must not touch memory (a spilled accumulator would measure the
-    cache, not the FMA units). A split 512-bit FMA shows as ymm registers and fails the check.
+    The loop with the most FMAs (``fused``; else multiplies and adds, one of each a step) must consist of
+    packed instructions of ``dtype`` whose every operand is a ``vector_bits`` register, on at least
+    ``chains`` distinct accumulators (fewer would serialise the chains on the latency), and must not touch
+    memory (a spilled accumulator would measure the cache, not the arithmetic units). A split 512-bit FMA
+    shows as ymm registers and fails the check.
     """
-    loops = [(body, [m for m in map(_FMA.match, body) if m]) for body in _loops(asm.splitlines())]
-    body, fmas = max(loops, key=lambda loop: len(loop[1]), default=([], []))
-    if not fmas:
-        return AsmVerdict(False, "no loop of FMA instructions", 0, 0, "?")
+    loops = [(body, *_multiply_adds(body, fused)) for body in _loops(asm.splitlines())]
+    body, found, unpaired = max(loops, key=lambda loop: len(loop[1]), default=([], [], ""))
+    if not found:
+        kind = "FMA" if fused else "multiply and add"
+        return AsmVerdict(False, f"no loop of {kind} instructions", 0, 0, "?")
     register = _REGISTER_CLASS[vector_bits]
     suffix = _PACKED[np.dtype(dtype)]
-    operands = [[op.strip() for op in m.group(2).split(",")] for m in fmas]
+    operands = [[op.strip() for op in m.group(2).split(",")] for m in found]
     registers = [r for ops in operands for r in ops]
-    accumulators = len({ops[-1] for ops in operands})
+    # the chains: where an FMA, or an add (not the multiply before it), leaves its result
+    ends = [ops[-1] for m, ops in zip(found, operands) if fused or "add" in m.group(1)]
+    accumulators = len(set(ends))
     high = any(int(r[4:]) >= 16 for r in registers if re.fullmatch(r"%[xyz]mm\d+", r))
-    isa = "avx512f" if register == "zmm" else "avx512vl" if high else "fma"
+    unfused = "avx" if found[0].group(1).startswith("v") else "sse"  # VEX-encoded or not
+    isa = "avx512f" if register == "zmm" else "avx512vl" if high else "fma" if fused else unfused
 
     def verdict(ok: bool, reason: str) -> AsmVerdict:
-        return AsmVerdict(ok, reason, len(fmas), accumulators, isa)
+        return AsmVerdict(ok, reason, len(ends), accumulators, isa)
 
-    wrong = sorted({m.group(1) for m in fmas if not m.group(1).endswith(suffix)})
+    if unpaired:
+        return verdict(False, unpaired)
+    wrong = sorted({m.group(1) for m in found if not m.group(1).endswith(suffix)})
     if wrong:
-        return verdict(False, f"not packed {np.dtype(dtype).name} FMAs: {', '.join(wrong)}")
+        return verdict(False, f"not packed {np.dtype(dtype).name} instructions: {', '.join(wrong)}")
     if not all(re.fullmatch(rf"%{register}\d+", r) for r in registers):
         others = sorted({r for r in registers if not re.fullmatch(rf"%{register}\d+", r)})
         return verdict(False, f"operands other than {register} registers: {', '.join(others)}")
@@ -322,7 +351,8 @@ def check_fma_asm(asm: str, *, dtype: str | np.dtype, vector_bits: int, chains: 
     touching = [line.strip() for line in body if "(" in line.split("#")[0]]
     if touching:
         return verdict(False, f"memory accessed in the loop: {touching[0]}")
-    return verdict(True, f"{len(fmas)} {fmas[0].group(1)} on {accumulators} {register} accumulators")
+    names = " + ".join(dict.fromkeys(m.group(1) for m in found))
+    return verdict(True, f"{len(ends)} {names} on {accumulators} {register} accumulators")
 
 
 @cache
@@ -340,7 +370,8 @@ def check_probe(dtype: str | np.dtype, vector_bits: int, chains: int | None = No
     if not is_x86():
         return AsmVerdict(False, f"unchecked: no FMA pattern for {platform.machine()}", 0, 0, "?")
     asm = probe_asm(np.dtype(dtype).name, vector_bits, chains)
-    return check_fma_asm(asm, dtype=dtype, vector_bits=vector_bits, chains=chains)
+    fused = target_isa().has_fma
+    return check_fma_asm(asm, dtype=dtype, vector_bits=vector_bits, chains=chains, fused=fused)
 
 
 # --- other work on the machine ------------------------------------------------------------------------------

@@ -42,6 +42,13 @@ class Isa(str, Enum):
         """Whether a fused multiply-add is one instruction (on x86 SSE, ``llvm.fma`` is a libm call)."""
         return self is not Isa.SSE or not is_x86()
 
+    @property
+    def multiply_add(self) -> str:
+        """The LLVM intrinsic of a vector multiply-add: ``llvm.fma`` (one rounding) where the ISA has FMA;
+        without it ``llvm.fmuladd``, a multiply and an add, as ``llvm.fma`` would be a call of libm's
+        ``fma`` per lane."""
+        return "llvm.fma" if self.has_fma else "llvm.fmuladd"
+
 
 # LLVM's names of the cores that issue a 512-bit operation as two 256-bit halves: AVX-512's registers
 # and instructions, but the FMA rate of AVX2.

@@ -62,7 +62,7 @@ from kernels.blocking import COMPILED_FIELDS, TARGET_ISA, Blocking, active_block
 from kernels.jit_rules import RULES, Coefficients
 
 FASTMATH = {"contract"}
-MULTIPLY_ADD = "llvm.fma" if TARGET_ISA.has_fma else "llvm.fmuladd"  # the micro-kernel's (its docstring)
+MULTIPLY_ADD = TARGET_ISA.multiply_add  # the micro-kernel's (its docstring)
 
 # The tile kinds, each a shape of the active blocking (``tile_shape``); literal ints in the compiled code,
 # one specialisation of a kernel per kind it is called with.

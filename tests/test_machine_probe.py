@@ -33,26 +33,37 @@ def test_probe_assembly_is_vector_fmas_on_independent_accumulators(dtype, vector
     assert verdict.fmas % machine.default_chains() == 0  # every chain advances in every (unrolled) step
 
 
+FUSED = cpu.target_isa().has_fma  # the probe's step: one FMA, or a multiply and an add (kernels.cpu)
+
+
 def _emulate(dtype: str, vector_bits: int, chains: int, iterations: int) -> float:
-    """The probe's recurrence and reduction, in float64 NumPy: each step rounded to ``dtype`` once."""
+    """The probe's recurrence and reduction, in float64 NumPy: each step rounded to ``dtype`` once, as an
+    FMA rounds, or without FMA the product and then the sum."""
+
+    def rounded(x: np.ndarray) -> np.ndarray:
+        return x.astype(dtype).astype(np.float64)
+
     acc = np.array(machine.probe_start(dtype, vector_bits, chains), dtype=np.float64)  # chains x lanes
     for _ in range(iterations):
-        acc = (acc * machine.MULTIPLIER + machine.ADDEND).astype(dtype).astype(np.float64)
+        product = acc * machine.MULTIPLIER
+        acc = rounded((product if FUSED else rounded(product)) + machine.ADDEND)
     total = acc[0].astype(dtype)
     for row in acc[1:]:  # the chains summed as vectors of dtype, in order
         total = total + row.astype(dtype)
     return sum(float(v) for v in total)  # then the lanes in float64, in order
 
 
-@pytest.mark.parametrize("iterations", [0, 1, 7, 100])  # 7: the unrolled loop and its remainder
+@pytest.mark.parametrize("iterations", [0, 1, 7, 1000])  # 7: the unrolled loop and its remainder; 1000:
+# long enough that one rounding and two (a multiply and an add) part, in float32 after about 400 steps
 @pytest.mark.parametrize("vector_bits", WIDTHS)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_probe_computes_the_recurrence(dtype, vector_bits, iterations):
     chains = machine.default_chains()
     got = machine.run_fma_probe(dtype, vector_bits, chains, iterations)
     expected = _emulate(dtype, vector_bits, chains, iterations)
-    if dtype == "float32":
-        # x * m + a is exact in float64 for these constants (bench.machine): one rounding, as an FMA's
+    if dtype == "float32" or not FUSED:
+        # x * m + a is exact in float64 for these constants (bench.machine): one rounding, as an FMA's;
+        # without FMA, float64 NumPy rounds the product and the sum as the probe does
         assert got == expected
     else:  # the emulation rounds the product too: at most one float64 ulp (of x <= 4) per step and lane
         lanes = machine.vector_lanes(dtype, vector_bits)
@@ -104,6 +115,33 @@ def test_asm_check_accepts_the_probe_it_describes():
 )
 def test_asm_check_rejects_what_is_not_the_probe(body, claim, reason):
     verdict = _check(body, **claim)
+    assert not verdict.ok
+    assert reason in verdict.reason
+
+
+SSE_LOOP = [
+    f"\t{op}ps\t%xmm{constant}, %xmm{r}" for r in range(14) for op, constant in (("mul", 14), ("add", 15))
+]
+
+
+def test_asm_check_accepts_a_multiply_and_an_add_without_fma():
+    verdict = _check(SSE_LOOP, vector_bits=128, chains=14, fused=False)
+    assert verdict.ok, verdict.reason
+    assert (verdict.fmas, verdict.accumulators, verdict.isa) == (14, 14, "sse")
+
+
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (SSE_LOOP[::2] + SSE_LOOP[1:4:2], "14 multiplies for 2 adds"),  # the adds left out of the loop
+        ([line.replace("ps", "ss") for line in SSE_LOOP], "not packed"),
+        (GOOD_LOOP, "no loop of multiply and add"),  # an FMA where the target has none: a libm call
+        ([*SSE_LOOP, "\tmovaps\t%xmm3, -16(%rsp)"], "memory accessed"),
+    ],
+    ids=["unpaired", "scalar", "fma", "spill"],
+)
+def test_asm_check_rejects_what_is_not_the_unfused_probe(body, reason):
+    verdict = _check(body, vector_bits=128, chains=14, fused=False)
     assert not verdict.ok
     assert reason in verdict.reason
 
