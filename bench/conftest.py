@@ -30,6 +30,7 @@ from bench.settings import SETTINGS_KEY, BenchSettings, resolve_settings
 from bench.spread import join_blocks, spread_blocks
 from bench.test_machine import order_probes
 from kernels import get_backend, installed_backends, missing_backends
+from kernels.cpu import target_cpu_name, target_isa
 from kernels.threads import available_cores, blas_info
 from network.files import atomic_write
 
@@ -164,6 +165,9 @@ def run_info(config: pytest.Config) -> dict:
         # set on some machines because older OpenBLAS builds failed there; they slow a current one
         "env": {name: os.environ.get(name) for name in BLAS_OVERRIDES},
         "available_cores": available_cores(),
+        # what Numba compiled for (NUMBA_CPU_NAME and NUMBA_CPU_FEATURES), narrower than the CPU in a run
+        # that checks a narrower ISA's kernels on a wider machine
+        "compiled_for": {"cpu": target_cpu_name(), "isa": target_isa().value},
         # how a backend that runs differently on different CPUs ran on this one (the numba blocking, and
         # whether its thresholds were tuned here), in the dtype the study trains in
         "described": {

@@ -30,6 +30,8 @@ WIDTHS = "widths.json"  # python -m bench.widths: the study at each vector width
 HEADLINE_KEYS = ("quantity", "ratio", "low", "high", "bound", "sense", "verdict")
 # the ISA levels the kernels know (kernels.cpu.Isa), widest first, by the flag that marks each
 ISA_FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2"))
+# kernels.cpu.Isa's values by those names (the FMA probe's width gain tells its two AVX-512 levels apart)
+ISA_NAMES = {"avx512": "AVX-512", "avx512-halves": "AVX-512", "avx2": "AVX2", "sse4.2": "SSE4.2"}
 
 
 def widest_isa(cpu: dict) -> str:
@@ -38,10 +40,19 @@ def widest_isa(cpu: dict) -> str:
     return next((name for flag, name in ISA_FLAGS if flag in flags), "unknown")
 
 
+def compiled_isa(results: Results) -> str:
+    """The vector ISA the run's kernels were compiled for: the widest of its CPU's (py-cpuinfo's flags),
+    or a narrower one that Numba was told to compile for (``NUMBA_CPU_NAME``, run info "compiled_for")."""
+    host = widest_isa(results.machine.get("cpu", {}))
+    return ISA_NAMES.get((results.run.get("compiled_for") or {}).get("isa"), host)
+
+
 def isa(results: Results) -> str:
-    """The widest vector ISA of the run's CPU, from py-cpuinfo's flags; AVX-512 says whether its 512-bit
-    FMAs ran at full width or in 256-bit halves (the FMA probe's width gain)."""
-    name = widest_isa(results.machine.get("cpu", {}))
+    """The run's vector ISA (:func:`compiled_isa`). AVX-512 says whether its 512-bit FMAs ran at full width
+    or in 256-bit halves (the FMA probe's width gain); a narrower ISA than the CPU's says so."""
+    name, host = compiled_isa(results), widest_isa(results.machine.get("cpu", {}))
+    if name != host:
+        return f"{name} (compiled for {results.run['compiled_for']['cpu']} on an {host} CPU)"
     if name == "AVX-512":
         _, _, gain = analysis.width_gain(results)
         if not math.isnan(gain):
@@ -51,8 +62,11 @@ def isa(results: Results) -> str:
 
 def machine_id(results: Results) -> str:
     """A stable, readable id: vendor, family, model, stepping, cores and ISA, e.g.
-    ``authenticamd-f25-m17-s1-2cores-avx-512``."""
-    return cpu_id(results.machine.get("cpu", {}))
+    ``authenticamd-f25-m17-s1-2cores-avx-512``. A run compiled for a narrower ISA than its CPU's is kept
+    apart (``...-avx-512-as-avx2``): it never replaces the CPU's own entry."""
+    cpu = results.machine.get("cpu", {})
+    compiled = compiled_isa(results)
+    return cpu_id(cpu) + ("" if compiled == widest_isa(cpu) else "-as-" + _slug(compiled))
 
 
 def cpu_id(cpu: dict) -> str:
@@ -65,7 +79,12 @@ def cpu_id(cpu: dict) -> str:
         f"{cpu.get('count', '?')}cores",
         widest_isa(cpu),
     ]
-    return re.sub(r"[^a-z0-9]+", "-", "-".join(str(part) for part in parts).lower()).strip("-")
+    return _slug("-".join(str(part) for part in parts))
+
+
+def _slug(text: str) -> str:
+    """``text`` in lower-case letters and digits joined by single hyphens."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def host_machine_id() -> str:

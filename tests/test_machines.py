@@ -30,6 +30,19 @@ def test_the_id_reads_as_the_cpu_and_ignores_its_clock(tmp_path):
     assert machines.machine_id(run_on(tmp_path, ZEN3, ["avx2"], "c.json")).endswith("-avx2")
 
 
+def test_a_run_compiled_for_a_narrower_isa_is_kept_apart_and_says_so(tmp_path):
+    """NUMBA_CPU_NAME=haswell on an AVX-512 CPU: the report names AVX2, not the CPU's AVX-512, and the run
+    has an id of its own, so that it never replaces the CPU's own entry."""
+    native = run_on(tmp_path, ZEN4, ["avx2", "avx512f"], "native.json")
+    native.run["compiled_for"] = {"cpu": "znver4", "isa": "avx512-halves"}
+    narrower = run_on(tmp_path, ZEN4, ["avx2", "avx512f"], "haswell.json")
+    narrower.run["compiled_for"] = {"cpu": "haswell", "isa": "avx2"}
+    assert machines.machine_id(native) == "authenticamd-f25-m17-s1-2cores-avx-512"
+    assert machines.machine_id(narrower) == "authenticamd-f25-m17-s1-2cores-avx-512-as-avx2"
+    assert machines.isa(native).startswith("AVX-512 (")
+    assert machines.isa(narrower) == "AVX2 (compiled for haswell on an AVX-512 CPU)"
+
+
 def test_a_run_replaces_only_its_own_machine(tmp_path):
     root = tmp_path / "machines"
     zen4 = run_on(tmp_path, ZEN4, ["avx512f"], "zen4.json")
