@@ -49,10 +49,16 @@ def compiled_isa(results: Results) -> str:
 
 def isa(results: Results) -> str:
     """The run's vector ISA (:func:`compiled_isa`). AVX-512 says whether its 512-bit FMAs ran at full width
-    or in 256-bit halves (the FMA probe's width gain); a narrower ISA than the CPU's says so."""
+    or in 256-bit halves (the FMA probe's width gain). A narrower ISA than the CPU's says so, and what ran
+    at it: the compiled backend, and OpenBLAS where its core type was set; the other libraries (the XLA
+    and PyTorch peers) ran at the CPU's own, so that a crossover to them is not the narrower ISA's."""
     name, host = compiled_isa(results), widest_isa(results.machine.get("cpu", {}))
     if name != host:
-        return f"{name} (compiled for {results.run['compiled_for']['cpu']} on an {host} CPU)"
+        blas = (results.run.get("env") or {}).get("OPENBLAS_CORETYPE")
+        pinned = f", OpenBLAS as {blas}" if blas else ""
+        target = results.run["compiled_for"]["cpu"]
+        others = f"the other libraries at {host}"
+        return f"{name} ({COMPILED} compiled for {target}{pinned}, on an {host} CPU; {others})"
     if name == "AVX-512":
         _, _, gain = analysis.width_gain(results)
         if not math.isnan(gain):

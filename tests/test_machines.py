@@ -37,10 +37,14 @@ def test_a_run_compiled_for_a_narrower_isa_is_kept_apart_and_says_so(tmp_path):
     native.run["compiled_for"] = {"cpu": "znver4", "isa": "avx512-halves"}
     narrower = run_on(tmp_path, ZEN4, ["avx2", "avx512f"], "haswell.json")
     narrower.run["compiled_for"] = {"cpu": "haswell", "isa": "avx2"}
+    narrower.run["env"] = {"OPENBLAS_CORETYPE": "Haswell"}
     assert machines.machine_id(native) == "authenticamd-f25-m17-s1-2cores-avx-512"
     assert machines.machine_id(narrower) == "authenticamd-f25-m17-s1-2cores-avx-512-as-avx2"
     assert machines.isa(native).startswith("AVX-512 (")
-    assert machines.isa(narrower) == "AVX2 (compiled for haswell on an AVX-512 CPU)"
+    assert machines.isa(narrower) == (
+        "AVX2 (numba compiled for haswell, OpenBLAS as Haswell, on an AVX-512 CPU; "
+        "the other libraries at AVX-512)"
+    )
 
 
 def test_a_run_replaces_only_its_own_machine(tmp_path):
