@@ -109,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)  # around pytest's own selection by -k, -m and deselection
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]):
     """The headline ratios' blocks, each set aside for a process of its own (``bench.blocks``), and the
-    batch sweep's, spread over the run (``bench.spread``); then the machine's "start" peak probes first
+    sweeps', spread over the run (``bench.spread``); then the machine's "start" peak probes first
     and its "end" ones last, so that the run's own measurements lie between two measurements of the peak
     (``bench/test_machine.py``)."""
     blocks.lend_keywords(items)
@@ -187,13 +187,14 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     the run's info, so that ``python -m reports.build`` can build the report from any of them; the first
     time, which is the ``--benchmark-json`` one (pytest-benchmark writes it before any saved copy, and with
     every round's time), save it as ``benchmark.json`` and build the report beside it. The headline
-    blocks' processes' benchmarks join the run's (``bench.blocks``), and a batch-sweep point's blocks
+    blocks' processes' benchmarks join the run's (``bench.blocks``), and a sweep point's blocks
     become one benchmark (``bench.spread``); a headline block's own process leaves its JSON to the run
     that started it."""
     if blocks.in_block_process():
         return
     blocks.merge(config, output_json)
-    join_blocks(output_json, test_sweeps.test_batch_size.__name__)
+    for test in test_sweeps.SPREAD:
+        join_blocks(output_json, test)
     output_json["scratchnet"] = run_info(config)
     if REPORT_KEY in config.stash:  # a saved copy after the JSON (--benchmark-save, --benchmark-autosave)
         return

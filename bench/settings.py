@@ -28,7 +28,7 @@ class BenchSettings:
     sweep_samples: int  # samples per round at every sweep point; reported per sample and scaled
     epoch_rounds: int
     sweep_rounds: int
-    sweep_blocks: int  # numpy's and numba's batch-sweep points: their rounds in this many blocks, spread
+    sweep_blocks: int  # numpy's and numba's sweep points: their rounds in this many blocks, spread
     headline_rounds: int  # alternating pairs per headline ratio and block: a steadier median per block
     headline_blocks: int  # a ratio's pairs in this many blocks, spread over the run: the interval's unit
     headline_spare_blocks: int  # at most this many more, at the run's end, for blocks the machine slowed

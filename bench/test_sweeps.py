@@ -38,18 +38,25 @@ BATCH_POINTS = [(OPTIMIZER, backend) for backend in [*BACKENDS, *PEERS]] + [
 
 
 def sweep_blocks(settings: BenchSettings, backend: str) -> int:
-    """The blocks of a batch-sweep point of ``backend``: ``settings.sweep_blocks`` for the two backends the
-    report weighs against each other point by point (``reports.analysis.lead``), spread over the run
-    (``bench.spread``): a slow stretch of the machine that held all of a point's rounds once made numba's
-    step dearer at a smaller batch, and its lead vanish at one point, in one run and not the next. One
-    for the rest: each block has its own warm-up round."""
+    """The blocks of a sweep point of ``backend`` (a batch size or a hidden width): ``settings.sweep_blocks``
+    for the two backends the report weighs against each other point by point (``reports.analysis.lead``),
+    spread over the run (``bench.spread``): a slow stretch of the machine that held all of a point's rounds
+    once made numba's step dearer at a smaller batch, and its lead vanish at one point, in one run and not
+    the next. One for the rest: each block has its own warm-up round."""
     return settings.sweep_blocks if backend in (BLAS, COMPILED) else 1
 
 
+def block_rounds(settings: BenchSettings, backend: str) -> int:
+    """Timed rounds in each of a sweep point's blocks: ``settings.sweep_rounds`` in all, at least."""
+    return -(-settings.sweep_rounds // sweep_blocks(settings, backend))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """``test_batch_size`` at each (block, optimizer, backend) of ``BATCH_POINTS`` and ``sweep_blocks``."""
-    if metafunc.definition.originalname == "test_batch_size":
-        settings = metafunc.config.stash[SETTINGS_KEY]
+    """The sweeps of ``SPREAD`` at each of their points' blocks (``sweep_blocks``): ``test_batch_size`` at
+    each (block, optimizer, backend) of ``BATCH_POINTS``, ``test_hidden_width`` at each (block, backend)."""
+    settings = metafunc.config.stash[SETTINGS_KEY]
+    name = metafunc.definition.originalname
+    if name == "test_batch_size":
         points = [
             (block, optimizer, backend)
             for optimizer, backend in BATCH_POINTS
@@ -57,6 +64,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         ]
         ids = [f"{BLOCK}{block}-{optimizer}-{backend}" for block, optimizer, backend in points]
         metafunc.parametrize((BLOCK, "optimizer", "backend"), points, ids=ids)
+    elif name == "test_hidden_width":
+        points = [
+            (block, backend) for backend in BACKENDS for block in range(sweep_blocks(settings, backend))
+        ]
+        ids = [f"{BLOCK}{block}-{backend}" for block, backend in points]
+        metafunc.parametrize((BLOCK, "backend"), points, ids=ids)
 
 
 @pytest.mark.parametrize("batch", BATCH_SIZES)
@@ -73,14 +86,14 @@ def test_batch_size(benchmark, settings, bench_data, batch, optimizer, backend, 
         backend=backend,
         batch=batch,
         samples=batch_round_samples(settings, batch),
-        rounds=-(-settings.sweep_rounds // sweep_blocks(settings, backend)),  # sweep_rounds at least
+        rounds=block_rounds(settings, backend),
         optimizer=optimizer,
     )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("hidden", HIDDEN_WIDTHS)
-def test_hidden_width(benchmark, settings, bench_data, hidden, backend):
+def test_hidden_width(benchmark, settings, bench_data, hidden, backend, block):
+    """One block of a point's rounds, as ``test_batch_size``."""
     benchmark.group = f"sweep hidden={hidden}"
     bench_epoch(
         benchmark,
@@ -89,8 +102,13 @@ def test_hidden_width(benchmark, settings, bench_data, hidden, backend):
         backend=backend,
         hidden=hidden,
         samples=settings.sweep_samples,
-        rounds=settings.sweep_rounds,
+        rounds=block_rounds(settings, backend),
     )
+
+
+# the sweeps whose points' rounds are in blocks spread over the run, each point joined into one benchmark
+# in the run's JSON (``bench.spread.join_blocks``)
+SPREAD = (test_batch_size.__name__, test_hidden_width.__name__)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
