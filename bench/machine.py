@@ -298,14 +298,17 @@ def _loops(lines: list[str]) -> list[list[str]]:
     return bodies
 
 
-def _multiply_adds(body: list[str], fused: bool) -> tuple[list[re.Match], str]:
-    """The loop's multiply-add instructions (FMAs; or multiplies and adds) and what is wrong with them."""
+def _multiply_adds(body: list[str], fused: bool) -> tuple[list[re.Match], list[re.Match], str]:
+    """The loop's multiply-add instructions (FMAs; or multiplies and adds), those of them that end a step
+    in a chain's accumulator (the FMAs; or the adds, not the multiplies before them), and what is wrong
+    with them."""
     if fused:
-        return [m for m in map(_FMA.match, body) if m], ""
+        fmas = [m for m in map(_FMA.match, body) if m]
+        return fmas, fmas, ""
     multiplies = [m for m in map(_MULTIPLY.match, body) if m]
     adds = [m for m in map(_ADD.match, body) if m]
     wrong = "" if len(multiplies) == len(adds) else f"{len(multiplies)} multiplies for {len(adds)} adds"
-    return multiplies + adds, wrong
+    return multiplies + adds, adds, wrong
 
 
 def check_fma_asm(
@@ -320,23 +323,20 @@ def check_fma_asm(
     shows as ymm registers and fails the check.
     """
     loops = [(body, *_multiply_adds(body, fused)) for body in _loops(asm.splitlines())]
-    body, found, unpaired = max(loops, key=lambda loop: len(loop[1]), default=([], [], ""))
+    body, found, steps, unpaired = max(loops, key=lambda loop: len(loop[1]), default=([], [], [], ""))
     if not found:
         kind = "FMA" if fused else "multiply and add"
         return AsmVerdict(False, f"no loop of {kind} instructions", 0, 0, "?")
     register = _REGISTER_CLASS[vector_bits]
     suffix = _PACKED[np.dtype(dtype)]
-    operands = [[op.strip() for op in m.group(2).split(",")] for m in found]
-    registers = [r for ops in operands for r in ops]
-    # the chains: where an FMA, or an add (not the multiply before it), leaves its result
-    ends = [ops[-1] for m, ops in zip(found, operands) if fused or "add" in m.group(1)]
-    accumulators = len(set(ends))
+    registers = [op.strip() for m in found for op in m.group(2).split(",")]
+    accumulators = len({m.group(2).split(",")[-1].strip() for m in steps})  # the chains: where steps end
     high = any(int(r[4:]) >= 16 for r in registers if re.fullmatch(r"%[xyz]mm\d+", r))
     unfused = "avx" if found[0].group(1).startswith("v") else "sse"  # VEX-encoded or not
     isa = "avx512f" if register == "zmm" else "avx512vl" if high else "fma" if fused else unfused
 
     def verdict(ok: bool, reason: str) -> AsmVerdict:
-        return AsmVerdict(ok, reason, len(ends), accumulators, isa)
+        return AsmVerdict(ok, reason, len(steps), accumulators, isa)
 
     if unpaired:
         return verdict(False, unpaired)
@@ -352,7 +352,7 @@ def check_fma_asm(
     if touching:
         return verdict(False, f"memory accessed in the loop: {touching[0]}")
     names = " + ".join(dict.fromkeys(m.group(1) for m in found))
-    return verdict(True, f"{len(ends)} {names} on {accumulators} {register} accumulators")
+    return verdict(True, f"{len(steps)} {names} on {accumulators} {register} accumulators")
 
 
 @cache
